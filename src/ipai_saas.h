@@ -1,0 +1,56 @@
+/*-------------------------------------------------------------------------
+ *
+ * ipai_saas.h
+ *		Declarations shared by the C files of the ipai_saas extension.
+ *
+ * Everything that differs between PostgreSQL major versions lives here as a
+ * small macro, so the .c files read the same on 15, 16 and 17.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef IPAI_SAAS_H
+#define IPAI_SAAS_H
+
+#include "postgres.h"
+
+#include "utils/uuid.h"
+
+/* SQLSTATEs of the public contract (SPEC section 9). */
+#define ERRCODE_IPAI_ENTITLEMENT_EXCEEDED	MAKE_SQLSTATE('I','P','0','0','1')
+#define ERRCODE_IPAI_SIGNATURE_INVALID		MAKE_SQLSTATE('I','P','0','0','2')
+#define ERRCODE_IPAI_TRANSITION_NOT_ALLOWED	MAKE_SQLSTATE('I','P','0','0','4')
+#define ERRCODE_IPAI_SEAT_LIMIT_REACHED		MAKE_SQLSTATE('I','P','0','0','5')
+
+/* GUCs (defined in ipai_saas.c) */
+extern char *ipai_user_id_setting;
+extern char *ipai_scheduler_database;
+extern bool ipai_scheduler_enabled;
+
+/* identity.c */
+extern bool ipai_current_user_uuid(pg_uuid_t *result);
+
+/*
+ * Version compatibility.
+ *
+ * PostgreSQL 16 made the JSON semantic-action callbacks return an error code;
+ * 15 declares them void.  IPAI_JSON_CB_TYPE / IPAI_JSON_CB_RETURN hide that.
+ * PostgreSQL 17 made makeJsonLexContextCstringLen take a caller-provided
+ * context first.
+ */
+#if PG_VERSION_NUM >= 160000
+#define IPAI_JSON_CB_TYPE JsonParseErrorType
+#define IPAI_JSON_CB_RETURN return JSON_SUCCESS
+#else
+#define IPAI_JSON_CB_TYPE void
+#define IPAI_JSON_CB_RETURN return
+#endif
+
+#if PG_VERSION_NUM >= 170000
+#define ipai_make_json_lex(json, len) \
+	makeJsonLexContextCstringLen(NULL, (json), (len), GetDatabaseEncoding(), true)
+#else
+#define ipai_make_json_lex(json, len) \
+	makeJsonLexContextCstringLen((json), (len), GetDatabaseEncoding(), true)
+#endif
+
+#endif							/* IPAI_SAAS_H */

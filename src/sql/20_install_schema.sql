@@ -1,0 +1,138 @@
+-- ipai.install_schema(): creates and migrates the extension's tables.
+--
+-- The tables are ordinary tables, not extension members, so pg_dump keeps
+-- them and what users add to them, ALTER EXTENSION stays code-only, and
+-- DROP EXTENSION without CASCADE cannot destroy tenant data (the tables
+-- depend on the extension's types and functions).
+--
+-- Migration steps are grouped by area, one function each
+-- (ipai._schema_<area>(from_version)); every step is guarded by
+-- "IF from_version < N" so a database at any recorded version is brought
+-- to ipai._schema_target_version() exactly once.  Areas run in dependency
+-- order: core, billing, metering, cms, scheduling, admin, views.
+
+-- The schema version this code creates.  Bump it with a new step in every
+-- area function that changes.
+CREATE FUNCTION ipai._schema_target_version() RETURNS integer
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	AS $$ SELECT 1 $$;
+
+CREATE FUNCTION ipai.install_schema(distributed boolean DEFAULT false) RETURNS text
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	from_version integer := 0;
+	target integer := ipai._schema_target_version();
+	ext_version text;
+	roles_note text;
+BEGIN
+	IF distributed IS NULL THEN
+		RAISE EXCEPTION 'argument "distributed" must not be null'
+			USING ERRCODE = '22023';
+	END IF;
+	IF distributed AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension
+								   WHERE extname OPERATOR(pg_catalog.=) 'citus') THEN
+		RAISE EXCEPTION 'citus is not installed in this database'
+			USING ERRCODE = '0A000',
+				  DETAIL = 'install_schema(distributed => true) distributes the tables with Citus.',
+				  HINT = 'Run CREATE EXTENSION citus first, or call ipai.install_schema() for a single node.';
+	END IF;
+
+	-- one installer at a time; a second caller waits and then finds it done
+	PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('ipai.install_schema'));
+
+	SELECT extversion INTO ext_version FROM pg_catalog.pg_extension
+	 WHERE extname OPERATOR(pg_catalog.=) 'ipai_saas';
+
+	IF pg_catalog.to_regclass('ipai.schema_version') IS NULL THEN
+		CREATE TABLE ipai.schema_version (
+			version integer PRIMARY KEY,
+			extension_version text NOT NULL,
+			installed_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+		);
+		COMMENT ON TABLE ipai.schema_version IS
+			'Schema versions applied by ipai.install_schema(), newest last';
+		ALTER TABLE ipai.schema_version ENABLE ROW LEVEL SECURITY;
+	ELSE
+		SELECT coalesce(max(version), 0) INTO from_version FROM ipai.schema_version;
+	END IF;
+
+	IF from_version OPERATOR(pg_catalog.>) target THEN
+		RAISE EXCEPTION 'ipai schema version % is newer than this extension supports (%)',
+			from_version, target
+			USING ERRCODE = '55000',
+				  HINT = 'Run ALTER EXTENSION ipai_saas UPDATE first.';
+	END IF;
+
+	roles_note := ipai.create_supabase_roles();
+
+	IF from_version OPERATOR(pg_catalog.<) target THEN
+		PERFORM ipai._schema_core(from_version);
+		PERFORM ipai._schema_billing(from_version);
+		PERFORM ipai._schema_metering(from_version);
+		PERFORM ipai._schema_cms(from_version);
+		PERFORM ipai._schema_scheduling(from_version);
+		PERFORM ipai._schema_admin(from_version);
+		PERFORM ipai._schema_views(from_version);
+		INSERT INTO ipai.schema_version (version, extension_version)
+			VALUES (target, ext_version);
+	END IF;
+
+	IF distributed THEN
+		PERFORM ipai._schema_distribute();
+	END IF;
+
+	IF from_version OPERATOR(pg_catalog.=) 0 THEN
+		RETURN pg_catalog.format('ipai schema installed at version %s', target);
+	ELSIF from_version OPERATOR(pg_catalog.<) target THEN
+		RETURN pg_catalog.format('ipai schema migrated from version %s to %s',
+								 from_version, target);
+	END IF;
+	RETURN pg_catalog.format('ipai schema is up to date at version %s', target);
+END
+$$;
+REVOKE ALL ON FUNCTION ipai.install_schema(boolean) FROM PUBLIC;
+COMMENT ON FUNCTION ipai.install_schema(boolean) IS
+	'Creates or migrates the ipai tables (idempotent); distributed => true uses Citus';
+
+-- Citus: shared tables become reference tables, organization-owned tables
+-- are distributed by org_id and colocated with ipai.organizations.  Only
+-- called when citus is installed; tables already distributed are skipped.
+CREATE FUNCTION ipai._schema_distribute() RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	t record;
+BEGIN
+	FOR t IN
+		SELECT c.oid::regclass AS rel,
+			   EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+						WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid
+						  AND a.attname OPERATOR(pg_catalog.=) 'org_id'
+						  AND a.attnotnull AND NOT a.attisdropped) AS has_org
+		  FROM pg_catalog.pg_class c
+		 WHERE c.relnamespace OPERATOR(pg_catalog.=) 'ipai'::regnamespace
+		   AND c.relkind OPERATOR(pg_catalog.=) 'r'
+		 ORDER BY c.oid
+	LOOP
+		IF EXISTS (SELECT 1 FROM pg_catalog.pg_class p
+					WHERE p.relname OPERATOR(pg_catalog.=) 'pg_dist_partition')
+		   AND EXISTS (SELECT 1 FROM pg_dist_partition d
+						WHERE d.logicalrelid OPERATOR(pg_catalog.=) t.rel) THEN
+			CONTINUE;
+		END IF;
+		IF t.rel OPERATOR(pg_catalog.=) 'ipai.organizations'::regclass THEN
+			PERFORM create_distributed_table('ipai.organizations', 'id');
+		ELSIF t.has_org THEN
+			PERFORM create_distributed_table(t.rel, 'org_id',
+											 colocate_with => 'ipai.organizations');
+		ELSE
+			-- plans, entitlements, inbox and other tables without a tenant
+			PERFORM create_reference_table(t.rel);
+		END IF;
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._schema_distribute() FROM PUBLIC;
