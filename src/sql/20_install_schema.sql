@@ -26,6 +26,7 @@ DECLARE
 	target integer := ipai._schema_target_version();
 	ext_version text;
 	roles_note text;
+	grants_fn regprocedure;
 BEGIN
 	IF distributed IS NULL THEN
 		RAISE EXCEPTION 'argument "distributed" must not be null'
@@ -78,6 +79,18 @@ BEGIN
 		INSERT INTO ipai.schema_version (version, extension_version)
 			VALUES (target, ext_version);
 	END IF;
+
+	-- EXECUTE grants of every area, each in its ipai._grants_<area>(); run
+	-- every time, so functions added by ALTER EXTENSION UPDATE get theirs
+	FOR grants_fn IN
+		SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+		 WHERE p.pronamespace OPERATOR(pg_catalog.=) 'ipai'::regnamespace
+		   AND p.proname OPERATOR(pg_catalog.~) '^_grants_[a-z_]+$'
+		   AND p.pronargs OPERATOR(pg_catalog.=) 0
+		 ORDER BY p.proname
+	LOOP
+		EXECUTE pg_catalog.format('SELECT %s', grants_fn);
+	END LOOP;
 
 	IF distributed THEN
 		PERFORM ipai._schema_distribute();

@@ -34,7 +34,7 @@ if [ $? -ne 0 ]; then
 	exit 1
 fi
 newdb() {
-	psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1 TEMPLATE ipai_template"
+	PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1 TEMPLATE ipai_template"
 }
 export -f newdb
 

@@ -32,13 +32,30 @@ BEGIN
 END
 $$;
 
+-- the tenant key is org_id, and id for ipai.organizations itself
 CREATE TEMP TABLE rls_tables AS
 SELECT c.oid::regclass AS rel, c.relname::text AS name,
-	   EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
-				AND a.attname = 'org_id' AND NOT a.attisdropped) AS has_org
+	   CASE WHEN c.oid = 'ipai.organizations'::regclass THEN 'id' ELSE 'org_id' END AS key,
+	   c.oid = 'ipai.organizations'::regclass
+	   OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+				   AND a.attname = 'org_id' AND NOT a.attisdropped) AS has_org
   FROM pg_class c
  WHERE c.relnamespace = 'ipai'::regnamespace AND c.relkind IN ('r', 'p')
  ORDER BY c.relname;
+GRANT SELECT ON rls_tables TO PUBLIC;
+
+-- a row of B per table, copied while privileged, for the INSERT probes
+DO $$
+DECLARE
+	t record;
+BEGIN
+	FOR t IN SELECT * FROM rls_tables WHERE has_org LOOP
+		EXECUTE format('CREATE TEMP TABLE %I AS SELECT * FROM %s WHERE %I = %L LIMIT 1',
+					   'src_' || t.name, t.rel, t.key, 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb');
+		EXECUTE format('GRANT SELECT ON %I TO PUBLIC', 'src_' || t.name);
+	END LOOP;
+END
+$$;
 
 -- every table has RLS enabled
 SELECT ok(c.relrowsecurity, format('%s has row-level security enabled', c.relname))
@@ -55,12 +72,12 @@ SELECT ok(NOT has_table_privilege(r, t.rel, 'INSERT, UPDATE, DELETE, TRUNCATE'),
 -- organization-owned tables need fixture rows of both organizations
 SELECT ok((SELECT count(*) FROM (SELECT 1) x
 			WHERE (xpath('/row/n/text()',
-						 query_to_xml(format('SELECT count(*) AS n FROM %s WHERE org_id = %L',
-											 t.rel, 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb'),
+						 query_to_xml(format('SELECT count(*) AS n FROM %s WHERE %I = %L',
+											 t.rel, t.key, 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb'),
 									  false, true, '')))[1]::text::int > 0
 			  AND (xpath('/row/n/text()',
-						 query_to_xml(format('SELECT count(*) AS n FROM %s WHERE org_id = %L',
-											 t.rel, 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa'),
+						 query_to_xml(format('SELECT count(*) AS n FROM %s WHERE %I = %L',
+											 t.rel, t.key, 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa'),
 									  false, true, '')))[1]::text::int > 0) = 1,
 		  format('%s has fixture rows of organizations A and B (test/fixtures/rls)', t.name))
   FROM rls_tables t WHERE t.has_org ORDER BY t.name;
@@ -73,24 +90,24 @@ SELECT ok((SELECT count(*) FROM (SELECT 1) x
 CREATE TEMP TABLE rls_probe AS
 SELECT t.name, t.rel,
 	   pg_temp.probe('authenticated', :ua,
-		   format('SELECT count(*) FROM %s WHERE org_id = %L', t.rel, :orgB)) AS sel_b,
+		   format('SELECT count(*) FROM %s WHERE %I = %L', t.rel, t.key, :orgB)) AS sel_b,
 	   CASE WHEN has_table_privilege('authenticated', t.rel, 'SELECT') THEN
 		   pg_temp.probe('authenticated', :ua,
-			   format('SELECT count(*) FROM %s WHERE org_id = %L', t.rel, :orgA)) END AS sel_a,
+			   format('SELECT count(*) FROM %s WHERE %I = %L', t.rel, t.key, :orgA)) END AS sel_a,
 	   pg_temp.probe('anon', NULL, format('SELECT count(*) FROM %s', t.rel)) AS sel_anon,
 	   (SELECT pg_temp.probe('authenticated', :ua,
-			format('WITH x AS (UPDATE %s SET %I = %I WHERE org_id = %L RETURNING 1) SELECT count(*) FROM x',
-				   t.rel, a.attname, a.attname, :orgB))
+			format('WITH x AS (UPDATE %s SET %I = %I WHERE %I = %L RETURNING 1) SELECT count(*) FROM x',
+				   t.rel, a.attname, a.attname, t.key, :orgB))
 		  FROM pg_attribute a
 		 WHERE a.attrelid = t.rel AND a.attnum > 0 AND NOT a.attisdropped
 		   AND has_column_privilege('authenticated', t.rel, a.attname, 'UPDATE')
 		 ORDER BY a.attnum LIMIT 1) AS upd_b,
 	   pg_temp.probe('authenticated', :ua,
-		   format('WITH x AS (DELETE FROM %s WHERE org_id = %L RETURNING 1) SELECT count(*) FROM x',
-				  t.rel, :orgB)) AS del_b,
+		   format('WITH x AS (DELETE FROM %s WHERE %I = %L RETURNING 1) SELECT count(*) FROM x',
+				  t.rel, t.key, :orgB)) AS del_b,
 	   (SELECT pg_temp.probe('authenticated', :ua,
-			format('WITH x AS (INSERT INTO %1$s (%2$s) SELECT %2$s FROM %1$s WHERE org_id = %3$L LIMIT 1 RETURNING 1) SELECT count(*) FROM x',
-				   t.rel, string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum), :orgB))
+			format('WITH x AS (INSERT INTO %1$s (%2$s) SELECT %2$s FROM pg_temp.%3$I RETURNING 1) SELECT count(*) FROM x',
+				   t.rel, string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum), 'src_' || t.name))
 		  FROM pg_attribute a
 		 WHERE a.attrelid = t.rel AND a.attnum > 0 AND NOT a.attisdropped
 		   AND a.attidentity <> 'a' AND a.attgenerated = '') AS ins_b
