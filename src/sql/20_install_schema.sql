@@ -9,7 +9,9 @@
 -- (ipai._schema_<area>(from_version)); every step is guarded by
 -- "IF from_version < N" so a database at any recorded version is brought
 -- to ipai._schema_target_version() exactly once.  Areas run in dependency
--- order: core, billing, metering, cms, scheduling, admin, views.
+-- order: core, billing, cms, scheduling, admin, then metering (which
+-- attaches its limit triggers to pages, members and invitations), then
+-- views that read across areas (dashboards).
 
 -- The schema version this code creates.  Bump it with a new step in every
 -- area function that changes.
@@ -71,10 +73,10 @@ BEGIN
 	IF from_version OPERATOR(pg_catalog.<) target THEN
 		PERFORM ipai._schema_core(from_version);
 		PERFORM ipai._schema_billing(from_version);
-		PERFORM ipai._schema_metering(from_version);
 		PERFORM ipai._schema_cms(from_version);
 		PERFORM ipai._schema_scheduling(from_version);
 		PERFORM ipai._schema_admin(from_version);
+		PERFORM ipai._schema_metering(from_version);
 		PERFORM ipai._schema_views(from_version);
 		INSERT INTO ipai.schema_version (version, extension_version)
 			VALUES (target, ext_version);
