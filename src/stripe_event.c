@@ -330,15 +330,21 @@ bad_event(const char *msg, const char *detail)
 			 errhint("A Stripe webhook payload is an event object with \"id\", \"type\", \"created\" and \"data.object\".")));
 }
 
-/* a string field of the envelope or object: present, 1..255 bytes */
+/*
+ * A string field of the envelope or object: present, 1..255 bytes.
+ * event_id names the event in the message once it is known.
+ */
 static char *
-required_id(JsonbContainer *obj, const char *key, const char *what)
+required_id(JsonbContainer *obj, const char *key, const char *what,
+			const char *event_id)
 {
 	char	   *s = stripe_json_string(obj, key);
 
 	if (s == NULL || s[0] == '\0' || strlen(s) > STRIPE_MAX_ID_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 event_id ?
+				 errmsg("webhook event \"%s\" has no valid \"%s\"", event_id, what) :
 				 errmsg("webhook event has no valid \"%s\"", what),
 				 errdetail("\"%s\" must be a non-empty string of at most %d bytes.",
 						   what, STRIPE_MAX_ID_LEN),
@@ -431,8 +437,8 @@ read_envelope(StripeEvent *ev)
 	if (!JsonContainerIsObject(root) || JsonContainerIsScalar(root))
 		bad_event("webhook payload is not a JSON object", NULL);
 
-	ev->id = required_id(root, "id", "id");
-	ev->type = required_id(root, "type", "type");
+	ev->id = required_id(root, "id", "id", NULL);
+	ev->type = required_id(root, "type", "type", ev->id);
 	if (!stripe_json_int64(root, "created", &created) ||
 		!stripe_unix_to_timestamptz(created, &ev->created))
 		ereport(ERROR,
@@ -463,9 +469,9 @@ read_envelope(StripeEvent *ev)
 		ev->object_id = optional_id(stripe_json_string(obj, "id"));
 		return;
 	}
-	ev->object_id = required_id(obj, "id", "data.object.id");
+	ev->object_id = required_id(obj, "id", "data.object.id", ev->id);
 	if (ev->kind == STRIPE_KIND_SUBSCRIPTION || ev->kind == STRIPE_KIND_INVOICE)
-		ev->status = required_id(obj, "status", "data.object.status");
+		ev->status = required_id(obj, "status", "data.object.status", ev->id);
 	ev->customer_id = optional_id(stripe_json_ref(obj, "customer"));
 
 	switch (ev->kind)
