@@ -11,7 +11,7 @@
  *
  * The input is used whole as a Stripe-Signature header, as a Standard
  * Webhooks signature header, as a Standard Webhooks id, timestamp and
- * payload at once, and as a payload for the event id hint.  Every result
+ * secret at once, and as a payload for the event id hint.  Every result
  * must be a defined status and nothing may verify (that would mean forging
  * an HMAC).
  *
@@ -56,7 +56,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 										  47, in, size, 1700000000, 300, NULL));
 	{
 		ipai_stripe_header h;
-
 		char		id[IPAI_EVENT_ID_BUFLEN];
 
 		(void) ipai_wh_stripe_parse_header(in, size, &h);
