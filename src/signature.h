@@ -11,7 +11,8 @@
  *
  * Typical use, once per active signing secret during a rotation:
  *
- *		int64 now = ipai_timestamptz_to_unix(GetCurrentTransactionStartTimestamp());
+ *		int64 now =
+ *			ipai_timestamptz_to_unix(GetCurrentTransactionStartTimestamp());
  *		st = ipai_stripe_signature_check(body, body_len, hdr, hdr_len,
  *										 secret, strlen(secret), now, 300);
  *		if (st == IPAI_SIG_OK) -> accept; otherwise try the next secret and,

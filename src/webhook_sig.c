@@ -353,7 +353,8 @@ ipai_base64_encode(const unsigned char *src, size_t len, char *dst)
 	}
 	else if (len - i == 2)
 	{
-		uint32_t	v = ((uint32_t) src[i] << 16) | ((uint32_t) src[i + 1] << 8);
+		uint32_t	v = ((uint32_t) src[i] << 16) |
+			((uint32_t) src[i + 1] << 8);
 
 		dst[o++] = b64_alphabet[(v >> 18) & 63];
 		dst[o++] = b64_alphabet[(v >> 12) & 63];

@@ -62,7 +62,7 @@ extern bool ipai_sig_status_is_rejection(ipai_sig_status status);
 typedef struct ipai_stripe_header
 {
 	int64_t		timestamp;		/* t, Unix seconds */
-	const char *t_text;			/* t's digits inside the header (signed as is) */
+	const char *t_text;			/* t's digits in the header, signed as is */
 	size_t		t_len;
 	size_t		n_v1;			/* number of v1 signatures (>= 1) */
 } ipai_stripe_header;
