@@ -6,7 +6,7 @@
 #
 # BINDIR is a PostgreSQL bin directory with ipai_saas installed (default:
 # the staged build in .stage/cov, else the system's).  Runs
-# test/valgrind/exercise.sql statement by statement (each ends with ";" and
+# test/valgrind/exercise_*.sql (in name order) statement by statement (each ends with ";" and
 # an empty line), with the suppressions of test/valgrind/*.supp (known
 # reports from inside PostgreSQL itself, each explained there).  Exits 0 and
 # prints "valgrind: no errors" when memcheck reported nothing else.
@@ -20,7 +20,7 @@ trap '[ -n "${IPAI_VG_KEEP:-}" ] || rm -rf "$work"' EXIT
 chown postgres:postgres "$work" 2>/dev/null || true
 runuser -u postgres -- "$BIN/initdb" -D "$work/data" -U postgres --auth=trust \
 	--encoding=UTF8 --locale=C.UTF-8 >/dev/null
-cp "$SRC/test/valgrind/exercise.sql" "$work/in.sql"
+cat "$SRC"/test/valgrind/exercise_*.sql >"$work/in.sql"
 cat "$SRC"/test/valgrind/*.supp >"$work/all.supp"
 chmod 0755 "$work"
 
