@@ -176,6 +176,19 @@ static const ClassRange class_ranges[] = {
 
 #define INVALID_CP	0xFFFFFFFFu
 
+static inline bool
+ascii_is_alnum(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		(c >= '0' && c <= '9');
+}
+
+static inline bool
+ascii_is_space(unsigned char c)
+{
+	return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
 static CharClass
 char_class(uint32_t cp)
 {
@@ -184,10 +197,9 @@ char_class(uint32_t cp)
 
 	if (cp < 0x80)
 	{
-		if ((cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') ||
-			(cp >= '0' && cp <= '9'))
+		if (ascii_is_alnum((unsigned char) cp))
 			return CC_WORD;
-		if (cp == ' ' || (cp >= '\t' && cp <= '\r'))
+		if (ascii_is_space((unsigned char) cp))
 			return CC_SPACE;
 		return CC_PUNCT;
 	}
@@ -311,26 +323,26 @@ take_run(const Tokenizer *tk, size_t i, CharClass run)
 {
 	while (i < tk->len)
 	{
+		unsigned char c = tk->s[i];
 		uint32_t	cp;
 		size_t		n;
 		CharClass	cls;
 
-		/* fast path: ASCII letters and digits inside a word */
-		if (run == CC_WORD)
+		/* ASCII without decoding: only letters, digits and spaces continue */
+		if (c < 0x80)
 		{
-			unsigned char c = tk->s[i];
-
-			if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-				(c >= '0' && c <= '9'))
+			if (run == CC_WORD ? ascii_is_alnum(c) :
+				run == CC_SPACE ? ascii_is_space(c) : false)
 			{
 				i++;
 				continue;
 			}
+			break;
 		}
 		n = decode_utf8(tk->s + i, tk->len - i, &cp);
-		cls = char_class(cp);
 		if (cp == INVALID_CP)
 			break;
+		cls = char_class(cp);
 		if (cls == run || cls == CC_EXTEND)
 		{
 			i += n;
@@ -374,6 +386,15 @@ next_token(Tokenizer *tk, size_t pos)
 		}
 	}
 
+	if (s[pos] < 0x80)
+	{
+		if (ascii_is_alnum(s[pos]))
+			return take_run(tk, pos + 1, CC_WORD);
+		if (ascii_is_space(s[pos]))
+			return take_run(tk, pos + 1, CC_SPACE);
+		return take_run(tk, pos + 1, CC_EXTEND);
+	}
+
 	n = decode_utf8(s + pos, tk->len - pos, &cp);
 	i = pos + n;
 	if (cp == INVALID_CP)
@@ -405,6 +426,9 @@ next_token(Tokenizer *tk, size_t pos)
 #define TOKENS_PER_INTERRUPT	((size_t) 1 << 16)
 #define WORK_PER_INTERRUPT		((uint64_t) 1 << 20)
 
+/* Work any box may spend before its search can be cut heuristically. */
+#define CUT_MIN_WORK			((uint64_t) 1 << 16)
+
 static void *
 env_alloc(const IpaiDiffEnv *env, size_t size)
 {
@@ -433,8 +457,8 @@ mul_overflows(size_t n, size_t size)
 }
 
 /*
- * Tokenize in two passes: count, then record, so the boundary array is
- * allocated once at its exact size.
+ * Tokenize in one pass into an array that starts at a guess (prose averages
+ * well over three bytes a token) and doubles when full.
  */
 int
 ipai_diff_tokenize(const char *text, size_t len, const IpaiDiffEnv *env,
@@ -442,11 +466,17 @@ ipai_diff_tokenize(const char *text, size_t len, const IpaiDiffEnv *env,
 {
 	Tokenizer	tk;
 	size_t		count = 0;
+	size_t		cap = len / 3 + 16;
 	size_t		pos;
 	size_t	   *b;
 
 	*bounds = NULL;
 	*ntokens = 0;
+	if (mul_overflows(cap, sizeof(size_t)))
+		return IPAI_DIFF_ENOMEM;
+	b = env_alloc(env, cap * sizeof(size_t));
+	if (b == NULL)
+		return IPAI_DIFF_ENOMEM;
 
 	tk.s = (const unsigned char *) text;
 	tk.len = len;
@@ -454,22 +484,22 @@ ipai_diff_tokenize(const char *text, size_t len, const IpaiDiffEnv *env,
 	tk.gt_at = 0;				/* empty cache */
 	for (pos = 0; pos < len; count++)
 	{
-		pos = next_token(&tk, pos);
-		if ((count & (TOKENS_PER_INTERRUPT - 1)) == 0)
-			env_interrupt(env);
-	}
+		/* keep room for this token and the closing boundary */
+		if (count + 2 > cap)
+		{
+			size_t	   *bigger;
 
-	if (mul_overflows(count + 1, sizeof(size_t)))
-		return IPAI_DIFF_ENOMEM;
-	b = env_alloc(env, (count + 1) * sizeof(size_t));
-	if (b == NULL)
-		return IPAI_DIFF_ENOMEM;
-
-	tk.gt_from = 1;
-	tk.gt_at = 0;
-	count = 0;
-	for (pos = 0; pos < len; count++)
-	{
+			if (mul_overflows(cap * 2, sizeof(size_t)) ||
+				(bigger = env_alloc(env, cap * 2 * sizeof(size_t))) == NULL)
+			{
+				env_release(env, b);
+				return IPAI_DIFF_ENOMEM;
+			}
+			memcpy(bigger, b, count * sizeof(size_t));
+			env_release(env, b);
+			b = bigger;
+			cap *= 2;
+		}
 		b[count] = pos;
 		pos = next_token(&tk, pos);
 		if ((count & (TOKENS_PER_INTERRUPT - 1)) == 0)
@@ -614,7 +644,7 @@ typedef struct DiffCtx
 	uint64_t	work;
 	uint64_t	budget;
 	uint64_t	next_interrupt;
-	ptrdiff_t	cost_limit;		/* edit steps per box before a heuristic cut */
+	double		rate;			/* work a box may spend per token of progress */
 	bool		heuristic;		/* some box was cut heuristically */
 	bool		exhausted;		/* the budget is spent */
 } DiffCtx;
@@ -680,6 +710,9 @@ find_split(DiffCtx *ctx, ptrdiff_t xoff, ptrdiff_t xlim,
 	ptrdiff_t	best_x = 0,
 				best_y = 0;
 	ptrdiff_t	best_progress = -1;
+	ptrdiff_t	fprog = 0;		/* furthest x + y progress of either search */
+	ptrdiff_t	bprog = 0;
+	uint64_t	work_at_start = ctx->work;
 
 	/* zero edit steps: the snakes from both corners */
 	for (x = xoff, y = yoff; x < xlim && y < ylim && a[x] == b[y]; x++, y++)
@@ -732,6 +765,8 @@ find_split(DiffCtx *ctx, ptrdiff_t xoff, ptrdiff_t xlim,
 				;
 			ctx->work += (uint64_t) (x - start) + 1;
 			fd[k] = x;
+			if ((x + y) - (xoff + yoff) > fprog)
+				fprog = (x + y) - (xoff + yoff);
 			if (odd && k >= blo && k <= bhi && bd[k] != NO_X && bd[k] <= x)
 			{
 				*sx = x;
@@ -780,6 +815,8 @@ find_split(DiffCtx *ctx, ptrdiff_t xoff, ptrdiff_t xlim,
 				;
 			ctx->work += (uint64_t) (start - x) + 1;
 			bd[k] = x;
+			if ((xlim + ylim) - (x + y) > bprog)
+				bprog = (xlim + ylim) - (x + y);
 			if (!odd && k >= flo && k <= fhi && fd[k] != NO_X && x <= fd[k])
 			{
 				*sx = x;
@@ -790,9 +827,17 @@ find_split(DiffCtx *ctx, ptrdiff_t xoff, ptrdiff_t xlim,
 		blo = lo;
 		bhi = hi;
 
+		/*
+		 * Go on while the work spent on this box is small, or in proportion
+		 * to the progress made: sparse edits get their exact answer even in
+		 * huge texts, while dense ones are cut often enough that the budget
+		 * covers the whole text.
+		 */
 		if (over_budget(ctx))
 			ctx->exhausted = true;
-		else if (d < ctx->cost_limit)
+		else if (ctx->work - work_at_start < CUT_MIN_WORK ||
+				 (double) (ctx->work - work_at_start) <=
+				 ctx->rate * (double) (fprog > bprog ? fprog : bprog))
 			continue;
 
 		/*
@@ -1106,15 +1151,11 @@ ipai_diff_compute(const char *old_text, size_t old_len,
 	ctx.next_interrupt = WORK_PER_INTERRUPT;
 
 	/*
-	 * The cost limit spreads the budget over the input: a box may search
-	 * about budget / (n + m) edit steps before it is cut, but never fewer
-	 * than 256 (below that, heuristic cuts get poor) nor more than needed.
+	 * Spread the budget over the input: a box may spend this much work per
+	 * token its search has advanced.  A quarter of the even share leaves
+	 * room for solving the pieces a cut leaves behind.
 	 */
-	ctx.cost_limit = (ptrdiff_t) (ctx.budget / (total + 1));
-	if (ctx.cost_limit < 256)
-		ctx.cost_limit = 256;
-	if ((size_t) ctx.cost_limit > total + 1)
-		ctx.cost_limit = (ptrdiff_t) total + 1;
+	ctx.rate = (double) ctx.budget / (4.0 * (double) (total + 1));
 
 	if (!align(&ctx, (ptrdiff_t) n, (ptrdiff_t) m))
 		goto done;
