@@ -9,7 +9,9 @@
 -- (ipai._schema_<area>(from_version)); every step is guarded by
 -- "IF from_version < N" so a database at any recorded version is brought
 -- to ipai._schema_target_version() exactly once.  Areas run in dependency
--- order: core, billing, metering, cms, scheduling, admin, views.
+-- order: core, billing, cms, scheduling, admin, then metering (which
+-- attaches its limit triggers to pages, members and invitations), then
+-- views that read across areas (dashboards).
 
 -- The schema version this code creates.  Bump it with a new step in every
 -- area function that changes.
@@ -26,6 +28,7 @@ DECLARE
 	target integer := ipai._schema_target_version();
 	ext_version text;
 	roles_note text;
+	grants_fn regprocedure;
 BEGIN
 	IF distributed IS NULL THEN
 		RAISE EXCEPTION 'argument "distributed" must not be null'
@@ -70,14 +73,26 @@ BEGIN
 	IF from_version OPERATOR(pg_catalog.<) target THEN
 		PERFORM ipai._schema_core(from_version);
 		PERFORM ipai._schema_billing(from_version);
-		PERFORM ipai._schema_metering(from_version);
 		PERFORM ipai._schema_cms(from_version);
 		PERFORM ipai._schema_scheduling(from_version);
 		PERFORM ipai._schema_admin(from_version);
+		PERFORM ipai._schema_metering(from_version);
 		PERFORM ipai._schema_views(from_version);
 		INSERT INTO ipai.schema_version (version, extension_version)
 			VALUES (target, ext_version);
 	END IF;
+
+	-- EXECUTE grants of every area, each in its ipai._grants_<area>(); run
+	-- every time, so functions added by ALTER EXTENSION UPDATE get theirs
+	FOR grants_fn IN
+		SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+		 WHERE p.pronamespace OPERATOR(pg_catalog.=) 'ipai'::regnamespace
+		   AND p.proname OPERATOR(pg_catalog.~) '^_grants_[a-z_]+$'
+		   AND p.pronargs OPERATOR(pg_catalog.=) 0
+		 ORDER BY p.proname
+	LOOP
+		EXECUTE pg_catalog.format('SELECT %s', grants_fn);
+	END LOOP;
 
 	IF distributed THEN
 		PERFORM ipai._schema_distribute();

@@ -69,7 +69,7 @@ BEGIN
 
 		CREATE TABLE ipai.organizations (
 			id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-			name text NOT NULL CHECK (btrim(name) <> '' AND length(name) <= 200),
+			name text NOT NULL CHECK (name ~ '\S' AND length(name) <= 200),
 			billing_email text CHECK (billing_email IS NULL OR ipai.email_is_valid(billing_email)),
 			timezone text NOT NULL DEFAULT 'UTC',
 			plan_id text NOT NULL DEFAULT 'free' REFERENCES ipai.plans (id),
@@ -98,6 +98,9 @@ BEGIN
 		CREATE TRIGGER org_members_keep_owner
 			AFTER UPDATE OR DELETE ON ipai.org_members
 			FOR EACH ROW EXECUTE FUNCTION ipai._org_members_keep_owner();
+		CREATE TRIGGER org_members_audit
+			AFTER INSERT OR UPDATE OR DELETE ON ipai.org_members
+			FOR EACH ROW EXECUTE FUNCTION ipai._org_members_audit();
 		COMMENT ON TABLE ipai.org_members IS
 			'Who belongs to which organization, with role owner/admin/editor/viewer';
 
@@ -156,27 +159,27 @@ BEGIN
 		CREATE POLICY plan_entitlements_read ON ipai.plan_entitlements FOR SELECT USING (true);
 
 		CREATE POLICY organizations_member_read ON ipai.organizations FOR SELECT
-			USING (id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))));
+			USING (id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))::uuid[]));
 		CREATE POLICY organizations_admin_update ON ipai.organizations FOR UPDATE
-			USING (id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))))
-			WITH CHECK (id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))));
+			USING (id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))::uuid[]))
+			WITH CHECK (id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))::uuid[]));
 		CREATE POLICY organizations_owner_delete ON ipai.organizations FOR DELETE
-			USING (id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('owner'))));
+			USING (id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('owner'))::uuid[]));
 
 		CREATE POLICY org_members_member_read ON ipai.org_members FOR SELECT
-			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))));
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))::uuid[]));
 		CREATE POLICY org_members_admin_insert ON ipai.org_members FOR INSERT
-			WITH CHECK (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))));
+			WITH CHECK (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))::uuid[]));
 		CREATE POLICY org_members_admin_update ON ipai.org_members FOR UPDATE
-			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))))
-			WITH CHECK (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))));
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))::uuid[]))
+			WITH CHECK (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))::uuid[]));
 		-- admins remove others; anyone may leave (the last owner cannot)
 		CREATE POLICY org_members_admin_delete ON ipai.org_members FOR DELETE
-			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin')))
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))::uuid[])
 				   OR user_id OPERATOR(pg_catalog.=) (SELECT ipai.current_user_id()));
 
 		CREATE POLICY audit_log_admin_read ON ipai.audit_log FOR SELECT
-			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))));
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))::uuid[]));
 
 		-- privileges
 		GRANT USAGE ON SCHEMA ipai TO anon, authenticated, service_role;

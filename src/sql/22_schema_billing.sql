@@ -107,13 +107,13 @@ BEGIN
 
 		-- members read their organization's billing; Stripe writes it
 		CREATE POLICY billing_customers_member_read ON ipai.billing_customers FOR SELECT
-			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))));
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))::uuid[]));
 		CREATE POLICY subscriptions_member_read ON ipai.subscriptions FOR SELECT
-			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))));
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))::uuid[]));
 		CREATE POLICY invoices_admin_read ON ipai.invoices FOR SELECT
-			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))));
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))::uuid[]));
 		CREATE POLICY webhook_events_admin_read ON ipai.webhook_events FOR SELECT
-			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))));
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))::uuid[]));
 		-- webhook_secrets: no policy at all, so nobody but service_role and
 		-- superusers (who bypass RLS) sees a row, and only through functions
 

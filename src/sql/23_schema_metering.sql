@@ -62,11 +62,11 @@ BEGIN
 		ALTER TABLE ipai.usage_holds ENABLE ROW LEVEL SECURITY;
 
 		CREATE POLICY usage_events_member_read ON ipai.usage_events FOR SELECT
-			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))));
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))::uuid[]));
 		CREATE POLICY usage_counters_member_read ON ipai.usage_counters FOR SELECT
-			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))));
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))::uuid[]));
 		CREATE POLICY usage_holds_member_read ON ipai.usage_holds FOR SELECT
-			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))));
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))::uuid[]));
 
 		GRANT SELECT ON ipai.usage_events, ipai.usage_counters, ipai.usage_holds TO authenticated;
 		GRANT SELECT, INSERT ON ipai.usage_events TO service_role;

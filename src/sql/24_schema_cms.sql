@@ -83,25 +83,25 @@ BEGIN
 		ALTER TABLE ipai.cms_approvals ENABLE ROW LEVEL SECURITY;
 
 		CREATE POLICY content_types_member_read ON ipai.content_types FOR SELECT
-			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))));
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))::uuid[]));
 		CREATE POLICY content_types_admin_write ON ipai.content_types FOR ALL
-			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))))
-			WITH CHECK (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))));
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))::uuid[]))
+			WITH CHECK (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))::uuid[]));
 
 		CREATE POLICY cms_pages_member_read ON ipai.cms_pages FOR SELECT
-			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))));
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))::uuid[]));
 		CREATE POLICY cms_pages_editor_insert ON ipai.cms_pages FOR INSERT
-			WITH CHECK (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('editor'))));
+			WITH CHECK (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('editor'))::uuid[]));
 		CREATE POLICY cms_pages_editor_update ON ipai.cms_pages FOR UPDATE
-			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('editor'))))
-			WITH CHECK (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('editor'))));
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('editor'))::uuid[]))
+			WITH CHECK (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('editor'))::uuid[]));
 		CREATE POLICY cms_pages_admin_delete ON ipai.cms_pages FOR DELETE
-			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))));
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))::uuid[]));
 
 		CREATE POLICY cms_page_versions_member_read ON ipai.cms_page_versions FOR SELECT
-			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))));
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))::uuid[]));
 		CREATE POLICY cms_approvals_member_read ON ipai.cms_approvals FOR SELECT
-			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))));
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))::uuid[]));
 
 		GRANT SELECT ON ipai.content_types, ipai.cms_pages, ipai.cms_page_versions,
 			ipai.cms_approvals TO authenticated;

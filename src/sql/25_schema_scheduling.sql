@@ -32,7 +32,7 @@ BEGIN
 
 		ALTER TABLE ipai.cms_schedule ENABLE ROW LEVEL SECURITY;
 		CREATE POLICY cms_schedule_member_read ON ipai.cms_schedule FOR SELECT
-			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))));
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))::uuid[]));
 
 		GRANT SELECT ON ipai.cms_schedule TO authenticated;
 		GRANT SELECT, INSERT, UPDATE, DELETE ON ipai.cms_schedule TO service_role;

@@ -26,7 +26,7 @@ BEGIN
 
 		ALTER TABLE ipai.org_invitations ENABLE ROW LEVEL SECURITY;
 		CREATE POLICY org_invitations_admin_read ON ipai.org_invitations FOR SELECT
-			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))));
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))::uuid[]));
 
 		GRANT SELECT ON ipai.org_invitations TO authenticated;
 		GRANT SELECT, INSERT, UPDATE, DELETE ON ipai.org_invitations TO service_role;

@@ -24,7 +24,6 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION ipai.user_org_ids(ipai.org_role) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ipai.user_org_ids(ipai.org_role) TO anon, authenticated, service_role;
 
 -- Does the acting user hold at least min_role in org?
 CREATE FUNCTION ipai.is_org_member(org_id uuid, min_role ipai.org_role DEFAULT 'viewer')
@@ -40,7 +39,6 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION ipai.is_org_member(uuid, ipai.org_role) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ipai.is_org_member(uuid, ipai.org_role) TO anon, authenticated, service_role;
 
 -- The acting user's role in org, or NULL.
 CREATE FUNCTION ipai.org_role_of(org_id uuid) RETURNS ipai.org_role
@@ -54,7 +52,6 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION ipai.org_role_of(uuid) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ipai.org_role_of(uuid) TO anon, authenticated, service_role;
 
 -- Raises unless the caller may act on org with at least min_role:
 -- 22023 when org does not exist (or is NULL), 42501 when the acting user is
@@ -71,8 +68,8 @@ BEGIN
 	IF org_id IS NULL THEN
 		RAISE EXCEPTION 'organization id must not be null' USING ERRCODE = '22023';
 	END IF;
-	IF NOT EXISTS (SELECT 1 FROM ipai.organizations o
-					WHERE o.id OPERATOR(pg_catalog.=) require_org_role.org_id) THEN
+	IF NOT (EXISTS (SELECT 1 FROM ipai.organizations o
+					WHERE o.id OPERATOR(pg_catalog.=) require_org_role.org_id)) THEN
 		RAISE EXCEPTION 'organization "%" does not exist', org_id USING ERRCODE = '22023';
 	END IF;
 	IF ipai.caller_is_privileged() THEN
@@ -82,20 +79,19 @@ BEGIN
 	 WHERE m.org_id OPERATOR(pg_catalog.=) require_org_role.org_id
 	   AND m.user_id OPERATOR(pg_catalog.=) ipai.current_user_id();
 	IF have IS NULL THEN
-		RAISE EXCEPTION 'permission denied for organization "%"', org_id
+		RAISE EXCEPTION 'permission denied for organization'
 			USING ERRCODE = '42501',
-				  DETAIL = 'The acting user is not a member of this organization.';
+				  DETAIL = pg_catalog.format('The acting user is not a member of organization %s.', org_id);
 	END IF;
 	IF have OPERATOR(pg_catalog.<) min_role THEN
-		RAISE EXCEPTION 'permission denied for organization "%"', org_id
+		RAISE EXCEPTION 'permission denied for organization'
 			USING ERRCODE = '42501',
-				  DETAIL = pg_catalog.format('This needs role %s or higher; the acting user is %s.',
-											 min_role, have);
+				  DETAIL = pg_catalog.format('This needs role %s or higher in organization %s; the acting user is %s.',
+											 min_role, org_id, have);
 	END IF;
 END
 $$;
 REVOKE ALL ON FUNCTION ipai.require_org_role(uuid, ipai.org_role) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ipai.require_org_role(uuid, ipai.org_role) TO authenticated, service_role;
 
 -- Writes one audit_log row; internal, called by the extension's functions.
 CREATE FUNCTION ipai._audit(org_id uuid, action text, object_type text, object_id text,
@@ -125,7 +121,7 @@ DECLARE
 	new_id uuid;
 	acting uuid := ipai.current_user_id();
 BEGIN
-	IF name IS NULL OR pg_catalog.btrim(name) OPERATOR(pg_catalog.=) '' THEN
+	IF name IS NULL OR name OPERATOR(pg_catalog.!~) '\S' THEN
 		RAISE EXCEPTION 'organization name must not be empty' USING ERRCODE = '22023';
 	END IF;
 	IF pg_catalog.length(name) OPERATOR(pg_catalog.>) 200 THEN
@@ -147,7 +143,7 @@ BEGIN
 	END IF;
 
 	INSERT INTO ipai.organizations (name, billing_email, timezone, plan_id, created_by)
-	VALUES (pg_catalog.btrim(name), billing_email, coalesce(timezone, 'UTC'),
+	VALUES (pg_catalog.regexp_replace(name, '^\s+|\s+$', '', 'g'), billing_email, coalesce(timezone, 'UTC'),
 			coalesce((SELECT p.id FROM ipai.plans p WHERE p.is_default), 'free'),
 			coalesce(acting, owner))
 	RETURNING id INTO new_id;
@@ -155,12 +151,35 @@ BEGIN
 	INSERT INTO ipai.org_members (org_id, user_id, role) VALUES (new_id, owner, 'owner');
 
 	PERFORM ipai._audit(new_id, 'organization.create', 'organization', new_id::text, NULL,
-						pg_catalog.jsonb_build_object('name', pg_catalog.btrim(name), 'owner', owner));
+						pg_catalog.jsonb_build_object('name', pg_catalog.regexp_replace(name, '^\s+|\s+$', '', 'g'), 'owner', owner));
 	RETURN new_id;
 END
 $$;
 REVOKE ALL ON FUNCTION ipai.create_organization(text, uuid, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ipai.create_organization(text, uuid, text, text) TO authenticated, service_role;
+
+-- Adds user_id to org with role (text, validated: 22023 for an unknown
+-- role).  Admins and owners add members; only owners add owners (the
+-- membership guard trigger enforces it for tenants).  Seat limits apply
+-- (enforced where members are inserted).
+CREATE FUNCTION ipai.add_member(org_id uuid, user_id uuid, role text DEFAULT 'viewer')
+	RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM ipai.require_org_role(add_member.org_id, 'admin');
+	IF user_id IS NULL THEN
+		RAISE EXCEPTION 'user id must not be null' USING ERRCODE = '22023';
+	END IF;
+	IF role IS NULL OR NOT role OPERATOR(pg_catalog.=) ANY (pg_catalog.enum_range(NULL::ipai.org_role)::text[]) THEN
+		RAISE EXCEPTION 'unknown role "%"', role
+			USING ERRCODE = '22023', HINT = 'Use owner, admin, editor or viewer.';
+	END IF;
+	INSERT INTO ipai.org_members (org_id, user_id, role)
+	VALUES (add_member.org_id, add_member.user_id, add_member.role::ipai.org_role);
+END
+$$;
+REVOKE ALL ON FUNCTION ipai.add_member(uuid, uuid, text) FROM PUBLIC;
 
 -- Trigger: organizations.timezone must be a zone the server knows by name.
 CREATE FUNCTION ipai._organizations_check_timezone() RETURNS trigger
@@ -168,8 +187,8 @@ CREATE FUNCTION ipai._organizations_check_timezone() RETURNS trigger
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
-	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names
-					WHERE name OPERATOR(pg_catalog.=) NEW.timezone) THEN
+	IF NOT (EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names
+					WHERE name OPERATOR(pg_catalog.=) NEW.timezone)) THEN
 		RAISE EXCEPTION 'invalid time zone "%"', NEW.timezone
 			USING ERRCODE = '22023',
 				  HINT = 'Use a name from pg_timezone_names, such as "Asia/Manila" or "UTC".';
@@ -180,6 +199,7 @@ BEGIN
 	RETURN NEW;
 END
 $$;
+REVOKE ALL ON FUNCTION ipai._organizations_check_timezone() FROM PUBLIC;
 
 -- Trigger (BEFORE, each row) on org_members for unprivileged writers:
 -- org_id and user_id never change, roles are valid, and only an owner may
@@ -221,6 +241,7 @@ BEGIN
 	RETURN CASE WHEN TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN OLD ELSE NEW END;
 END
 $$;
+REVOKE ALL ON FUNCTION ipai._org_members_guard() FROM PUBLIC;
 
 -- Trigger (AFTER, each row): an organization always keeps an owner.  The
 -- organization row is locked first, so two owners demoting each other at
@@ -240,9 +261,9 @@ BEGIN
 	IF NOT FOUND THEN
 		RETURN NULL;			-- the organization is being deleted
 	END IF;
-	IF NOT EXISTS (SELECT 1 FROM ipai.org_members m
+	IF NOT (EXISTS (SELECT 1 FROM ipai.org_members m
 					WHERE m.org_id OPERATOR(pg_catalog.=) OLD.org_id
-					  AND m.role OPERATOR(pg_catalog.=) 'owner') THEN
+					  AND m.role OPERATOR(pg_catalog.=) 'owner')) THEN
 		RAISE EXCEPTION 'an organization must keep at least one owner'
 			USING ERRCODE = '23514',
 				  HINT = 'Make another member owner first, or delete the organization.';
@@ -250,6 +271,35 @@ BEGIN
 	RETURN NULL;
 END
 $$;
+REVOKE ALL ON FUNCTION ipai._org_members_keep_owner() FROM PUBLIC;
+
+-- Trigger (AFTER, each row): every membership change is audited, whoever
+-- makes it (functions or plain INSERT/UPDATE/DELETE).
+CREATE FUNCTION ipai._org_members_audit() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
+		PERFORM ipai._audit(NEW.org_id, 'member.add', 'member', NEW.user_id::text, NULL,
+							pg_catalog.jsonb_build_object('role', NEW.role));
+	ELSIF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
+		IF NEW.role OPERATOR(pg_catalog.<>) OLD.role THEN
+			PERFORM ipai._audit(NEW.org_id, 'member.role', 'member', NEW.user_id::text,
+								pg_catalog.jsonb_build_object('role', OLD.role),
+								pg_catalog.jsonb_build_object('role', NEW.role));
+		END IF;
+	ELSE
+		-- not when the whole organization goes
+		IF EXISTS (SELECT 1 FROM ipai.organizations o WHERE o.id OPERATOR(pg_catalog.=) OLD.org_id) THEN
+			PERFORM ipai._audit(OLD.org_id, 'member.remove', 'member', OLD.user_id::text,
+								pg_catalog.jsonb_build_object('role', OLD.role), NULL);
+		END IF;
+	END IF;
+	RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._org_members_audit() FROM PUBLIC;
 
 -- Trigger: refuses UPDATE, DELETE and TRUNCATE on append-only tables.  A
 -- superuser can still disable the trigger deliberately.
@@ -262,6 +312,7 @@ BEGIN
 		USING ERRCODE = '42501', DETAIL = pg_catalog.format('%s is not allowed.', TG_OP);
 END
 $$;
+REVOKE ALL ON FUNCTION ipai._append_only() FROM PUBLIC;
 
 -- True when the current role (inside SECURITY DEFINER code: the definer)
 -- is a superuser or has BYPASSRLS.  Triggers use it to trust the
@@ -289,3 +340,21 @@ BEGIN
 	RETURN e;
 END
 $$;
+
+-- EXECUTE grants of this file's functions to the Supabase roles; called by
+-- ipai.install_schema() on every run (the roles may not exist when the
+-- extension is created), like every other ipai._grants_<area>() function.
+CREATE FUNCTION ipai._grants_tenancy() RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	GRANT EXECUTE ON FUNCTION ipai.user_org_ids(ipai.org_role) TO anon, authenticated, service_role;
+	GRANT EXECUTE ON FUNCTION ipai.is_org_member(uuid, ipai.org_role) TO anon, authenticated, service_role;
+	GRANT EXECUTE ON FUNCTION ipai.org_role_of(uuid) TO anon, authenticated, service_role;
+	GRANT EXECUTE ON FUNCTION ipai.require_org_role(uuid, ipai.org_role) TO authenticated, service_role;
+	GRANT EXECUTE ON FUNCTION ipai.add_member(uuid, uuid, text) TO authenticated, service_role;
+	GRANT EXECUTE ON FUNCTION ipai.create_organization(text, uuid, text, text) TO authenticated, service_role;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._grants_tenancy() FROM PUBLIC;
