@@ -668,6 +668,41 @@ over_budget(DiffCtx *ctx)
 }
 
 /*
+ * Length of the common run of a and b going forward (from a[0], b[0]) or
+ * backward (from a[-1], b[-1]), at most max.  Pointer loops: the server
+ * builds with -fwrapv, which makes loops over signed indexes much slower.
+ */
+static inline ptrdiff_t
+run_forward(const uint32_t *a, const uint32_t *b, ptrdiff_t max)
+{
+	const uint32_t *p = a;
+	const uint32_t *end = a + max;
+
+	while (p < end && *p == *b)
+	{
+		p++;
+		b++;
+	}
+	return p - a;
+}
+
+static inline ptrdiff_t
+run_backward(const uint32_t *a, const uint32_t *b, ptrdiff_t max)
+{
+	const uint32_t *p = a;
+	const uint32_t *end = a - max;
+
+	while (p > end && p[-1] == b[-1])
+	{
+		p--;
+		b--;
+	}
+	return a - p;
+}
+
+#define MIN(x, y) ((x) < (y) ? (x) : (y))
+
+/*
  * Find where to split the box old[xoff..xlim) x new[yoff..ylim): a point
  * (*sx, *sy) on a minimal path through it, strictly between its corners.
  * The caller has trimmed the box's common prefix and suffix, and both sides
@@ -715,12 +750,10 @@ find_split(DiffCtx *ctx, ptrdiff_t xoff, ptrdiff_t xlim,
 	uint64_t	work_at_start = ctx->work;
 
 	/* zero edit steps: the snakes from both corners */
-	for (x = xoff, y = yoff; x < xlim && y < ylim && a[x] == b[y]; x++, y++)
-		;
-	fd[fmid] = x;
-	for (x = xlim, y = ylim; x > xoff && y > yoff && a[x - 1] == b[y - 1]; x--, y--)
-		;
-	bd[bmid] = x;
+	fd[fmid] = xoff + run_forward(a + xoff, b + yoff,
+								  MIN(xlim - xoff, ylim - yoff));
+	bd[bmid] = xlim - run_backward(a + xlim, b + ylim,
+								   MIN(xlim - xoff, ylim - yoff));
 	ctx->work += 2;
 
 	for (d = 1;; d++)
@@ -759,10 +792,10 @@ find_split(DiffCtx *ctx, ptrdiff_t xoff, ptrdiff_t xlim,
 				fd[k] = NO_X;
 				continue;
 			}
-			for (x = start, y = start - k;
-				 x < xlim && y < ylim && a[x] == b[y];
-				 x++, y++)
-				;
+			y = start - k;
+			x = start + run_forward(a + start, b + y,
+									MIN(xlim - start, ylim - y));
+			y = x - k;
 			ctx->work += (uint64_t) (x - start) + 1;
 			fd[k] = x;
 			if ((x + y) - (xoff + yoff) > fprog)
@@ -809,10 +842,10 @@ find_split(DiffCtx *ctx, ptrdiff_t xoff, ptrdiff_t xlim,
 				bd[k] = NO_X;
 				continue;
 			}
-			for (x = start, y = start - k;
-				 x > xoff && y > yoff && a[x - 1] == b[y - 1];
-				 x--, y--)
-				;
+			y = start - k;
+			x = start - run_backward(a + start, b + y,
+									 MIN(start - xoff, y - yoff));
+			y = x - k;
 			ctx->work += (uint64_t) (start - x) + 1;
 			bd[k] = x;
 			if ((xlim + ylim) - (x + y) > bprog)
@@ -912,20 +945,17 @@ align(DiffCtx *ctx, ptrdiff_t n, ptrdiff_t m)
 		ptrdiff_t	sx,
 					sy;
 		ptrdiff_t	span = (box.xlim - box.xoff) + (box.ylim - box.yoff);
+		ptrdiff_t	run;
 
 		/* common prefix and suffix are unchanged */
-		while (box.xoff < box.xlim && box.yoff < box.ylim &&
-			   a[box.xoff] == b[box.yoff])
-		{
-			box.xoff++;
-			box.yoff++;
-		}
-		while (box.xoff < box.xlim && box.yoff < box.ylim &&
-			   a[box.xlim - 1] == b[box.ylim - 1])
-		{
-			box.xlim--;
-			box.ylim--;
-		}
+		run = run_forward(a + box.xoff, b + box.yoff,
+						  MIN(box.xlim - box.xoff, box.ylim - box.yoff));
+		box.xoff += run;
+		box.yoff += run;
+		run = run_backward(a + box.xlim, b + box.ylim,
+						   MIN(box.xlim - box.xoff, box.ylim - box.yoff));
+		box.xlim -= run;
+		box.ylim -= run;
 		ctx->work += (uint64_t) (span - (box.xlim - box.xoff) -
 								 (box.ylim - box.yoff)) / 2 + 1;
 		if (ctx->work >= ctx->next_interrupt)
