@@ -17,12 +17,16 @@
  *	4. Walk both flag arrays together into chunks '=', '-', '+'.
  *
  * Budget.  Every diagonal step and token comparison counts one unit of
- * work.  A box whose search goes past a cost limit (derived from the budget
- * and the input size) is split at the furthest point either search reached,
- * which is valid but may not be minimal; once the whole budget is spent,
- * every box still pending is trimmed and then marked deleted/inserted whole.
- * Either way every token is accounted for exactly once, so the chunks always
- * rebuild both texts.  Work is O((N+M) * cost limit + budget).
+ * work.  The search in a box goes on while its work is small (2^16 units)
+ * or at most budget / (4 (N + M)) units per token of progress made by its
+ * furthest-reaching path; past that, the box is split at that furthest
+ * point, which is valid but may not be minimal.  So sparse edits get the
+ * exact answer even in megabyte texts, while dense ones are cut often
+ * enough for the budget to cover the whole text.  Once the whole budget is
+ * spent, every box still pending is trimmed and then marked deleted and
+ * inserted whole.  Either way every token is accounted for exactly once, so
+ * the chunks always rebuild both texts.  Time is linear in the input plus
+ * the budget.
  *
  * Tokens (the rules the README repeats):
  *	- an HTML tag: '<' followed by an ASCII letter, '/' or '!', through the
@@ -31,22 +35,30 @@
  *	  non-ASCII character not listed below as space, punctuation or CJK;
  *	- a whitespace run: ASCII space, \t \n \v \f \r, U+0085, U+00A0,
  *	  U+1680, U+2000..U+200A, U+2028, U+2029, U+202F, U+205F, U+3000;
- *	- a punctuation or symbol character, one per token: other ASCII, C1
- *	  controls, Latin-1 and General Punctuation, currency, letterlike and
- *	  arrows through dingbats and math symbols (U+2100..U+2BFF),
- *	  supplemental punctuation, emoji and pictographs (U+1F000..U+1FBFF),
- *	  specials; and every byte that is not valid UTF-8;
+ *	- a punctuation or symbol character, one per token: ASCII other than
+ *	  letters, digits and spaces; C1 controls; Latin-1 signs (U+00A1..U+00BF
+ *	  except ª ² ³ µ ¹ º ¼ ½ ¾, and × ÷); a few script punctuation marks
+ *	  (Greek, Armenian, Hebrew, Arabic, Devanagari, Thai); U+200B; general
+ *	  punctuation (U+2010..U+2027, U+2030..U+205E); currency (U+20A0..);
+ *	  letterlike symbols (U+2100..U+214F); arrows, math, technical, box,
+ *	  shapes, dingbats, braille and other symbols (U+2190..U+2BFF);
+ *	  supplemental punctuation (U+2E00..); Yijing hexagrams; small form
+ *	  variants (U+FE50..); specials (U+FFF0..); mahjong to emoji and
+ *	  pictographs (U+1F000..U+1FBFF); and every byte that is not part of
+ *	  valid UTF-8 (a token by itself);
  *	- a CJK character, one per token: Han (all blocks and extensions),
  *	  Hiragana, Katakana, Hangul syllables and leading jamo, Bopomofo, CJK
  *	  symbols and punctuation, enclosed and compatibility CJK, fullwidth and
  *	  halfwidth forms;
- *	- combining marks, variation selectors, emoji skin-tone modifiers, tag
- *	  characters, Hangul vowel/final jamo and other invisible format
- *	  characters never start a token when one precedes them: they stay with
- *	  the character before them; after U+200D (zero-width joiner) the next
- *	  non-ASCII, non-space character stays in the token too, and two
- *	  regional indicators make one flag token.  So emoji sequences and
- *	  decomposed accents are never cut.
+ *	- combining marks (U+0300.., U+1AB0.., U+1DC0.., U+20D0.., U+FE20..,
+ *	  kana voicing marks), variation selectors, emoji skin tones, tag
+ *	  characters, Hangul vowel and final jamo, soft hyphen and invisible
+ *	  format characters (U+200C, U+200E/F, U+202A..E, U+2060..U+206F,
+ *	  U+FEFF) never start a token when a character precedes them: they stay
+ *	  with that character's token; after U+200D (zero-width joiner) the next
+ *	  non-ASCII, non-space character stays in the token too; two regional
+ *	  indicators make one flag token.  So emoji sequences and decomposed
+ *	  accents are never cut.
  *
  * Memory: everything from env->alloc, freed before return (also on error).
  * The only way out other than return is env->interrupt.
@@ -669,8 +681,7 @@ over_budget(DiffCtx *ctx)
 
 /*
  * Length of the common run of a and b going forward (from a[0], b[0]) or
- * backward (from a[-1], b[-1]), at most max.  Pointer loops: the server
- * builds with -fwrapv, which makes loops over signed indexes much slower.
+ * backward (from a[-1], b[-1]), at most max: one bound check a step.
  */
 static inline ptrdiff_t
 run_forward(const uint32_t *a, const uint32_t *b, ptrdiff_t max)
@@ -700,7 +711,11 @@ run_backward(const uint32_t *a, const uint32_t *b, ptrdiff_t max)
 	return a - p;
 }
 
-#define MIN(x, y) ((x) < (y) ? (x) : (y))
+static inline ptrdiff_t
+min_pd(ptrdiff_t x, ptrdiff_t y)
+{
+	return x < y ? x : y;
+}
 
 /*
  * Find where to split the box old[xoff..xlim) x new[yoff..ylim): a point
@@ -716,8 +731,9 @@ run_backward(const uint32_t *a, const uint32_t *b, ptrdiff_t max)
  * search that just moved is on a minimal path (the cost to reach a point
  * never decreases along a diagonal).
  *
- * Past the cost limit or the budget, the split is the point either search
- * got furthest with, which keeps the result valid, not minimal.  Returns
+ * When the search costs too much for the progress it makes, or the budget
+ * is spent, the split is the point either search got furthest with, which
+ * keeps the result valid, not minimal.  Returns
  * false when no usable split exists (the caller then treats the box as
  * replaced whole).
  */
@@ -745,15 +761,15 @@ find_split(DiffCtx *ctx, ptrdiff_t xoff, ptrdiff_t xlim,
 	ptrdiff_t	best_x = 0,
 				best_y = 0;
 	ptrdiff_t	best_progress = -1;
-	ptrdiff_t	fprog = 0;		/* furthest x + y progress of either search */
-	ptrdiff_t	bprog = 0;
+	ptrdiff_t	fprog = 0;		/* progress (x + y) of the forward search */
+	ptrdiff_t	bprog = 0;		/* and of the backward search */
 	uint64_t	work_at_start = ctx->work;
 
 	/* zero edit steps: the snakes from both corners */
 	fd[fmid] = xoff + run_forward(a + xoff, b + yoff,
-								  MIN(xlim - xoff, ylim - yoff));
+								  min_pd(xlim - xoff, ylim - yoff));
 	bd[bmid] = xlim - run_backward(a + xlim, b + ylim,
-								   MIN(xlim - xoff, ylim - yoff));
+								   min_pd(xlim - xoff, ylim - yoff));
 	ctx->work += 2;
 
 	for (d = 1;; d++)
@@ -794,7 +810,7 @@ find_split(DiffCtx *ctx, ptrdiff_t xoff, ptrdiff_t xlim,
 			}
 			y = start - k;
 			x = start + run_forward(a + start, b + y,
-									MIN(xlim - start, ylim - y));
+									min_pd(xlim - start, ylim - y));
 			y = x - k;
 			ctx->work += (uint64_t) (x - start) + 1;
 			fd[k] = x;
@@ -844,7 +860,7 @@ find_split(DiffCtx *ctx, ptrdiff_t xoff, ptrdiff_t xlim,
 			}
 			y = start - k;
 			x = start - run_backward(a + start, b + y,
-									 MIN(start - xoff, y - yoff));
+									 min_pd(start - xoff, y - yoff));
 			y = x - k;
 			ctx->work += (uint64_t) (start - x) + 1;
 			bd[k] = x;
@@ -949,11 +965,11 @@ align(DiffCtx *ctx, ptrdiff_t n, ptrdiff_t m)
 
 		/* common prefix and suffix are unchanged */
 		run = run_forward(a + box.xoff, b + box.yoff,
-						  MIN(box.xlim - box.xoff, box.ylim - box.yoff));
+						  min_pd(box.xlim - box.xoff, box.ylim - box.yoff));
 		box.xoff += run;
 		box.yoff += run;
 		run = run_backward(a + box.xlim, b + box.ylim,
-						   MIN(box.xlim - box.xoff, box.ylim - box.yoff));
+						   min_pd(box.xlim - box.xoff, box.ylim - box.yoff));
 		box.xlim -= run;
 		box.ylim -= run;
 		ctx->work += (uint64_t) (span - (box.xlim - box.xoff) -
