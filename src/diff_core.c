@@ -565,9 +565,28 @@ typedef struct Interner
 	InternSlot *slots;
 	size_t		mask;			/* slot count - 1 (a power of two) */
 	uint32_t	count;			/* distinct tokens so far */
-	const unsigned char **rep;	/* per id: the first token's bytes */
-	size_t	   *rep_len;
+	uint32_t   *rep;			/* per id: its first token's number */
+	/* token t < n is old token t, else new token t - n */
+	const unsigned char *old_text;
+	const unsigned char *new_text;
+	const size_t *ba;
+	const size_t *bb;
+	size_t		n;
 } Interner;
+
+/* The bytes of token t (numbered as in Interner). */
+static inline const unsigned char *
+token_bytes(const Interner *in, size_t t, size_t *len)
+{
+	if (t < in->n)
+	{
+		*len = in->ba[t + 1] - in->ba[t];
+		return in->old_text + in->ba[t];
+	}
+	t -= in->n;
+	*len = in->bb[t + 1] - in->bb[t];
+	return in->new_text + in->bb[t];
+}
 
 /* Double the slot table; returns false when out of memory. */
 static bool
@@ -601,13 +620,14 @@ interner_grow(Interner *in)
 }
 
 /*
- * The id of the token p[0..len), assigning the next one when new.  rep and
- * rep_len must have room for every token the caller will intern.  Returns
- * false when out of memory.
+ * The id of token t, assigning the next one when it is new.  in->rep must
+ * have room for every token.  Returns false when out of memory.
  */
 static bool
-intern(Interner *in, const unsigned char *p, size_t len, uint32_t *id)
+intern(Interner *in, size_t t, uint32_t *id)
 {
+	size_t		len;
+	const unsigned char *p = token_bytes(in, t, &len);
 	uint32_t	h = (uint32_t) hash_bytes(p, len);
 	size_t		i;
 
@@ -621,16 +641,18 @@ intern(Interner *in, const unsigned char *p, size_t len, uint32_t *id)
 		{
 			slot->hash = h;
 			slot->id_plus_1 = in->count + 1;
-			in->rep[in->count] = p;
-			in->rep_len[in->count] = len;
+			in->rep[in->count] = (uint32_t) t;
 			*id = in->count++;
 			return true;
 		}
 		if (slot->hash == h)
 		{
 			uint32_t	cand = slot->id_plus_1 - 1;
+			size_t		cand_len;
+			const unsigned char *cand_p = token_bytes(in, in->rep[cand],
+													  &cand_len);
 
-			if (in->rep_len[cand] == len && memcmp(in->rep[cand], p, len) == 0)
+			if (cand_len == len && memcmp(cand_p, p, len) == 0)
 			{
 				*id = cand;
 				return true;
@@ -1030,17 +1052,32 @@ align(DiffCtx *ctx, ptrdiff_t n, ptrdiff_t m)
  * ----------------------------------------------------------------
  */
 
+/* Append a chunk, or only count it when out is NULL. */
+static inline void
+emit_chunk(IpaiDiffChunk *out, size_t *nc, char op,
+		   size_t old_off, size_t new_off, size_t len)
+{
+	if (out)
+	{
+		out[*nc].op = op;
+		out[*nc].old_off = old_off;
+		out[*nc].new_off = new_off;
+		out[*nc].len = len;
+	}
+	(*nc)++;
+}
+
 /*
- * Walk both flag arrays into chunks.  Unchanged tokens of old and new pair
- * up in order (the alignment guarantees their ids, hence bytes, are equal),
- * so an '=' chunk is a stretch where both sides are unchanged; between two
- * such stretches come the deleted tokens, then the inserted ones.
- * Every chunk takes at least one token, so res->chunks needs room for
- * n + m entries.
+ * Walk both flag arrays into chunks (into out, or just counting them when
+ * out is NULL).  Unchanged tokens of old and new pair up in order (the
+ * alignment guarantees their ids, hence bytes, are equal), so an '=' chunk
+ * is a stretch where both sides are unchanged; between two such stretches
+ * come the deleted tokens, then the inserted ones.
  */
 static int
-build_chunks(const DiffCtx *ctx, const size_t *ba, size_t n,
-			 const size_t *bb, size_t m, IpaiDiffResult *res)
+walk_chunks(const DiffCtx *ctx, const size_t *ba, size_t n,
+			const size_t *bb, size_t m, IpaiDiffChunk *out,
+			IpaiDiffResult *res)
 {
 	size_t		i = 0;
 	size_t		j = 0;
@@ -1062,11 +1099,8 @@ build_chunks(const DiffCtx *ctx, const size_t *ba, size_t n,
 		}
 		if (i > i0)
 		{
-			res->chunks[nc].op = IPAI_DIFF_EQUAL;
-			res->chunks[nc].old_off = ba[i0];
-			res->chunks[nc].new_off = bb[j0];
-			res->chunks[nc].len = ba[i] - ba[i0];
-			nc++;
+			emit_chunk(out, &nc, IPAI_DIFF_EQUAL, ba[i0], bb[j0],
+					   ba[i] - ba[i0]);
 			i0 = i;
 			j0 = j;
 		}
@@ -1074,23 +1108,17 @@ build_chunks(const DiffCtx *ctx, const size_t *ba, size_t n,
 			i++;
 		if (i > i0)
 		{
-			res->chunks[nc].op = IPAI_DIFF_DELETE;
-			res->chunks[nc].old_off = ba[i0];
-			res->chunks[nc].new_off = bb[j0];
-			res->chunks[nc].len = ba[i] - ba[i0];
+			emit_chunk(out, &nc, IPAI_DIFF_DELETE, ba[i0], bb[j0],
+					   ba[i] - ba[i0]);
 			res->deleted_tokens += i - i0;
-			nc++;
 		}
 		while (j < m && ctx->chg_b[j])
 			j++;
 		if (j > j0)
 		{
-			res->chunks[nc].op = IPAI_DIFF_INSERT;
-			res->chunks[nc].old_off = ba[i];
-			res->chunks[nc].new_off = bb[j0];
-			res->chunks[nc].len = bb[j] - bb[j0];
+			emit_chunk(out, &nc, IPAI_DIFF_INSERT, ba[i], bb[j0],
+					   bb[j] - bb[j0]);
 			res->inserted_tokens += j - j0;
-			nc++;
 		}
 		if (i == i_start && j == j_start)
 			return IPAI_DIFF_EINTERNAL; /* unchanged tokens left unpaired */
@@ -1151,38 +1179,34 @@ ipai_diff_compute(const char *old_text, size_t old_len,
 	/* token ids: a first, then b */
 	ids = env_alloc(env, total * sizeof(uint32_t));
 	in.env = env;
-	in.rep = env_alloc(env, total * sizeof(const unsigned char *));
-	in.rep_len = env_alloc(env, total * sizeof(size_t));
+	in.rep = env_alloc(env, total * sizeof(uint32_t));
 	in.mask = 1023;
 	in.slots = env_alloc(env, (in.mask + 1) * sizeof(InternSlot));
-	if (ids == NULL || in.rep == NULL || in.rep_len == NULL || in.slots == NULL)
+	in.old_text = (const unsigned char *) old_text;
+	in.new_text = (const unsigned char *) new_text;
+	in.ba = ba;
+	in.bb = bb;
+	in.n = n;
+	if (ids == NULL || in.rep == NULL || in.slots == NULL)
 		goto done;
 	memset(in.slots, 0, (in.mask + 1) * sizeof(InternSlot));
 	for (i = 0; i < total; i++)
 	{
-		const char *base = i < n ? old_text : new_text;
-		const size_t *bounds = i < n ? ba : bb;
-		size_t		t = i < n ? i : i - n;
-
-		if (!intern(&in, (const unsigned char *) base + bounds[t],
-					bounds[t + 1] - bounds[t], &ids[i]))
+		if (!intern(&in, i, &ids[i]))
 			goto done;
 		if ((i & (TOKENS_PER_INTERRUPT - 1)) == 0)
 			env_interrupt(env);
 	}
-	/* the interner's per-id arrays are not needed any more */
+	/* the interner is not needed any more */
 	env_release(env, in.rep);
-	env_release(env, in.rep_len);
 	env_release(env, in.slots);
 	in.rep = NULL;
-	in.rep_len = NULL;
 	in.slots = NULL;
 
 	/* changed flags, and both frontiers indexed by diagonal -m-1 .. n+1 */
 	chg = env_alloc(env, total);
 	frontier = env_alloc(env, 2 * (total + 3) * sizeof(ptrdiff_t));
-	result->chunks = env_alloc(env, (total + 1) * sizeof(IpaiDiffChunk));
-	if (chg == NULL || frontier == NULL || result->chunks == NULL)
+	if (chg == NULL || frontier == NULL)
 		goto done;
 	memset(chg, 0, total);
 
@@ -1205,7 +1229,17 @@ ipai_diff_compute(const char *old_text, size_t old_len,
 
 	if (!align(&ctx, (ptrdiff_t) n, (ptrdiff_t) m))
 		goto done;
-	rc = build_chunks(&ctx, ba, n, bb, m, result);
+	/* count the chunks, then fill an array of just that size */
+	rc = walk_chunks(&ctx, ba, n, bb, m, NULL, result);
+	if (rc != IPAI_DIFF_OK)
+		goto done;
+	result->chunks = env_alloc(env, result->nchunks * sizeof(IpaiDiffChunk));
+	if (result->chunks == NULL)
+	{
+		rc = IPAI_DIFF_ENOMEM;
+		goto done;
+	}
+	rc = walk_chunks(&ctx, ba, n, bb, m, result->chunks, result);
 	if (rc != IPAI_DIFF_OK)
 		goto done;
 	result->old_tokens = n;
@@ -1218,7 +1252,6 @@ done:
 	env_release(env, bb);
 	env_release(env, ids);
 	env_release(env, in.rep);
-	env_release(env, in.rep_len);
 	env_release(env, in.slots);
 	env_release(env, chg);
 	env_release(env, frontier);
