@@ -79,3 +79,14 @@ SELECT v.id, d.op, d.chunk
   FROM (VALUES (1, 'a b', 'a c'), (2, 'x', 'x')) AS v(id, o, n),
        LATERAL ipai.diff_words(v.o, v.n) AS d
  ORDER BY v.id;
+
+-- two unrelated ~1 MB texts: the work budget ends the search early, and
+-- the answer still rebuilds both texts
+CREATE TEMP TABLE big AS
+SELECT (SELECT string_agg(md5(i::text), ' ') FROM generate_series(1, 30000) i) AS a,
+       (SELECT string_agg(md5((-i)::text), ' ') FROM generate_series(1, 30000) i) AS b;
+SELECT length(a), length(b), pg_temp.rebuilds(a, b) AS rebuilds FROM big;
+-- and a long diff can be cancelled: the search checks for interrupts
+SET statement_timeout = '50ms';
+SELECT count(*) FROM big, ipai.diff_words(a, b);
+RESET statement_timeout;
