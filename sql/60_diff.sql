@@ -17,8 +17,10 @@ SELECT p.oid::regprocedure, p.provolatile, p.proisstrict, p.proparallel,
 
 -- words replaced, spaces kept
 SELECT * FROM ipai.diff_words('the quick brown fox', 'the slow brown dog');
--- words inserted and deleted
+-- words inserted and deleted; among equally small edits, the one that
+-- keeps words rather than spaces
 SELECT * FROM ipai.diff_words('one two three', 'one three four');
+SELECT * FROM ipai.diff_words('alpha beta gamma delta', 'beta alpha gamma epsilon delta');
 SELECT * FROM ipai.diff_words('Hello world', 'Hello brave new world');
 -- punctuation is a token of its own
 SELECT * FROM ipai.diff_words('Hello, world!', 'Hello world?');

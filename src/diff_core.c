@@ -1048,6 +1048,188 @@ align(DiffCtx *ctx, ptrdiff_t n, ptrdiff_t m)
 }
 
 /* ----------------------------------------------------------------
+ * Readability: among minimal edits, match words rather than spaces
+ * ----------------------------------------------------------------
+ *
+ * Equal-cost alignments differ in what they keep.  "one two three" ->
+ * "one three four" costs four tokens whether it keeps the second space
+ * (- two + three, - three + four) or the word "three" (- "two ",
+ * + " four"); people read the second far better.  So after the search,
+ * every stretch between two kept non-space tokens whose only kept tokens
+ * are whitespace, and that has changes on both sides, is re-aligned by
+ * dynamic programming that first keeps as many tokens as before (never
+ * fewer: the cost stays minimal) and then as many non-space tokens as
+ * possible; when that keeps no word either, the stretch stays as it was.  Stretches are small in practice; larger ones than
+ * POLISH_MAX_CELLS are left alone, and the work counts against the budget.
+ */
+
+#define POLISH_MAX_CELLS	4096
+
+/* Where diff_core finds the bytes of tokens, for the pass below. */
+typedef struct TokenSource
+{
+	const unsigned char *old_text;
+	const unsigned char *new_text;
+	const size_t *ba;
+	const size_t *bb;
+} TokenSource;
+
+/* Is this token a whitespace run?  (It starts with a space character.) */
+static bool
+token_is_space(const unsigned char *text, const size_t *bounds, size_t t)
+{
+	uint32_t	cp;
+
+	if (text[bounds[t]] < 0x80)
+		return ascii_is_space(text[bounds[t]]);
+	decode_utf8(text + bounds[t], bounds[t + 1] - bounds[t], &cp);
+	return cp != INVALID_CP && char_class(cp) == CC_SPACE;
+}
+
+/*
+ * Re-align old[i0..i1) x new[j0..j1) (see above), using cells for the
+ * table.  The caller guarantees the stretch fits POLISH_MAX_CELLS.
+ */
+static void
+polish_stretch(DiffCtx *ctx, const TokenSource *src, uint32_t *cells,
+			   size_t i0, size_t i1, size_t j0, size_t j1)
+{
+	size_t		p = i1 - i0;
+	size_t		q = j1 - j0;
+	uint32_t	big = (uint32_t) (p + q + 1);
+	size_t		i,
+				j;
+
+#define CELL(i, j) cells[(i) * (q + 1) + (j)]
+	for (j = 0; j <= q; j++)
+		CELL(0, j) = 0;
+	for (i = 1; i <= p; i++)
+	{
+		bool		word = !token_is_space(src->old_text, src->ba, i0 + i - 1);
+
+		CELL(i, 0) = 0;
+		for (j = 1; j <= q; j++)
+		{
+			uint32_t	best = CELL(i - 1, j) > CELL(i, j - 1)
+				? CELL(i - 1, j) : CELL(i, j - 1);
+
+			if (ctx->a[i0 + i - 1] == ctx->b[j0 + j - 1] &&
+				CELL(i - 1, j - 1) + big + word > best)
+				best = CELL(i - 1, j - 1) + big + word;
+			CELL(i, j) = best;
+		}
+	}
+	ctx->work += (uint64_t) (p + 1) * (q + 1);
+
+	/* no word can be kept: leave the search's alignment as it is */
+	if (CELL(p, q) % big == 0)
+		return;
+
+	/*
+	 * Trace back, dropping tokens wherever that keeps the score: the kept
+	 * tokens end up as early as possible, so "one two three" -> "one three
+	 * four" reads "one [-two ]three[+ four]".
+	 */
+	i = p;
+	j = q;
+	while (i > 0 || j > 0)
+	{
+		if (i > 0 && CELL(i, j) == CELL(i - 1, j))
+		{
+			ctx->chg_a[i0 + i - 1] = 1;
+			i--;
+		}
+		else if (j > 0 && CELL(i, j) == CELL(i, j - 1))
+		{
+			ctx->chg_b[j0 + j - 1] = 1;
+			j--;
+		}
+		else
+		{
+			/* only a kept pair explains the score here */
+			ctx->chg_a[i0 + i - 1] = 0;
+			ctx->chg_b[j0 + j - 1] = 0;
+			i--;
+			j--;
+		}
+	}
+#undef CELL
+}
+
+/*
+ * Find the stretches worth re-aligning (bounded by kept non-space tokens,
+ * changes on both sides, some kept whitespace inside) and polish them.
+ * Returns false when out of memory.
+ */
+static bool
+polish(DiffCtx *ctx, const TokenSource *src, size_t n, size_t m)
+{
+	uint32_t   *cells = NULL;
+	size_t		i = 0,
+				j = 0;
+	size_t		si = 0,
+				sj = 0;			/* start of the current stretch */
+	bool		del = false,
+				ins = false,
+				kept_space = false;
+
+	for (;;)
+	{
+		bool		at_end = (i >= n && j >= m);
+		bool		anchor = false;
+
+		if (!at_end && i < n && j < m && !ctx->chg_a[i] && !ctx->chg_b[j])
+		{
+			if (token_is_space(src->old_text, src->ba, i))
+				kept_space = true;
+			else
+				anchor = true;
+		}
+		if (at_end || anchor)
+		{
+			size_t		cells_needed = (i - si + 1) * (j - sj + 1);
+
+			if (del && ins && kept_space && cells_needed <= POLISH_MAX_CELLS &&
+				ctx->work <= ctx->budget)
+			{
+				if (cells == NULL &&
+					(cells = env_alloc(ctx->env,
+									   POLISH_MAX_CELLS * sizeof(uint32_t))) == NULL)
+					return false;
+				polish_stretch(ctx, src, cells, si, i, sj, j);
+			}
+			if (at_end)
+				break;
+			si = i + 1;
+			sj = j + 1;
+			del = ins = kept_space = false;
+		}
+		if (i < n && j < m && !ctx->chg_a[i] && !ctx->chg_b[j])
+		{
+			i++;
+			j++;
+			continue;
+		}
+		if (i < n && ctx->chg_a[i])
+		{
+			del = true;
+			i++;
+			continue;
+		}
+		if (j < m && ctx->chg_b[j])
+		{
+			ins = true;
+			j++;
+			continue;
+		}
+		/* unchanged tokens left unpaired: walk_chunks reports it */
+		break;
+	}
+	env_release(ctx->env, cells);
+	return true;
+}
+
+/* ----------------------------------------------------------------
  * Chunks
  * ----------------------------------------------------------------
  */
@@ -1153,6 +1335,7 @@ ipai_diff_compute(const char *old_text, size_t old_len,
 	ptrdiff_t  *frontier = NULL;
 	Interner	in;
 	DiffCtx		ctx;
+	TokenSource src;
 	size_t		total;
 	size_t		i;
 	int			rc;
@@ -1228,6 +1411,12 @@ ipai_diff_compute(const char *old_text, size_t old_len,
 	ctx.rate = (double) ctx.budget / (4.0 * (double) (total + 1));
 
 	if (!align(&ctx, (ptrdiff_t) n, (ptrdiff_t) m))
+		goto done;
+	src.old_text = (const unsigned char *) old_text;
+	src.new_text = (const unsigned char *) new_text;
+	src.ba = ba;
+	src.bb = bb;
+	if (!polish(&ctx, &src, n, m))
 		goto done;
 	/* count the chunks, then fill an array of just that size */
 	rc = walk_chunks(&ctx, ba, n, bb, m, NULL, result);
