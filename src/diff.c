@@ -86,7 +86,7 @@ ipai_diff_words(PG_FUNCTION_ARGS)
 						   new_data, VARSIZE_ANY_EXHDR(new_text),
 						   &env, &result);
 	if (rc != IPAI_DIFF_OK)
-		elog(ERROR, "word diff failed with internal code %d", rc);
+		elog(ERROR, "could not compute the word diff (internal code %d)", rc);
 
 	/* each row's text is built in workcxt; the tuplestore keeps a copy */
 	oldcxt = MemoryContextSwitchTo(workcxt);
