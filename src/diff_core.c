@@ -191,8 +191,9 @@ static const ClassRange class_ranges[] = {
 static inline bool
 ascii_is_alnum(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		(c >= '0' && c <= '9');
+	/* c | 0x20 folds A-Z onto a-z and moves nothing else into a-z */
+	return (unsigned char) ((c | 0x20) - 'a') < 26 ||
+		(unsigned char) (c - '0') < 10;
 }
 
 static inline bool
@@ -333,27 +334,32 @@ find_gt(Tokenizer *tk, size_t pos)
 static size_t
 take_run(const Tokenizer *tk, size_t i, CharClass run)
 {
-	while (i < tk->len)
+	const unsigned char *s = tk->s;
+	size_t		len = tk->len;
+
+	for (;;)
 	{
-		unsigned char c = tk->s[i];
 		uint32_t	cp;
 		size_t		n;
 		CharClass	cls;
 
 		/* ASCII without decoding: only letters, digits and spaces continue */
-		if (c < 0x80)
+		if (run == CC_WORD)
 		{
-			if (run == CC_WORD ? ascii_is_alnum(c) :
-				run == CC_SPACE ? ascii_is_space(c) : false)
-			{
+			while (i < len && ascii_is_alnum(s[i]))
 				i++;
-				continue;
-			}
-			break;
 		}
-		n = decode_utf8(tk->s + i, tk->len - i, &cp);
+		else if (run == CC_SPACE)
+		{
+			while (i < len && ascii_is_space(s[i]))
+				i++;
+		}
+		if (i >= len || s[i] < 0x80)
+			return i;
+
+		n = decode_utf8(s + i, len - i, &cp);
 		if (cp == INVALID_CP)
-			break;
+			return i;
 		cls = char_class(cp);
 		if (cls == run || cls == CC_EXTEND)
 		{
@@ -361,17 +367,16 @@ take_run(const Tokenizer *tk, size_t i, CharClass run)
 			continue;
 		}
 		if (cls != CC_JOIN)
-			break;
+			return i;
 		i += n;
 		/* after a joiner, the next non-ASCII, non-space character joins */
-		if (i < tk->len)
+		if (i < len)
 		{
-			n = decode_utf8(tk->s + i, tk->len - i, &cp);
+			n = decode_utf8(s + i, len - i, &cp);
 			if (cp >= 0x80 && cp != INVALID_CP && char_class(cp) != CC_SPACE)
 				i += n;
 		}
 	}
-	return i;
 }
 
 /* End of the token that starts at pos (pos < len). */
