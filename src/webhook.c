@@ -73,7 +73,7 @@
 static void
 reject_delivery(const char *payload, size_t len, const char *reason, const char *hint)
 {
-	char	   *event_id = stripe_event_peek_id(payload, len);
+	char	   *event_id = ipai_stripe_event_id_hint(payload, len);
 
 	ereport(LOG,
 			(errmsg("rejected Stripe webhook delivery of event %s%s%s: %s",
