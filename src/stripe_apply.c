@@ -28,11 +28,18 @@
  * applied so far, the final state is the state of the maximum event,
  * whatever the delivery order.
  *
- * Concurrency: the caller (webhook.c) holds transaction advisory locks on
- * the event's customer, subscription and object ids; this file then locks
- * the organization row (FOR NO KEY UPDATE) before any object row, so
- * every billing change of one organization is serialized and the plan is
- * computed from committed data.
+ * Concurrency: the caller (webhook.c) holds a transaction advisory lock on
+ * the event's Stripe customer, so events of one customer are serialized;
+ * the object row (subscription, invoice) is then locked FOR UPDATE before
+ * it is compared and written.  When a change matters to the plan, the
+ * organization row is locked (FOR NO KEY UPDATE) and the plan recomputed
+ * from a fresh snapshot, so two subscriptions of one organization changing
+ * at once are always counted one after the other.  Lock order: advisory
+ * lock, object row, organization row.
+ *
+ * Cost: every statement is prepared once per backend with a generic plan;
+ * an event that changes nothing about the plan costs one lookup of the
+ * price, one read and one write (with its audit row) of the object.
  *
  * Runs inside the caller's SPI connection, as the extension owner.
  *
@@ -49,14 +56,30 @@
 
 #include "stripe_apply.h"
 
+/*
+ * The hot statements write their audit row in the same statement, with the
+ * columns ipai._audit() writes (actor: ipai.current_user_id(), role:
+ * session_user), instead of calling it: one PL/pgSQL call less per event.
+ */
+#define AUDIT_INSERT \
+	"INSERT INTO ipai.audit_log (org_id, actor_id, actor_role, action," \
+	" object_type, object_id, old_values, new_values)"
+
 /* ---- SPI helpers ---- */
 
+/*
+ * The statements are key lookups and single-row writes whose best plan does
+ * not depend on the values: always the generic plan, planned once per
+ * backend (the plan cache would otherwise keep re-planning statements
+ * whose custom plans look cheaper, at a cost far above their execution).
+ */
 SPIPlanPtr
 stripe_spi_plan(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes)
 {
 	if (*slot == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, (Oid *) argtypes);
+		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, (Oid *) argtypes,
+											  CURSOR_OPT_GENERIC_PLAN);
 
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -169,6 +192,18 @@ subscription_status_rank(const char *status)
 		if (strcmp(status, order[i]) == 0)
 			return i + 1;
 	return 0;
+}
+
+/*
+ * Does a subscription in this status give the organization its plan?  The
+ * same rule as the SQL function ipai.subscription_grants_plan(), which
+ * recompute_org_plan uses; kept in step by the plan tests.
+ */
+static bool
+subscription_status_grants_plan(const char *status)
+{
+	return strcmp(status, "active") == 0 || strcmp(status, "trialing") == 0 ||
+		strcmp(status, "past_due") == 0;
 }
 
 static bool
@@ -436,6 +471,8 @@ apply_subscription(StripeEvent *ev, const pg_uuid_t *org, StripeApplyResult *res
 	Datum		values[17];
 	char		nulls[17];
 	bool		inserted = false;
+	bool		plan_changed = false;
+	char	   *old_plan_id;
 	int			i;
 
 	/* the snapshot the event carries */
@@ -487,12 +524,6 @@ apply_subscription(StripeEvent *ev, const pg_uuid_t *org, StripeApplyResult *res
 	incoming.type_rank = ev->type_rank;
 	incoming.event_id = ev->id;
 
-	if (!lock_org(org))
-	{
-		result->outcome = STRIPE_ORG_GONE;
-		return;
-	}
-
 	values[0] = UUIDPGetDatum(org);
 	values[1] = CStringGetTextDatum(ev->object_id);
 	memset(nulls, ' ', sizeof(nulls));
@@ -523,7 +554,8 @@ apply_subscription(StripeEvent *ev, const pg_uuid_t *org, StripeApplyResult *res
 
 		stripe_spi_plan(&get_plan,
 						"SELECT s.status, s.current_period_end, s.last_event_created,"
-						"       s.last_event_type, s.last_event_id, " SUBSCRIPTION_SUMMARY
+						"       s.last_event_type, s.last_event_id, " SUBSCRIPTION_SUMMARY ","
+						"       s.plan_id"
 						"  FROM ipai.subscriptions s"
 						" WHERE s.org_id OPERATOR(pg_catalog.=) $1"
 						"   AND s.stripe_subscription_id OPERATOR(pg_catalog.=) $2"
@@ -541,8 +573,8 @@ apply_subscription(StripeEvent *ev, const pg_uuid_t *org, StripeApplyResult *res
 							" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
 							" ON CONFLICT (org_id, stripe_subscription_id) DO NOTHING"
 							" RETURNING " SUBSCRIPTION_SUMMARY " AS new_values)"
-							" SELECT ipai._audit($1, 'subscription.create', 'subscription', $2,"
-							"   $17, s.new_values) FROM s",
+							" " AUDIT_INSERT " SELECT $1, ipai.current_user_id(), session_user,"
+							"   'subscription.create', 'subscription', $2, $17, s.new_values FROM s",
 							17, write_types);
 			if (stripe_spi_exec(insert_plan, values, nulls) == 1)
 			{
@@ -570,6 +602,13 @@ apply_subscription(StripeEvent *ev, const pg_uuid_t *org, StripeApplyResult *res
 			return;
 		}
 
+		/* does the change matter to the organization's plan? */
+		old_plan_id = result_text(7);
+		plan_changed = subscription_status_grants_plan(stored_status) !=
+			subscription_status_grants_plan(status) ||
+			(old_plan_id == NULL) != (plan_id == NULL) ||
+			(old_plan_id != NULL && strcmp(old_plan_id, plan_id) != 0);
+
 		/* the old values, for the audit row */
 		values[16] = result_datum(6, &isnull);
 		nulls[16] = isnull ? 'n' : ' ';
@@ -584,8 +623,8 @@ apply_subscription(StripeEvent *ev, const pg_uuid_t *org, StripeApplyResult *res
 						" WHERE s.org_id OPERATOR(pg_catalog.=) $1"
 						"   AND s.stripe_subscription_id OPERATOR(pg_catalog.=) $2"
 						" RETURNING " SUBSCRIPTION_SUMMARY " AS new_values)"
-						" SELECT ipai._audit($1, 'subscription.update', 'subscription', $2,"
-						"   $17, s.new_values) FROM s",
+						" " AUDIT_INSERT " SELECT $1, ipai.current_user_id(), session_user,"
+						"   'subscription.update', 'subscription', $2, $17, s.new_values FROM s",
 						17, write_types);
 		stripe_spi_exec(update_plan, values, nulls);
 		break;
@@ -593,10 +632,22 @@ apply_subscription(StripeEvent *ev, const pg_uuid_t *org, StripeApplyResult *res
 
 	result->outcome = STRIPE_APPLIED;
 	if (inserted)
+	{
+		/* a new subscription: link its customer too, if the org has none */
 		result->new_link = true;
-	if (link_customer_if_none(org, ev->customer_id, ev))
-		result->new_link = true;
-	recompute_org_plan(org, ev);
+		(void) link_customer_if_none(org, ev->customer_id, ev);
+	}
+	if (inserted || plan_changed)
+	{
+		/*
+		 * Lock the organization, then read its subscriptions afresh: two
+		 * subscriptions of one organization changing at once are then
+		 * counted one after the other, never each without the other.
+		 */
+		if (!lock_org(org))
+			elog(ERROR, "organization vanished during a subscription change");
+		recompute_org_plan(org, ev);
+	}
 #undef SUBSCRIPTION_SUMMARY
 }
 
@@ -630,6 +681,7 @@ apply_invoice(StripeEvent *ev, const pg_uuid_t *org, StripeApplyResult *result)
 	Datum		values[19];
 	char		nulls[19];
 	char	   *currency;
+	bool		inserted = false;
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = UUIDPGetDatum(org);
@@ -688,12 +740,6 @@ apply_invoice(StripeEvent *ev, const pg_uuid_t *org, StripeApplyResult *result)
 	incoming.type_rank = ev->type_rank;
 	incoming.event_id = ev->id;
 
-	if (!lock_org(org))
-	{
-		result->outcome = STRIPE_ORG_GONE;
-		return;
-	}
-
 	for (;;)
 	{
 		OrderKey	stored;
@@ -721,11 +767,14 @@ apply_invoice(StripeEvent *ev, const pg_uuid_t *org, StripeApplyResult *result)
 							"         $15, $16, $17, $18)"
 							" ON CONFLICT (org_id, stripe_invoice_id) DO NOTHING"
 							" RETURNING " INVOICE_SUMMARY " AS new_values)"
-							" SELECT ipai._audit($1, 'invoice.create', 'invoice', $2,"
-							"   $19, i.new_values) FROM i",
+							" " AUDIT_INSERT " SELECT $1, ipai.current_user_id(), session_user,"
+							"   'invoice.create', 'invoice', $2, $19, i.new_values FROM i",
 							19, write_types);
 			if (stripe_spi_exec(insert_plan, values, nulls) == 1)
+			{
+				inserted = true;
 				break;
+			}
 			continue;
 		}
 
@@ -760,15 +809,15 @@ apply_invoice(StripeEvent *ev, const pg_uuid_t *org, StripeApplyResult *result)
 						" WHERE i.org_id OPERATOR(pg_catalog.=) $1"
 						"   AND i.stripe_invoice_id OPERATOR(pg_catalog.=) $2"
 						" RETURNING " INVOICE_SUMMARY " AS new_values)"
-						" SELECT ipai._audit($1, 'invoice.update', 'invoice', $2,"
-						"   $19, i.new_values) FROM i",
+						" " AUDIT_INSERT " SELECT $1, ipai.current_user_id(), session_user,"
+						"   'invoice.update', 'invoice', $2, $19, i.new_values FROM i",
 						19, write_types);
 		stripe_spi_exec(update_plan, values, nulls);
 		break;
 	}
 
 	result->outcome = STRIPE_APPLIED;
-	if (link_customer_if_none(org, ev->customer_id, ev))
+	if (inserted && link_customer_if_none(org, ev->customer_id, ev))
 		result->new_link = true;
 #undef INVOICE_SUMMARY
 }

@@ -19,7 +19,6 @@
  */
 #include "ipai_saas.h"
 
-#include "common/jsonapi.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
@@ -32,55 +31,46 @@
 #define STRIPE_UNIX_EPOCH_OFFSET \
 	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)
 
-/* ---- validation pass ---- */
-
-typedef struct JsonCheckState
-{
-	int			depth;
-	bool		top_is_object;
-} JsonCheckState;
-
-static IPAI_JSON_CB_TYPE
-check_object_start(void *state)
-{
-	JsonCheckState *s = (JsonCheckState *) state;
-
-	if (s->depth == 0)
-		s->top_is_object = true;
-	s->depth++;
-	IPAI_JSON_CB_RETURN;
-}
-
-static IPAI_JSON_CB_TYPE
-check_object_end(void *state)
-{
-	JsonCheckState *s = (JsonCheckState *) state;
-
-	s->depth--;
-	IPAI_JSON_CB_RETURN;
-}
+/* ---- conversion ---- */
 
 /*
- * Lex and parse json (NUL-terminated, no NUL inside) with escapes
- * resolved, as jsonb_in does: \u0000 and broken surrogates are errors
- * here, not later.  Returns JSON_SUCCESS or the error, with *lex_out set
- * for json_errdetail.
+ * json (NUL-terminated, no NUL inside) as jsonb.  jsonb_in's complaints
+ * about the text (syntax, \u0000, broken surrogates, a string too long) are
+ * re-raised as 22023 with their detail: a webhook payload that is not JSON
+ * is a bad argument, not a bad literal.  Any other error (out of memory, a
+ * cancel) passes through unchanged.  Safe because the caught error is
+ * always re-thrown at once, so the transaction aborts as usual.
  */
-static JsonParseErrorType
-json_check(char *json, size_t len, JsonCheckState *state, JsonLexContext **lex_out)
+static Jsonb *
+payload_to_jsonb(char *json)
 {
-	JsonLexContext *lex;
-	JsonSemAction sem;
+	MemoryContext cxt = CurrentMemoryContext;
+	Jsonb	   *result = NULL;
 
-	memset(state, 0, sizeof(*state));
-	memset(&sem, 0, sizeof(sem));
-	sem.semstate = state;
-	sem.object_start = check_object_start;
-	sem.object_end = check_object_end;
+	PG_TRY();
+	{
+		result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
 
-	lex = ipai_make_json_lex(json, (int) len);
-	*lex_out = lex;
-	return pg_parse_json(lex, &sem);
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_INVALID_TEXT_REPRESENTATION &&
+			edata->sqlerrcode != ERRCODE_UNTRANSLATABLE_CHARACTER &&
+			edata->sqlerrcode != ERRCODE_PROGRAM_LIMIT_EXCEEDED)
+			PG_RE_THROW();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("webhook payload is not valid JSON"),
+				 edata->detail ? errdetail("%s", edata->detail) :
+				 errdetail("%s", edata->message),
+				 errhint("A Stripe webhook payload is an event object with \"id\", \"type\", \"created\" and \"data.object\".")));
+	}
+	PG_END_TRY();
+	return result;
 }
 
 /* ---- reading jsonb ---- */
@@ -434,9 +424,6 @@ read_envelope(StripeEvent *ev)
 void
 stripe_event_parse(const char *payload, size_t len, StripeEvent *ev)
 {
-	JsonCheckState state;
-	JsonLexContext *lex;
-	JsonParseErrorType rc;
 	char	   *copy;
 
 	memset(ev, 0, sizeof(*ev));
@@ -452,18 +439,7 @@ stripe_event_parse(const char *payload, size_t len, StripeEvent *ev)
 				  "The payload is not valid text in the database encoding.");
 
 	copy = pnstrdup(payload, len);
-	rc = json_check(copy, len, &state, &lex);
-	if (rc != JSON_SUCCESS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("webhook payload is not valid JSON"),
-				 errdetail("%s", json_errdetail(rc, lex)),
-				 errhint("A Stripe webhook payload is an event object with \"id\", \"type\", \"created\" and \"data.object\".")));
-	if (!state.top_is_object)
-		bad_event("webhook payload is not a JSON object", NULL);
-
-	/* the same lexer accepted it, so this cannot fail on syntax */
-	ev->payload = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(copy)));
+	ev->payload = payload_to_jsonb(copy);
 	read_envelope(ev);
 }
 

@@ -217,59 +217,86 @@ lock_event_keys(StripeEvent *ev)
 
 /* ---- 4. attribution ---- */
 
+/* run a one-column uuid lookup with one text/uuid argument; NULL: none */
+static bool
+lookup_org(SPIPlanPtr *slot, const char *sql, Oid argtype, Datum arg, pg_uuid_t *org)
+{
+	Datum		values[1];
+	bool		isnull;
+	Datum		d;
+
+	stripe_spi_plan(slot, sql, 1, &argtype);
+	values[0] = arg;
+	if (stripe_spi_exec(*slot, values, NULL) == 0)
+		return false;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		return false;
+	memcpy(org, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+	return true;
+}
+
 /*
  * The organization an event belongs to, in this order: the organization
  * of the invoice or subscription row it is about; the organization the
  * event names (metadata.org_id, client_reference_id) if it exists; the
  * organization of its Stripe customer; the organization of the completed
  * checkout that created its subscription.  A checkout session is
- * attributed only by what it names.
+ * attributed only by what it names.  One small statement per step, the
+ * common case (a known subscription) first.
  */
 static bool
 attribute_event(StripeEvent *ev, pg_uuid_t *org)
 {
-	static SPIPlanPtr plan = NULL;
-	static const Oid types[] = {TEXTOID, TEXTOID, UUIDARRAYOID, TEXTOID};
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
-	Datum		hints[STRIPE_MAX_ORG_HINTS];
-	bool		checkout = ev->kind == STRIPE_KIND_CHECKOUT;
-	bool		isnull;
-	Datum		d;
+	static SPIPlanPtr by_invoice = NULL;
+	static SPIPlanPtr by_subscription = NULL;
+	static SPIPlanPtr by_hint = NULL;
+	static SPIPlanPtr by_customer = NULL;
+	static SPIPlanPtr by_checkout = NULL;
 	int			i;
 
-	stripe_spi_plan(&plan,
-					"SELECT coalesce("
-					" (SELECT i.org_id FROM ipai.invoices i"
-					"   WHERE i.stripe_invoice_id OPERATOR(pg_catalog.=) $1 ORDER BY i.org_id LIMIT 1),"
-					" (SELECT s.org_id FROM ipai.subscriptions s"
-					"   WHERE s.stripe_subscription_id OPERATOR(pg_catalog.=) $2 ORDER BY s.org_id LIMIT 1),"
-					" (SELECT o.id FROM ipai.organizations o"
-					"   WHERE o.id OPERATOR(pg_catalog.=) ANY ($3)"
-					"   ORDER BY pg_catalog.array_position($3, o.id) LIMIT 1),"
-					" (SELECT c.org_id FROM ipai.billing_customers c"
-					"   WHERE c.stripe_customer_id OPERATOR(pg_catalog.=) $4"
-					"   ORDER BY c.updated_at DESC, c.org_id LIMIT 1),"
-					" (SELECT e.org_id FROM ipai.webhook_events e"
-					"   WHERE e.event_type OPERATOR(pg_catalog.=) 'checkout.session.completed'"
-					"     AND e.stripe_subscription_id OPERATOR(pg_catalog.=) $2"
-					"     AND e.status OPERATOR(pg_catalog.=) 'processed'"
-					"     AND e.org_id IS NOT NULL ORDER BY e.id LIMIT 1))",
-					4, types);
-	STRIPE_TEXT_ARG(values, nulls, 0, checkout ? NULL : ev->invoice_id);
-	STRIPE_TEXT_ARG(values, nulls, 1, checkout ? NULL : ev->subscription_id);
+	if (ev->kind != STRIPE_KIND_CHECKOUT)
+	{
+		if (ev->invoice_id != NULL &&
+			lookup_org(&by_invoice,
+					   "SELECT i.org_id FROM ipai.invoices i"
+					   " WHERE i.stripe_invoice_id OPERATOR(pg_catalog.=) $1 LIMIT 1",
+					   TEXTOID, CStringGetTextDatum(ev->invoice_id), org))
+			return true;
+		if (ev->subscription_id != NULL &&
+			lookup_org(&by_subscription,
+					   "SELECT s.org_id FROM ipai.subscriptions s"
+					   " WHERE s.stripe_subscription_id OPERATOR(pg_catalog.=) $1 LIMIT 1",
+					   TEXTOID, CStringGetTextDatum(ev->subscription_id), org))
+			return true;
+	}
 	for (i = 0; i < ev->n_org_hints; i++)
-		hints[i] = UUIDPGetDatum(&ev->org_hints[i]);
-	values[2] = PointerGetDatum(construct_array(hints, ev->n_org_hints, UUIDOID,
-												UUID_LEN, false, TYPALIGN_CHAR));
-	STRIPE_TEXT_ARG(values, nulls, 3, checkout ? NULL : ev->customer_id);
-
-	stripe_spi_exec(plan, values, nulls);
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (isnull)
+	{
+		if (lookup_org(&by_hint,
+					   "SELECT o.id FROM ipai.organizations o"
+					   " WHERE o.id OPERATOR(pg_catalog.=) $1",
+					   UUIDOID, UUIDPGetDatum(&ev->org_hints[i]), org))
+			return true;
+	}
+	if (ev->kind == STRIPE_KIND_CHECKOUT)
 		return false;
-	memcpy(org, DatumGetUUIDP(d), sizeof(pg_uuid_t));
-	return true;
+	if (ev->customer_id != NULL &&
+		lookup_org(&by_customer,
+				   "SELECT c.org_id FROM ipai.billing_customers c"
+				   " WHERE c.stripe_customer_id OPERATOR(pg_catalog.=) $1"
+				   " ORDER BY c.updated_at DESC, c.org_id LIMIT 1",
+				   TEXTOID, CStringGetTextDatum(ev->customer_id), org))
+		return true;
+	if (ev->subscription_id != NULL &&
+		lookup_org(&by_checkout,
+				   "SELECT e.org_id FROM ipai.webhook_events e"
+				   " WHERE e.event_type OPERATOR(pg_catalog.=) 'checkout.session.completed'"
+				   "   AND e.stripe_subscription_id OPERATOR(pg_catalog.=) $1"
+				   "   AND e.status OPERATOR(pg_catalog.=) 'processed'"
+				   "   AND e.org_id IS NOT NULL LIMIT 1",
+				   TEXTOID, CStringGetTextDatum(ev->subscription_id), org))
+		return true;
+	return false;
 }
 
 /* why an event waits: the ids that no organization claims yet */

@@ -114,6 +114,12 @@ BEGIN
 			ON ipai.webhook_events (stripe_subscription_id)
 			WHERE event_type = 'checkout.session.completed';
 		CREATE INDEX webhook_events_org ON ipai.webhook_events (org_id, received_at);
+		-- lz4 compresses a 3 KB event ~10x faster than pglz, where available
+		BEGIN
+			ALTER TABLE ipai.webhook_events ALTER COLUMN payload SET COMPRESSION lz4;
+		EXCEPTION WHEN feature_not_supported THEN
+			NULL;
+		END;
 		COMMENT ON TABLE ipai.webhook_events IS
 			'Webhook inbox: every event once (deliveries counts re-deliveries), with its status and why';
 		COMMENT ON COLUMN ipai.webhook_events.error IS
