@@ -352,14 +352,17 @@ BEGIN
 
 	IF NOT ipai.caller_is_privileged() THEN
 		have := ipai.org_role_of(org);
-		IF have IS NULL OR have OPERATOR(pg_catalog.<) needed THEN
+		IF have IS NULL THEN
 			RAISE EXCEPTION 'permission denied to % page', verb
 				USING ERRCODE = '42501',
-					  DETAIL = CASE WHEN have IS NULL
-								   THEN 'The acting user is not a member of the page''s organization.'
-								   ELSE pg_catalog.format('This needs role %s or higher; the acting user is %s.', needed, have) END,
+					  DETAIL = 'The acting user is not a member of the page''s organization.';
+		ELSIF have OPERATOR(pg_catalog.<) needed THEN
+			RAISE EXCEPTION 'permission denied to % page', verb
+				USING ERRCODE = '42501',
+					  DETAIL = pg_catalog.format('This needs role %s or higher; the acting user is %s.', needed, have),
 					  HINT = CASE WHEN needed OPERATOR(pg_catalog.=) 'admin'
-								  THEN 'Only admins and owners approve, reject, publish, unpublish or archive pages.' END;
+								  THEN 'Only admins and owners approve, reject, publish, unpublish or archive pages.'
+								  ELSE 'Ask an admin of the organization for the editor role.' END;
 		END IF;
 	END IF;
 
@@ -379,7 +382,10 @@ BEGIN
 					  WHEN to_status OPERATOR(pg_catalog.=) 'approved'
 						  THEN 'Only a page pending approval can be approved.'
 					  WHEN to_status OPERATOR(pg_catalog.=) 'published'
-						  THEN 'Only an approved page can be published.' END;
+						  THEN 'Only an approved page can be published.'
+					  WHEN to_status OPERATOR(pg_catalog.=) 'pending'
+						  THEN 'Only a draft can be submitted for approval.'
+					  ELSE 'Follow the workflow one step at a time.' END;
 	END IF;
 
 	-- four eyes: a decision on a request is never taken by its requester
@@ -740,6 +746,7 @@ BEGIN
 	END LOOP;
 END
 $$;
+REVOKE ALL ON FUNCTION ipai.cms_create_page(uuid, text, text, text, text, jsonb) FROM PUBLIC;
 COMMENT ON FUNCTION ipai.cms_create_page(uuid, text, text, text, text, jsonb) IS
 	'Creates a draft page (version 1); slug derived from the title when NULL; returns its id';
 
@@ -759,6 +766,7 @@ BEGIN
 	RETURN approval;
 END
 $$;
+REVOKE ALL ON FUNCTION ipai.cms_request_approval(uuid, text) FROM PUBLIC;
 COMMENT ON FUNCTION ipai.cms_request_approval(uuid, text) IS
 	'draft -> pending: asks admins to approve the page as it is now; returns the approval id';
 
@@ -786,6 +794,7 @@ BEGIN
 	RETURN ipai._cms_last_approval(org, page_id);
 END
 $$;
+REVOKE ALL ON FUNCTION ipai.cms_approve(uuid, text) FROM PUBLIC;
 COMMENT ON FUNCTION ipai.cms_approve(uuid, text) IS
 	'pending -> approved (admin or owner, not the requester); returns the approval id';
 
@@ -804,6 +813,7 @@ BEGIN
 	RETURN ipai._cms_last_approval(org, page_id);
 END
 $$;
+REVOKE ALL ON FUNCTION ipai.cms_reject(uuid, text) FROM PUBLIC;
 COMMENT ON FUNCTION ipai.cms_reject(uuid, text) IS
 	'pending -> draft with a required comment (admin or owner, not the requester); returns the approval id';
 
@@ -815,6 +825,7 @@ BEGIN
 	RETURN (SELECT s.page_version FROM ipai._cms_set_status(page_id, 'published', NULL, NULL, 'publish') s);
 END
 $$;
+REVOKE ALL ON FUNCTION ipai.cms_publish(uuid) FROM PUBLIC;
 COMMENT ON FUNCTION ipai.cms_publish(uuid) IS
 	'approved -> published (admin or owner); returns the new version number';
 
@@ -826,6 +837,7 @@ BEGIN
 	RETURN (SELECT s.page_version FROM ipai._cms_set_status(page_id, 'draft', NULL, 'published', 'unpublish') s);
 END
 $$;
+REVOKE ALL ON FUNCTION ipai.cms_unpublish(uuid) FROM PUBLIC;
 COMMENT ON FUNCTION ipai.cms_unpublish(uuid) IS
 	'published -> draft (admin or owner); returns the new version number';
 
@@ -837,6 +849,7 @@ BEGIN
 	RETURN (SELECT s.page_version FROM ipai._cms_set_status(page_id, 'archived', NULL, NULL, 'archive') s);
 END
 $$;
+REVOKE ALL ON FUNCTION ipai.cms_archive(uuid) FROM PUBLIC;
 COMMENT ON FUNCTION ipai.cms_archive(uuid) IS
 	'published -> archived (admin or owner), final; returns the new version number';
 
