@@ -366,6 +366,15 @@ BEGIN
 		END IF;
 	END IF;
 
+	IF from_status OPERATOR(pg_catalog.=) to_status THEN
+		RAISE EXCEPTION 'page is already %', to_status
+			USING ERRCODE = 'IP004',
+				  DETAIL = CASE to_status
+					  WHEN 'approved' THEN 'Only a page pending approval can be approved.'
+					  WHEN 'published' THEN 'Only an approved page can be published.'
+					  WHEN 'pending' THEN 'Only a draft can be submitted for approval.'
+					  ELSE 'The page is not in the status this step starts from.' END;
+	END IF;
 	IF NOT ((from_status, to_status) IN (('draft', 'pending'), ('pending', 'approved'),
 										 ('pending', 'draft'), ('approved', 'published'),
 										 ('published', 'draft'), ('published', 'archived'))
@@ -375,8 +384,6 @@ BEGIN
 			USING ERRCODE = 'IP004',
 				  DETAIL = 'Allowed: draft to pending (request approval), pending to approved (approve) or to draft (reject), approved to published (publish), published to draft (unpublish) or to archived (archive).',
 				  HINT = CASE
-					  WHEN from_status OPERATOR(pg_catalog.=) to_status
-						  THEN pg_catalog.format('The page is already %s.', to_status)
 					  WHEN from_status OPERATOR(pg_catalog.=) 'archived'
 						  THEN 'Archived pages are final; create a new page instead.'
 					  WHEN to_status OPERATOR(pg_catalog.=) 'approved'
