@@ -1,7 +1,7 @@
 -- CMS workflow: the status machine for every writer, roles and the
 -- four-eyes rule, snapshots, slugs, metadata schemas, and bad input.
 BEGIN;
-SELECT plan(114);
+SELECT plan(115);
 SET LOCAL client_min_messages = warning;
 
 \set org '''c5000000-0000-4000-8000-000000000000'''
@@ -273,6 +273,9 @@ SELECT results_eq(format($$SELECT p.published_by, v.created_by FROM ipai.cms_pag
 							ON v.page_id = p.id AND v.version = p.version WHERE p.id = %L$$, :'pa'),
 				  format($$VALUES (%1$L::uuid, %1$L::uuid)$$, :owner), '... the acting user is recorded as publisher and snapshot author');
 SELECT is(ipai.cms_unpublish(:'pa'), 5, 'service_role unpublishes: published -> draft, version 5');
+UPDATE ipai.cms_pages SET updated_at = updated_at + interval '1 hour' WHERE id = :'pa';
+SELECT is((SELECT count(*) FROM ipai.cms_page_versions WHERE page_id = :'pa'), 5::bigint,
+		  'an UPDATE of nothing but updated_at makes no snapshot');
 RESET ROLE;
 
 -- errors of other triggers on cms_pages come through cms_create_page
