@@ -80,6 +80,12 @@ snapshot="cms_pages_20_version cms_pages_snapshot_insert cms_pages_snapshot_upda
 workflow="cms_pages_10_workflow cms_pages_approvals"
 set_triggers() {	# enable the named trigger groups, disable the others
 	local sql="" t
+	# "drafts": every page back to draft first (content edits of published
+	# pages are refused by the workflow)
+	case " $* " in *" drafts "*)
+		sql+="ALTER TABLE ipai.cms_pages DISABLE TRIGGER USER;"
+		sql+="UPDATE ipai.cms_pages SET status = 'draft';" ;;
+	esac
 	for t in $snapshot; do
 		case " $* " in *" snapshot "*) sql+="ALTER TABLE ipai.cms_pages ENABLE TRIGGER $t;" ;;
 			*) sql+="ALTER TABLE ipai.cms_pages DISABLE TRIGGER $t;" ;; esac
@@ -115,7 +121,7 @@ for round in $(seq 1 "$ROUNDS"); do
 	set_triggers snapshot workflow; tps[s_full]+=" $(run status)"
 	set_triggers;                   tps[c_bare]+=" $(run content)"
 	set_triggers snapshot;          tps[c_snap]+=" $(run content)"
-	set_triggers snapshot workflow; tps[c_full]+=" $(run content)"
+	set_triggers drafts snapshot workflow; tps[c_full]+=" $(run content)"
 	echo "  round $round done" >&2
 done
 set_triggers snapshot workflow
