@@ -633,9 +633,14 @@ apply_subscription(StripeEvent *ev, const pg_uuid_t *org, StripeApplyResult *res
 	result->outcome = STRIPE_APPLIED;
 	if (inserted)
 	{
-		/* a new subscription: link its customer too, if the org has none */
+		/*
+		 * A new subscription is a new link.  Attributed by its metadata,
+		 * its customer is linked too when the organization has none (by a
+		 * customer or checkout link, it is linked already).
+		 */
 		result->new_link = true;
-		(void) link_customer_if_none(org, ev->customer_id, ev);
+		if (ev->attributed_by_hint)
+			(void) link_customer_if_none(org, ev->customer_id, ev);
 	}
 	if (inserted || plan_changed)
 	{
@@ -817,7 +822,8 @@ apply_invoice(StripeEvent *ev, const pg_uuid_t *org, StripeApplyResult *result)
 	}
 
 	result->outcome = STRIPE_APPLIED;
-	if (inserted && link_customer_if_none(org, ev->customer_id, ev))
+	if (inserted && ev->attributed_by_hint &&
+		link_customer_if_none(org, ev->customer_id, ev))
 		result->new_link = true;
 #undef INVOICE_SUMMARY
 }

@@ -57,6 +57,9 @@ typedef struct StripeEvent
 	char	   *status;			/* data.object.status (subscription, invoice) */
 	int			n_org_hints;
 	pg_uuid_t	org_hints[STRIPE_MAX_ORG_HINTS];
+
+	/* how webhook.c attributed it (set by attribute_event) */
+	bool		attributed_by_hint;	/* metadata.org_id / client_reference_id */
 } StripeEvent;
 
 /*

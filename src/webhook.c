@@ -238,7 +238,7 @@ lookup_org(SPIPlanPtr *slot, const char *sql, Oid argtype, Datum arg, pg_uuid_t 
 
 /*
  * The organization an event belongs to, in this order: the organization
- * of the invoice or subscription row it is about; the organization the
+ * of the subscription or invoice row it is about; the organization the
  * event names (metadata.org_id, client_reference_id) if it exists; the
  * organization of its Stripe customer; the organization of the completed
  * checkout that created its subscription.  A checkout session is
@@ -255,19 +255,20 @@ attribute_event(StripeEvent *ev, pg_uuid_t *org)
 	static SPIPlanPtr by_checkout = NULL;
 	int			i;
 
+	ev->attributed_by_hint = false;
 	if (ev->kind != STRIPE_KIND_CHECKOUT)
 	{
-		if (ev->invoice_id != NULL &&
-			lookup_org(&by_invoice,
-					   "SELECT i.org_id FROM ipai.invoices i"
-					   " WHERE i.stripe_invoice_id OPERATOR(pg_catalog.=) $1 LIMIT 1",
-					   TEXTOID, CStringGetTextDatum(ev->invoice_id), org))
-			return true;
 		if (ev->subscription_id != NULL &&
 			lookup_org(&by_subscription,
 					   "SELECT s.org_id FROM ipai.subscriptions s"
 					   " WHERE s.stripe_subscription_id OPERATOR(pg_catalog.=) $1 LIMIT 1",
 					   TEXTOID, CStringGetTextDatum(ev->subscription_id), org))
+			return true;
+		if (ev->invoice_id != NULL &&
+			lookup_org(&by_invoice,
+					   "SELECT i.org_id FROM ipai.invoices i"
+					   " WHERE i.stripe_invoice_id OPERATOR(pg_catalog.=) $1 LIMIT 1",
+					   TEXTOID, CStringGetTextDatum(ev->invoice_id), org))
 			return true;
 	}
 	for (i = 0; i < ev->n_org_hints; i++)
@@ -276,7 +277,10 @@ attribute_event(StripeEvent *ev, pg_uuid_t *org)
 					   "SELECT o.id FROM ipai.organizations o"
 					   " WHERE o.id OPERATOR(pg_catalog.=) $1",
 					   UUIDOID, UUIDPGetDatum(&ev->org_hints[i]), org))
+		{
+			ev->attributed_by_hint = true;
 			return true;
+		}
 	}
 	if (ev->kind == STRIPE_KIND_CHECKOUT)
 		return false;
