@@ -11,7 +11,7 @@
 #   test/bench/billing_bench.sh                          (stages an -O2 build
 #                                                         and a cluster itself)
 #
-# pgbench, prepared mode, 2 clients, IPAI_BENCH_SECONDS (default 8) each,
+# pgbench, prepared mode, 2 clients, IPAI_BENCH_SECONDS (default 6) each,
 # over the Unix socket.  Payloads come from test/fixtures/stripe/
 # billing_events.cjs (Stripe's layout, pretty-printed, ~3 KB) as templates;
 # each transaction fills in a fresh event id (a sequence), a subscription
@@ -25,14 +25,14 @@
 #             an INSERT and an audit row)
 #   mix       update 5 : invoice 3 : ignored type 1 : duplicate 1
 # "net" removes the harness's signing: 1 / (1/events - 1/sign).  The machine
-# is shared and noisy: IPAI_BENCH_ROUNDS (default 2) interleaved rounds,
+# is shared and noisy: IPAI_BENCH_ROUNDS (default 3) interleaved rounds,
 # best TPS kept.
 set -euo pipefail
 
 SRC=${IPAI_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 export IPAI_SRC=$SRC
-SECONDS_EACH=${IPAI_BENCH_SECONDS:-8}
-ROUNDS=${IPAI_BENCH_ROUNDS:-2}
+SECONDS_EACH=${IPAI_BENCH_SECONDS:-6}
+ROUNDS=${IPAI_BENCH_ROUNDS:-3}
 ORGS=1000
 
 if [ -z "${PGHOST:-}" ]; then
