@@ -24,9 +24,12 @@
 #   invoice   invoice.paid of a new invoice (attributed by its subscription;
 #             an INSERT and an audit row)
 #   mix       update 5 : invoice 3 : ignored type 1 : duplicate 1
-# "net" removes the harness's signing: 1 / (1/events - 1/sign).  The machine
-# is shared and noisy: IPAI_BENCH_ROUNDS (default 3) interleaved rounds,
-# best TPS kept.
+# The machine is shared and noisy, so next to the best wall-clock TPS of
+# IPAI_BENCH_ROUNDS (default 3) interleaved rounds the script reports the
+# CPU time per transaction (the backends' user+system time, read from the
+# postmaster's reaped children, plus pgbench's own; the lowest of the
+# rounds) and the rate two idle cores would sustain at that cost; "net"
+# subtracts the harness's payload building and signing (the sign workload).
 set -euo pipefail
 
 SRC=${IPAI_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
