@@ -131,10 +131,18 @@ call_arguments(FunctionCallInfo fcinfo, UsageCall *call)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("quantity must be positive"),
 				 errdetail("The quantity is %lld.", (long long) call->quantity)));
-	strlcpy(call->org_text,
-			DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&call->org_id))),
-			sizeof(call->org_text));
 	call->now = GetCurrentTransactionStartTimestamp();
+}
+
+/* the organization id as text, for messages */
+static const char *
+org_text(UsageCall *call)
+{
+	if (call->org_text[0] == '\0')
+		strlcpy(call->org_text,
+				DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&call->org_id))),
+				sizeof(call->org_text));
+	return call->org_text;
 }
 
 /* the idempotency key argument: NULL, or 1 to 255 characters */
@@ -174,7 +182,7 @@ call_begin(UsageCall *call)
 	if (!usage_org_lookup(&call->org_id, &call->org))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("organization \"%s\" does not exist", call->org_text)));
+				 errmsg("organization \"%s\" does not exist", org_text(call))));
 
 	call->privileged = usage_caller_is_privileged();
 	if (!call->privileged)
@@ -207,7 +215,7 @@ not_a_member(UsageCall *call)
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied for organization"),
 			 call->has_user ?
-			 errdetail("The acting user is not a member of organization %s.", call->org_text) :
+			 errdetail("The acting user is not a member of organization %s.", org_text(call)) :
 			 errdetail("No user is acting."),
 			 call->has_user ? 0 :
 			 errhint("Call as a member (JWT sub or the ipai.user_id setting), or as service_role.")));
@@ -224,7 +232,7 @@ judge_rank(UsageCall *call, OrgRank rank, OrgRank min_rank)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for organization"),
 				 errdetail("This needs role %s or higher in organization %s; the acting user is %s.",
-						   rank_names[min_rank], call->org_text, rank_names[rank])));
+						   rank_names[min_rank], org_text(call), rank_names[rank])));
 }
 
 /* the acting user's rank in the organization (one statement) */
@@ -273,10 +281,13 @@ require_feature(UsageCall *call)
 static void
 read_usage(UsageCall *call, OrgRank min_rank, int64 *used, int64 *held)
 {
-	Datum		values[5];
+	Datum		values[4];
 	bool		isnull;
 	Datum		d;
 	UsagePeriod period;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	int			col;
 
 	*used = 0;
 	*held = 0;
@@ -295,32 +306,42 @@ read_usage(UsageCall *call, OrgRank min_rank, int64 *used, int64 *held)
 	values[0] = UUIDPGetDatum(&call->org_id);
 	values[1] = CStringGetTextDatum(call->ent.feature);
 	values[2] = TimestampTzGetDatum(period.start);
-	values[3] = TimestampTzGetDatum(call->now);
 	if (call->privileged)
 	{
-		if (usage_exec(STMT_COUNTER_READ, values, NULL, true, false) > 0)
-		{
-			*used = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-												SPI_tuptable->tupdesc, 1, &isnull));
-			*held = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-												SPI_tuptable->tupdesc, 2, &isnull));
-		}
-		return;
+		if (usage_exec(STMT_COUNTER_READ, values, NULL, true, false) == 0)
+			return;
+		col = 1;
+	}
+	else
+	{
+		if (!call->has_user)
+			not_a_member(call);
+		values[3] = UUIDPGetDatum(&call->user);
+		usage_exec(STMT_COUNTER_READ_MEMBER, values, NULL, true, false);
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		judge_rank(call, isnull ? RANK_NONE : rank_of(TextDatumGetCString(d)), min_rank);
+		col = 2;
 	}
 
-	if (!call->has_user)
-		not_a_member(call);
-	values[4] = UUIDPGetDatum(&call->user);
-	usage_exec(STMT_COUNTER_READ_MEMBER, values, NULL, true, false);
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	judge_rank(call, isnull ? RANK_NONE : rank_of(TextDatumGetCString(d)), min_rank);
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-	if (!isnull)
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	d = SPI_getbinval(tup, desc, col, &isnull);
+	if (isnull)
+		return;					/* no counter yet */
+	*used = DatumGetInt64(d);
+	d = SPI_getbinval(tup, desc, col + 2, &isnull);
+	if (isnull)
+		return;					/* no holds */
+	if (DatumGetTimestampTz(d) > call->now)
 	{
-		*used = DatumGetInt64(d);
-		*held = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-											SPI_tuptable->tupdesc, 3, &isnull));
+		*held = DatumGetInt64(SPI_getbinval(tup, desc, col + 1, &isnull));
+		return;
 	}
+	/* a hold has expired since the counter was written: sum the live ones */
+	values[3] = TimestampTzGetDatum(call->now);
+	usage_exec(STMT_HOLDS_SUM, values, NULL, true, false);
+	*held = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										1, &isnull));
 }
 
 /* does quantity more fit?  (current + quantity <= max, without overflow) */
@@ -427,9 +448,14 @@ answer_row(FunctionCallInfo fcinfo, UsageCall *call, UsageAnswer *answer)
  *		Inserts one usage event and adds it to its counter; the heart of
  *		record_usage, consume_entitlement and finalize_hold.
  *
- * enforce: refuse (IP001) when the event does not fit a hard limit.
- * Returns false, recording nothing, when key was already used with the
- * same feature and quantity; raises 22023 when it was used otherwise.
+ * Two kept statements: the event INSERT (with the Stripe meter event in the
+ * same statement for metered features), then the counter UPDATE whose
+ * WHERE clause is the hard limit when enforce is set.  A refused UPDATE
+ * goes to the slow path, which decides under the counter's row lock and
+ * raises IP001 if the event does not fit; the error undoes the insert.
+ *
+ * Returns false, recording nothing, when key was already used with the same
+ * feature and quantity; raises 22023 when it was used for other usage.
  * Fills *used and *held with the counter after the event.
  */
 static bool
@@ -437,46 +463,47 @@ record_event(UsageCall *call, text *key, TimestampTz occurred_at, bool enforce,
 			 Datum hold_id, bool has_hold, int64 *used, int64 *held)
 {
 	UsagePeriod period;
-	Datum		values[13];
-	char		nulls[13];
+	Datum		values[12];
+	char		nulls[12];
 	bool		metered = call->ent.metered && call->in_plan;
+	bool		limited = enforce && call->ent.hard && !call->ent.unlimited;
+	UsageStmt	stmt;
 	bool		isnull;
-	Datum		event_id;
-	Datum		d;
-	HeapTuple	tup;
-	TupleDesc	desc;
+	Datum		feature = CStringGetTextDatum(call->ent.feature);
 
 	usage_period_for(&call->org, &call->ent, occurred_at, &period);
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = UUIDPGetDatum(&call->org_id);
-	values[1] = CStringGetTextDatum(call->ent.feature);
+	values[1] = feature;
 	values[2] = Int64GetDatum(call->quantity);
-	values[3] = key ? PointerGetDatum(key) : (Datum) 0;
-	nulls[3] = key ? ' ' : 'n';
-	values[4] = TimestampTzGetDatum(occurred_at);
-	values[5] = TimestampTzGetDatum(period.start);
-	values[6] = Int64GetDatum(call->ent.max_quantity);
-	nulls[6] = (enforce && call->ent.hard && !call->ent.unlimited) ? ' ' : 'n';
+	values[3] = TimestampTzGetDatum(occurred_at);
+	values[4] = TimestampTzGetDatum(period.start);
+	values[5] = BoolGetDatum(metered);
+	values[6] = hold_id;
+	nulls[6] = has_hold ? ' ' : 'n';
 	values[7] = UUIDPGetDatum(&call->user);
 	nulls[7] = call->has_user ? ' ' : 'n';
 	values[8] = TimestampTzGetDatum(call->now);
-	values[9] = BoolGetDatum(metered);
-	values[10] = hold_id;
-	nulls[10] = has_hold ? ' ' : 'n';
-	values[11] = CStringGetTextDatum(call->ent.meter_event_name);
-	values[12] = CStringGetTextDatum(call->org.stripe_customer_id);
-	nulls[12] = call->org.has_customer ? ' ' : 'n';
-
-	usage_exec(metered ? STMT_RECORD_METERED : STMT_RECORD, values, nulls, false, false);
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	event_id = SPI_getbinval(tup, desc, 1, &isnull);
-	(void) event_id;
-
-	if (isnull)
+	values[9] = PointerGetDatum(key);
+	nulls[9] = key ? ' ' : 'n';
+	if (metered)
 	{
-		/* the key was used before: same usage, or a mistake? */
+		values[10] = CStringGetTextDatum(call->ent.meter_event_name);
+		values[11] = CStringGetTextDatum(call->org.stripe_customer_id);
+		nulls[11] = call->org.has_customer ? ' ' : 'n';
+		stmt = key ? STMT_EVENT_INSERT_METERED_KEYED : STMT_EVENT_INSERT_METERED;
+	}
+	else
+	{
+		nulls[10] = 'n';
+		nulls[11] = 'n';
+		stmt = key ? STMT_EVENT_INSERT_KEYED : STMT_EVENT_INSERT;
+	}
+
+	if (usage_exec(stmt, values, nulls, false, false) == 0)
+	{
+		/* the key was used before: the same usage again, or a mistake? */
 		Datum		kvalues[2];
 		char	   *old_feature;
 		int64		old_quantity;
@@ -501,32 +528,40 @@ record_event(UsageCall *call, text *key, TimestampTz occurred_at, bool enforce,
 		return false;
 	}
 
-	d = SPI_getbinval(tup, desc, 2, &isnull);
-	if (!isnull)
+	/* $1 org, $2 feature, $3 quantity, $4 period_start, $5 now, $6 limit */
+	memset(nulls, ' ', sizeof(nulls));
+	values[3] = TimestampTzGetDatum(period.start);
+	values[4] = TimestampTzGetDatum(call->now);
+	values[5] = Int64GetDatum(call->ent.max_quantity);
+	nulls[5] = limited ? ' ' : 'n';
+	if (usage_exec(STMT_COUNTER_UPDATE, values, nulls, false, false) == 1)
 	{
-		*used = DatumGetInt64(d);
-		*held = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+		*used = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+											1, &isnull));
+		*held = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+											2, &isnull));
 		return true;
 	}
 
 	/*
 	 * Slow path: no counter for this period yet, an expired hold to forget,
 	 * or over the limit.  Decide under the counter's row lock.
+	 * $1 org, $2 feature, $3 period_start, $4 period_end, $5 now.
 	 */
 	values[2] = TimestampTzGetDatum(period.start);
 	values[3] = TimestampTzGetDatum(period.end);
-	values[4] = TimestampTzGetDatum(call->now);
-	memset(nulls, ' ', sizeof(nulls));
 	nulls[3] = period.has_end ? ' ' : 'n';
+	values[4] = TimestampTzGetDatum(call->now);
+	nulls[5] = 'n';
 	usage_exec(STMT_COUNTER_LOCK, values, nulls, false, false);
 	*used = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	*held = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	if (enforce && call->ent.hard && !fits(&call->ent, *used + *held, call->quantity))
+	if (limited && !fits(&call->ent, *used + *held, call->quantity))
 		raise_limit(call, *used + *held, *held);
 
+	/* $1 org, $2 feature, $3 period_start, $4 quantity, $5 now */
 	values[3] = Int64GetDatum(call->quantity);
-	values[4] = TimestampTzGetDatum(call->now);
-	memset(nulls, ' ', sizeof(nulls));
+	nulls[3] = ' ';
 	if (usage_exec(STMT_COUNTER_ADD, values, nulls, false, false) != 1)
 		elog(ERROR, "usage counter disappeared");
 	*used = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -740,9 +775,6 @@ ipai_usage_resolve(PG_FUNCTION_ARGS)
 	memset(&call, 0, sizeof(call));
 	call.org_id = *PG_GETARG_UUID_P(0);
 	call.feature = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	strlcpy(call.org_text,
-			DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&call.org_id))),
-			sizeof(call.org_text));
 	call.now = GetCurrentTransactionStartTimestamp();
 	call_begin(&call);
 	require_feature(&call);

@@ -49,48 +49,38 @@
 /* more organizations than this and the cache starts over */
 #define ORG_CACHE_MAX 10000
 
-/* the held quantity of a counter row, recomputed when a hold has expired */
-#define HELD_EXPR \
-	"CASE WHEN c.hold_expires_at IS NULL THEN 0::pg_catalog.int8 " \
-	"     WHEN c.hold_expires_at OPERATOR(pg_catalog.>) $4 THEN c.held " \
-	"     ELSE (SELECT COALESCE(pg_catalog.sum(h.quantity), 0)::pg_catalog.int8 " \
-	"             FROM ipai.usage_holds h " \
-	"            WHERE h.org_id OPERATOR(pg_catalog.=) $1 " \
-	"              AND h.feature OPERATOR(pg_catalog.=) $2 " \
-	"              AND h.period_start OPERATOR(pg_catalog.=) $3 " \
-	"              AND h.status OPERATOR(pg_catalog.=) 'active' " \
-	"              AND h.expires_at OPERATOR(pg_catalog.>) $4) END"
-
-/* records one event and adds it to its counter (see entitlement.c) */
-#define RECORD_CTES \
-	"WITH e AS ( " \
-	"  INSERT INTO ipai.usage_events AS e " \
-	"         (org_id, feature, quantity, idempotency_key, occurred_at, period_start, " \
-	"          metered, counted_inline, hold_id, recorded_by, recorded_at) " \
-	"  VALUES ($1, $2, $3, $4, $5, $6, $10, true, $11, $8, $9) " \
-	"  ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING " \
-	"  RETURNING e.id, e.occurred_at " \
-	"), c AS ( " \
-	"  UPDATE ipai.usage_counters c " \
-	"     SET used = c.used OPERATOR(pg_catalog.+) $3, updated_at = $9 " \
-	"   WHERE c.org_id OPERATOR(pg_catalog.=) $1 " \
-	"     AND c.feature OPERATOR(pg_catalog.=) $2 " \
-	"     AND c.period_start OPERATOR(pg_catalog.=) $6 " \
-	"     AND EXISTS (SELECT FROM e) " \
-	"     AND (c.hold_expires_at IS NULL OR c.hold_expires_at OPERATOR(pg_catalog.>) $9) " \
-	"     AND ($7 IS NULL OR ((c.used OPERATOR(pg_catalog.+) c.held) " \
-	"                         OPERATOR(pg_catalog.+) $3) OPERATOR(pg_catalog.<=) $7) " \
-	"  RETURNING c.used, c.held " \
-	") "
-
-#define RECORD_RESULT \
-	"SELECT (SELECT e.id FROM e), c.used, c.held FROM (SELECT) AS k LEFT JOIN c ON true"
+/*
+ * Recording an event (see record_event in entitlement.c): the event INSERT,
+ * then the counter UPDATE.  Parameters of the INSERTs:
+ * $1 org, $2 feature, $3 quantity, $4 occurred_at, $5 period_start,
+ * $6 metered, $7 hold_id, $8 recorded_by, $9 now, $10 idempotency key,
+ * $11 meter event name, $12 Stripe customer.  Events without a key use a
+ * plain INSERT: ON CONFLICT would make every insert speculative.
+ */
+#define EVENT_COLUMNS \
+	"INSERT INTO ipai.usage_events AS e " \
+	"       (org_id, feature, quantity, occurred_at, period_start, metered, hold_id, " \
+	"        recorded_by, recorded_at, idempotency_key, counted_inline) "
+#define EVENT_VALUES \
+	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, true) "
+#define EVENT_ON_KEY \
+	"ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING "
+#define EVENT_OUTBOX \
+	"INSERT INTO ipai.outbox (org_id, topic, payload, dedupe_key) " \
+	"SELECT $1, 'stripe.meter_event', " \
+	"       ipai._meter_event_payload($1, e.id, $11, $12, $3, e.occurred_at), " \
+	"       ipai._meter_identifier($1, e.id) " \
+	"  FROM e " \
+	"RETURNING (SELECT e.id FROM e)"
+#define EVENT_ARGTYPES \
+	{UUIDOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, BOOLOID, UUIDOID, \
+	 UUIDOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID}
 
 typedef struct UsageStmtDef
 {
 	const char *sql;
 	int			nargs;
-	Oid			argtypes[14];
+	Oid			argtypes[12];
 } UsageStmtDef;
 
 static const UsageStmtDef stmt_defs[STMT_COUNT] = {
@@ -127,21 +117,30 @@ static const UsageStmtDef stmt_defs[STMT_COUNT] = {
 		2, {UUIDOID, UUIDOID}
 	},
 	[STMT_COUNTER_READ] = {
-		"SELECT c.used, " HELD_EXPR
+		"SELECT c.used, c.held, c.hold_expires_at "
 		"  FROM ipai.usage_counters c "
 		" WHERE c.org_id OPERATOR(pg_catalog.=) $1 AND c.feature OPERATOR(pg_catalog.=) $2 "
 		"   AND c.period_start OPERATOR(pg_catalog.=) $3",
-		4, {UUIDOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+		3, {UUIDOID, TEXTOID, TIMESTAMPTZOID}
 	},
 	[STMT_COUNTER_READ_MEMBER] = {
-		"SELECT m.role::pg_catalog.text, c.used, " HELD_EXPR
+		"SELECT m.role::pg_catalog.text, c.used, c.held, c.hold_expires_at "
 		"  FROM (SELECT) AS k "
 		"  LEFT JOIN ipai.org_members m "
-		"         ON m.org_id OPERATOR(pg_catalog.=) $1 AND m.user_id OPERATOR(pg_catalog.=) $5 "
+		"         ON m.org_id OPERATOR(pg_catalog.=) $1 AND m.user_id OPERATOR(pg_catalog.=) $4 "
 		"  LEFT JOIN ipai.usage_counters c "
 		"         ON c.org_id OPERATOR(pg_catalog.=) $1 AND c.feature OPERATOR(pg_catalog.=) $2 "
 		"        AND c.period_start OPERATOR(pg_catalog.=) $3",
-		5, {UUIDOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, UUIDOID}
+		4, {UUIDOID, TEXTOID, TIMESTAMPTZOID, UUIDOID}
+	},
+	[STMT_HOLDS_SUM] = {
+		"SELECT COALESCE(pg_catalog.sum(h.quantity), 0)::pg_catalog.int8 "
+		"  FROM ipai.usage_holds h "
+		" WHERE h.org_id OPERATOR(pg_catalog.=) $1 AND h.feature OPERATOR(pg_catalog.=) $2 "
+		"   AND h.period_start OPERATOR(pg_catalog.=) $3 "
+		"   AND h.status OPERATOR(pg_catalog.=) 'active' "
+		"   AND h.expires_at OPERATOR(pg_catalog.>) $4",
+		4, {UUIDOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
 	},
 	[STMT_SEATS_COUNT] = {
 		"SELECT (SELECT pg_catalog.count(*) FROM ipai.org_members m "
@@ -153,23 +152,42 @@ static const UsageStmtDef stmt_defs[STMT_COUNT] = {
 		"           AND i.expires_at OPERATOR(pg_catalog.>) $2)",
 		2, {UUIDOID, TIMESTAMPTZOID}
 	},
-	[STMT_RECORD] = {
-		RECORD_CTES RECORD_RESULT,
-		11, {UUIDOID, TEXTOID, INT8OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-			 INT8OID, UUIDOID, TIMESTAMPTZOID, BOOLOID, UUIDOID}
+	[STMT_EVENT_INSERT] = {
+		EVENT_COLUMNS EVENT_VALUES "RETURNING e.id",
+		12, EVENT_ARGTYPES
 	},
-	[STMT_RECORD_METERED] = {
-		RECORD_CTES
-		", o AS ( "
-		"  INSERT INTO ipai.outbox (org_id, topic, payload, dedupe_key) "
-		"  SELECT $1, 'stripe.meter_event', "
-		"         ipai._meter_event_payload($1, e.id, $12, $13, $3, e.occurred_at), "
-		"         ipai._meter_identifier($1, e.id) "
-		"    FROM e "
-		") "
-		RECORD_RESULT,
-		13, {UUIDOID, TEXTOID, INT8OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-			 INT8OID, UUIDOID, TIMESTAMPTZOID, BOOLOID, UUIDOID, TEXTOID, TEXTOID}
+	[STMT_EVENT_INSERT_KEYED] = {
+		EVENT_COLUMNS EVENT_VALUES EVENT_ON_KEY "RETURNING e.id",
+		12, EVENT_ARGTYPES
+	},
+	[STMT_EVENT_INSERT_METERED] = {
+		"WITH e AS (" EVENT_COLUMNS EVENT_VALUES "RETURNING e.id, e.occurred_at) "
+		EVENT_OUTBOX,
+		12, EVENT_ARGTYPES
+	},
+	[STMT_EVENT_INSERT_METERED_KEYED] = {
+		"WITH e AS (" EVENT_COLUMNS EVENT_VALUES EVENT_ON_KEY "RETURNING e.id, e.occurred_at) "
+		EVENT_OUTBOX,
+		12, EVENT_ARGTYPES
+	},
+	/*
+	 * The counter row is the lock: concurrent recorders wait here and
+	 * re-check the WHERE clause (the hard limit, $6; NULL for none) on the
+	 * newest version.  No row: no counter yet, an expired hold to forget
+	 * ($5 is now), or the limit -- the caller decides under
+	 * STMT_COUNTER_LOCK.
+	 */
+	[STMT_COUNTER_UPDATE] = {
+		"UPDATE ipai.usage_counters c "
+		"   SET used = c.used OPERATOR(pg_catalog.+) $3, updated_at = $5 "
+		" WHERE c.org_id OPERATOR(pg_catalog.=) $1 "
+		"   AND c.feature OPERATOR(pg_catalog.=) $2 "
+		"   AND c.period_start OPERATOR(pg_catalog.=) $4 "
+		"   AND (c.hold_expires_at IS NULL OR c.hold_expires_at OPERATOR(pg_catalog.>) $5) "
+		"   AND ($6 IS NULL OR ((c.used OPERATOR(pg_catalog.+) c.held) "
+		"                       OPERATOR(pg_catalog.+) $3) OPERATOR(pg_catalog.<=) $6) "
+		"RETURNING c.used, c.held",
+		6, {UUIDOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID}
 	},
 	[STMT_EVENT_BY_KEY] = {
 		"SELECT e.feature, e.quantity FROM ipai.usage_events e "

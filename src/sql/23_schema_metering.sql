@@ -18,14 +18,22 @@ BEGIN
 		-- event counts in (fixed when it is recorded; '-infinity' for
 		-- features that never reset); metered marks events billed through
 		-- Stripe meter events; counted_inline says the recording function
-		-- already added the event to its counter in the same statement
+		-- already added the event to its counter in the same transaction
 		-- (direct INSERTs leave it false and a trigger counts them).
+		--
+		-- No foreign key and no CHECK constraints, on purpose: this is the
+		-- hot insert of consume_entitlement, and a foreign-key check costs a
+		-- query and a row lock on the organization per event, and CHECK
+		-- expressions are re-read for every statement.  The recording
+		-- functions validate organization, quantity and key (as the trigger
+		-- does for direct INSERTs), and deleting an organization deletes
+		-- its events (trigger organizations_usage_events).
 		CREATE TABLE ipai.usage_events (
-			org_id uuid NOT NULL REFERENCES ipai.organizations (id) ON DELETE CASCADE,
+			org_id uuid NOT NULL,
 			id bigint GENERATED ALWAYS AS IDENTITY,
 			feature text NOT NULL,
-			quantity bigint NOT NULL CHECK (quantity > 0),
-			idempotency_key text CHECK (length(idempotency_key) BETWEEN 1 AND 255),
+			quantity bigint NOT NULL,
+			idempotency_key text,
 			occurred_at timestamptz NOT NULL DEFAULT now(),
 			period_start timestamptz NOT NULL,
 			metered boolean NOT NULL DEFAULT false,
@@ -39,7 +47,7 @@ BEGIN
 		-- key stay out of the index
 		CREATE UNIQUE INDEX usage_events_idempotency_key
 			ON ipai.usage_events (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
-		-- invoice previews and meter-event backfills read metered events
+		-- invoice previews read metered events
 		CREATE INDEX usage_events_metered
 			ON ipai.usage_events (org_id, period_start, feature) WHERE metered;
 		CREATE TRIGGER usage_events_direct
@@ -56,6 +64,13 @@ BEGIN
 		CREATE TRIGGER usage_events_no_truncate
 			BEFORE TRUNCATE ON ipai.usage_events
 			FOR EACH STATEMENT EXECUTE FUNCTION ipai._append_only();
+		CREATE TRIGGER organizations_usage_events
+			AFTER DELETE ON ipai.organizations
+			REFERENCING OLD TABLE AS old_rows
+			FOR EACH STATEMENT EXECUTE FUNCTION ipai._usage_events_org_deleted();
+		CREATE TRIGGER organizations_usage_events_truncate
+			AFTER TRUNCATE ON ipai.organizations
+			FOR EACH STATEMENT EXECUTE FUNCTION ipai._usage_events_org_deleted();
 		COMMENT ON TABLE ipai.usage_events IS
 			'Append-only usage; the idempotency key is unique per organization';
 
@@ -71,8 +86,8 @@ BEGIN
 			feature text NOT NULL,
 			period_start timestamptz NOT NULL,
 			period_end timestamptz,
-			used bigint NOT NULL DEFAULT 0 CHECK (used >= 0),
-			held bigint NOT NULL DEFAULT 0 CHECK (held >= 0),
+			used bigint NOT NULL DEFAULT 0,
+			held bigint NOT NULL DEFAULT 0,
 			hold_expires_at timestamptz,
 			updated_at timestamptz NOT NULL DEFAULT now(),
 			PRIMARY KEY (org_id, feature, period_start)

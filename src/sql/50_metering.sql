@@ -11,10 +11,23 @@
 
 -- C entry points ----------------------------------------------------------
 
-CREATE FUNCTION ipai.check_entitlement(org_id uuid, feature text, quantity bigint DEFAULT 1,
-									   OUT allowed boolean, OUT feature text, OUT plan_id text,
-									   OUT current bigint, OUT max bigint, OUT remaining bigint,
-									   OUT reason text)
+-- The answer of check_entitlement and consume_entitlement.  A named row
+-- type (rather than OUT parameters) lets the executor take its descriptor
+-- from the type cache instead of rebuilding it on every call.
+CREATE TYPE ipai.entitlement_check AS (
+	allowed boolean,
+	feature text,
+	plan_id text,
+	current bigint,
+	max bigint,
+	remaining bigint,
+	reason text
+);
+COMMENT ON TYPE ipai.entitlement_check IS
+	'allowed, feature, plan_id, current (used plus held), max and remaining (NULL: unlimited), reason';
+
+CREATE FUNCTION ipai.check_entitlement(org_id uuid, feature text, quantity bigint DEFAULT 1)
+	RETURNS ipai.entitlement_check
 	AS 'MODULE_PATHNAME', 'ipai_check_entitlement'
 	LANGUAGE C STABLE;
 REVOKE ALL ON FUNCTION ipai.check_entitlement(uuid, text, bigint) FROM PUBLIC;
@@ -22,10 +35,8 @@ COMMENT ON FUNCTION ipai.check_entitlement(uuid, text, bigint) IS
 	'Would quantity more usage of feature be allowed now?  Reads only; exact';
 
 CREATE FUNCTION ipai.consume_entitlement(org_id uuid, feature text, quantity bigint DEFAULT 1,
-										 idempotency_key text DEFAULT NULL,
-										 OUT allowed boolean, OUT feature text, OUT plan_id text,
-										 OUT current bigint, OUT max bigint, OUT remaining bigint,
-										 OUT reason text)
+										 idempotency_key text DEFAULT NULL)
+	RETURNS ipai.entitlement_check
 	AS 'MODULE_PATHNAME', 'ipai_consume_entitlement'
 	LANGUAGE C VOLATILE;
 REVOKE ALL ON FUNCTION ipai.consume_entitlement(uuid, text, bigint, text) FROM PUBLIC;
@@ -273,6 +284,14 @@ CREATE FUNCTION ipai._usage_events_direct() RETURNS trigger
 DECLARE
 	r record;
 BEGIN
+	IF NEW.quantity OPERATOR(pg_catalog.<=) 0 THEN
+		RAISE EXCEPTION 'quantity must be positive' USING ERRCODE = '22023',
+			DETAIL = pg_catalog.format('The quantity is %s.', NEW.quantity);
+	END IF;
+	IF NEW.idempotency_key IS NOT NULL
+	   AND pg_catalog.length(NEW.idempotency_key) NOT BETWEEN 1 AND 255 THEN
+		RAISE EXCEPTION 'idempotency key must have 1 to 255 characters' USING ERRCODE = '22023';
+	END IF;
 	SELECT * INTO r FROM ipai._usage_resolve(NEW.org_id, NEW.feature, NEW.occurred_at);
 	IF r.counted_by OPERATOR(pg_catalog.<>) 'usage_events' THEN
 		RAISE EXCEPTION 'usage of feature "%" cannot be recorded', NEW.feature
@@ -349,6 +368,27 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION ipai._usage_events_append_only() FROM PUBLIC;
+
+-- Trigger (AFTER DELETE OR TRUNCATE, each statement) on ipai.organizations:
+-- the events of organizations that are gone go too (what ON DELETE CASCADE
+-- would do; usage_events has no foreign key, see its table).
+CREATE FUNCTION ipai._usage_events_org_deleted() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
+		DELETE FROM ipai.usage_events e
+		 WHERE e.org_id IN (SELECT o.id FROM old_rows o);
+	ELSE
+		DELETE FROM ipai.usage_events e
+		 WHERE NOT EXISTS (SELECT 1 FROM ipai.organizations o
+							WHERE o.id OPERATOR(pg_catalog.=) e.org_id);
+	END IF;
+	RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._usage_events_org_deleted() FROM PUBLIC;
 
 -- Limits on other areas' tables -------------------------------------------
 
