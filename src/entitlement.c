@@ -276,10 +276,12 @@ require_feature(UsageCall *call)
  *		Current usage of the call's feature: used and held (active holds)
  *		for counted features, members plus pending invitations for seats.
  *		When not privileged, also checks the acting user's rank, in the
- *		same statement where it can.
+ *		same statement where it can.  check_entitlement (STABLE) reads with
+ *		the caller's snapshot; consume_entitlement asks for a fresh one
+ *		(fresh), so that it describes what it waited for.
  */
 static void
-read_usage(UsageCall *call, OrgRank min_rank, int64 *used, int64 *held)
+read_usage(UsageCall *call, OrgRank min_rank, bool fresh, int64 *used, int64 *held)
 {
 	Datum		values[4];
 	bool		isnull;
@@ -296,7 +298,7 @@ read_usage(UsageCall *call, OrgRank min_rank, int64 *used, int64 *held)
 		require_rank(call, min_rank);
 		values[0] = UUIDPGetDatum(&call->org_id);
 		values[1] = TimestampTzGetDatum(call->now);
-		usage_exec(STMT_SEATS_COUNT, values, NULL, true, false);
+		usage_exec(STMT_SEATS_COUNT, values, NULL, !fresh, false);
 		*used = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 											SPI_tuptable->tupdesc, 1, &isnull));
 		return;
@@ -308,7 +310,7 @@ read_usage(UsageCall *call, OrgRank min_rank, int64 *used, int64 *held)
 	values[2] = TimestampTzGetDatum(period.start);
 	if (call->privileged)
 	{
-		if (usage_exec(STMT_COUNTER_READ, values, NULL, true, false) == 0)
+		if (usage_exec(STMT_COUNTER_READ, values, NULL, !fresh, false) == 0)
 			return;
 		col = 1;
 	}
@@ -317,7 +319,7 @@ read_usage(UsageCall *call, OrgRank min_rank, int64 *used, int64 *held)
 		if (!call->has_user)
 			not_a_member(call);
 		values[3] = UUIDPGetDatum(&call->user);
-		usage_exec(STMT_COUNTER_READ_MEMBER, values, NULL, true, false);
+		usage_exec(STMT_COUNTER_READ_MEMBER, values, NULL, !fresh, false);
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		judge_rank(call, isnull ? RANK_NONE : rank_of(TextDatumGetCString(d)), min_rank);
 		col = 2;
@@ -339,7 +341,7 @@ read_usage(UsageCall *call, OrgRank min_rank, int64 *used, int64 *held)
 	}
 	/* a hold has expired since the counter was written: sum the live ones */
 	values[3] = TimestampTzGetDatum(call->now);
-	usage_exec(STMT_HOLDS_SUM, values, NULL, true, false);
+	usage_exec(STMT_HOLDS_SUM, values, NULL, !fresh, false);
 	*held = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 										1, &isnull));
 }
@@ -596,7 +598,7 @@ ipai_check_entitlement(PG_FUNCTION_ARGS)
 		require_rank(&call, RANK_VIEWER);
 		require_feature(&call);
 	}
-	read_usage(&call, RANK_VIEWER, &used, &held);
+	read_usage(&call, RANK_VIEWER, false, &used, &held);
 	judge(&call, used, held, &answer);
 	call_end(&call);
 	PG_RETURN_DATUM(answer_row(fcinfo, &call, &answer));
@@ -638,7 +640,7 @@ ipai_consume_entitlement(PG_FUNCTION_ARGS)
 
 	if (call.ent.source != USAGE_FROM_EVENTS || !call.in_plan)
 	{
-		read_usage(&call, RANK_VIEWER, &used, &held);
+		read_usage(&call, RANK_VIEWER, true, &used, &held);
 		judge(&call, used, held, &answer);
 		if (!answer.allowed)
 			raise_limit(&call, answer.current, held);
@@ -650,7 +652,7 @@ ipai_consume_entitlement(PG_FUNCTION_ARGS)
 			judge(&call, used - call.quantity, held, &answer);
 		else
 		{
-			read_usage(&call, RANK_VIEWER, &used, &held);
+			read_usage(&call, RANK_VIEWER, true, &used, &held);
 			judge(&call, used, held, &answer);
 			answer.allowed = true;
 			answer.reason = "duplicate";
