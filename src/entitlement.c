@@ -185,8 +185,7 @@ call_begin(UsageCall *call)
 				 errmsg("organization \"%s\" does not exist", org_text(call))));
 
 	call->privileged = usage_caller_is_privileged();
-	if (!call->privileged)
-		call->has_user = ipai_current_user_uuid(&call->user);
+	call->has_user = ipai_current_user_uuid(&call->user);
 
 	call->in_plan = usage_entitlement_lookup(call->org.plan_id, call->feature, &call->ent);
 	call->known = call->in_plan || usage_feature_lookup(call->feature, &call->ent);
@@ -404,27 +403,43 @@ raise_limit(UsageCall *call, int64 current, int64 held)
 
 /*
  * The result row of check and consume:
- * (allowed, feature, plan_id, current, max, remaining, reason).
- * The blessed descriptor is kept per backend (both functions share it).
+ * (allowed, feature, plan_id, current, max, remaining, reason), type
+ * ipai.entitlement_check.  The blessed descriptor is kept per backend and
+ * per function (a re-created extension has new function and type OIDs).
  */
 static Datum
 answer_row(FunctionCallInfo fcinfo, UsageCall *call, UsageAnswer *answer)
 {
-	static TupleDesc result_desc = NULL;
+	static Oid	desc_fn[2] = {InvalidOid, InvalidOid};
+	static TupleDesc desc_cache[2] = {NULL, NULL};
+	static int	next_slot = 0;
+	Oid			fn = fcinfo->flinfo->fn_oid;
+	TupleDesc	result_desc;
 	Datum		values[7];
 	bool		nulls[7] = {false, false, false, false, false, false, false};
+	int			slot;
 
-	if (result_desc == NULL)
+	for (slot = 0; slot < 2; slot++)
+		if (desc_fn[slot] == fn)
+			break;
+	if (slot == 2)
 	{
 		TupleDesc	desc;
 		MemoryContext old;
 
 		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 			elog(ERROR, "return type must be a row type");
+		/* check and consume take one slot each; replaced in turn */
+		slot = next_slot;
+		next_slot = 1 - next_slot;
+		if (desc_cache[slot])
+			FreeTupleDesc(desc_cache[slot]);
 		old = MemoryContextSwitchTo(TopMemoryContext);
-		result_desc = BlessTupleDesc(CreateTupleDescCopy(desc));
+		desc_cache[slot] = BlessTupleDesc(CreateTupleDescCopy(desc));
 		MemoryContextSwitchTo(old);
+		desc_fn[slot] = fn;
 	}
+	result_desc = desc_cache[slot];
 
 	values[0] = BoolGetDatum(answer->allowed);
 	values[1] = CStringGetTextDatum(call->ent.feature);
