@@ -213,10 +213,10 @@ SELECT ipai.add_member('50000000-0000-4000-8000-00000000000a', '5a000000-0000-40
 RESET ipai.user_id;
 DELETE FROM ipai.org_members WHERE user_id = '5a000000-0000-4000-8000-0000000000c1';
 INSERT INTO ipai.org_invitations (org_id, email, role, token_hash)
-VALUES ('50000000-0000-4000-8000-00000000000a', 'carol@example.com', 'viewer', '\x0a');
+VALUES ('50000000-0000-4000-8000-00000000000a', 'carol@example.com', 'viewer', sha256('carol'));
 SELECT current, max, allowed FROM ipai.check_entitlement('50000000-0000-4000-8000-00000000000a', 'seats');
 INSERT INTO ipai.org_invitations (org_id, email, role, token_hash)
-VALUES ('50000000-0000-4000-8000-00000000000a', 'dave@example.com', 'viewer', '\x0b');
+VALUES ('50000000-0000-4000-8000-00000000000a', 'dave@example.com', 'viewer', sha256('dave'));
 SELECT * FROM ipai.consume_entitlement('50000000-0000-4000-8000-00000000000a', 'seats');
 -- an expired invitation holds no seat, and reviving it takes one
 UPDATE ipai.org_invitations SET expires_at = now() - interval '1 second' WHERE email = 'carol@example.com';
@@ -230,7 +230,7 @@ UPDATE ipai.org_invitations SET expires_at = now() + interval '7 days' WHERE ema
 -- downgrade (accept_invitation marks it accepted, then inserts the member)
 UPDATE ipai.organizations SET plan_id = 'pro' WHERE id = '50000000-0000-4000-8000-00000000000a';
 INSERT INTO ipai.org_invitations (org_id, email, role, token_hash)
-VALUES ('50000000-0000-4000-8000-00000000000a', 'erin@example.com', 'viewer', '\x0c');
+VALUES ('50000000-0000-4000-8000-00000000000a', 'erin@example.com', 'viewer', sha256('erin'));
 UPDATE ipai.organizations SET plan_id = 'free' WHERE id = '50000000-0000-4000-8000-00000000000a';
 SELECT current, max, allowed FROM ipai.check_entitlement('50000000-0000-4000-8000-00000000000a', 'seats');
 BEGIN;

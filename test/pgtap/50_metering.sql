@@ -59,7 +59,7 @@ SELECT is((SELECT (allowed, current, remaining) FROM ipai.check_entitlement('5a0
 		  (false, 102::bigint, 0::bigint), 'remaining never goes below zero');
 SELECT throws_ok($$INSERT INTO ipai.org_members (org_id, user_id) VALUES ('5a000000-0000-4000-8000-000000000000', gen_random_uuid())$$,
 				 'IP005', 'seat limit reached', 'a fourth member of a free organization');
-SELECT throws_ok($$INSERT INTO ipai.org_invitations (org_id, email, token_hash) VALUES ('5a000000-0000-4000-8000-000000000000', 'x@example.com', '\x01')$$,
+SELECT throws_ok($$INSERT INTO ipai.org_invitations (org_id, email, token_hash) VALUES ('5a000000-0000-4000-8000-000000000000', 'x@example.com', sha256('x'))$$,
 				 'IP005', 'seat limit reached', 'an invitation beyond the seats');
 SELECT throws_ok($$SELECT ipai.consume_entitlement('5a000000-0000-4000-8000-000000000000', 'seats')$$,
 				 'IP005', NULL, 'consume of a seat beyond the limit');
