@@ -85,6 +85,19 @@ UPDATE ipai.organizations SET timezone = 'America/New_York'
  WHERE id = '50000000-0000-4000-8000-00000000000b';
 SELECT * FROM ipai.usage_period('50000000-0000-4000-8000-00000000000b', '2026-03-15 12:00+00');
 SELECT * FROM ipai.usage_period('50000000-0000-4000-8000-00000000000b', '2026-11-01 03:59+00');
+-- bad moments; and the period is for members only
+SELECT * FROM ipai.usage_period('50000000-0000-4000-8000-00000000000b', NULL);
+SELECT * FROM ipai.usage_period('50000000-0000-4000-8000-00000000000b', 'infinity');
+SELECT * FROM ipai.usage_period(NULL);
+SELECT * FROM ipai._usage_period('50000000-0000-4000-8000-00000000000b', 'gpu_hours', now());
+SELECT ipai._usage_period_is_current('59999999-9999-4999-8999-999999999999', now()) IS NULL AS unknown;
+SET ROLE authenticated;
+SET ipai.user_id = '5a000000-0000-4000-8000-0000000000f1';
+SELECT * FROM ipai.usage_period('50000000-0000-4000-8000-00000000000b', '2026-03-31 20:00+00');
+SELECT ipai._usage_period_is_current('50000000-0000-4000-8000-00000000000b', '-infinity') IS NULL AS not_mine;
+RESET ipai.user_id;
+SELECT * FROM ipai.usage_period('50000000-0000-4000-8000-00000000000b', '2026-03-31 20:00+00');
+RESET ROLE;
 -- an invalid time zone is rejected when it is set
 UPDATE ipai.organizations SET timezone = 'Mars/Olympus'
  WHERE id = '50000000-0000-4000-8000-00000000000b';
@@ -247,6 +260,17 @@ UPDATE ipai.org_invitations SET accepted_at = now(), accepted_by = '5a000000-000
 INSERT INTO ipai.org_members (org_id, user_id, role)
 VALUES ('50000000-0000-4000-8000-00000000000a', '5a000000-0000-4000-8000-0000000000c6', 'viewer');
 ROLLBACK;
+-- a credit dies with the subtransaction that accepted
+BEGIN;
+SAVEPOINT accept;
+UPDATE ipai.org_invitations SET accepted_at = now(), accepted_by = '5a000000-0000-4000-8000-0000000000c5'
+ WHERE email = 'carol@example.com';
+ROLLBACK TO SAVEPOINT accept;
+INSERT INTO ipai.org_members (org_id, user_id, role)
+VALUES ('50000000-0000-4000-8000-00000000000a', '5a000000-0000-4000-8000-0000000000c5', 'viewer');
+ROLLBACK;
+-- the seat error of the PL/pgSQL paths has the same wording
+SELECT ipai._raise_usage_limit('seats', 3, 0, 3, 1);
 
 -- counters equal the events; refresh repairs drift and says how much
 SELECT ipai.refresh_org_usage();

@@ -123,17 +123,6 @@ usage_period_for(OrgInfo *org, const Entitlement *ent, TimestampTz at,
 	usage_org_remember_month(&org->org_id, period->start, period->end);
 }
 
-/* seconds since the Unix epoch, rounded down (Stripe's timestamps) */
-int64
-usage_unix_seconds(TimestampTz ts)
-{
-	int64		secs = ts / USECS_PER_SEC;
-
-	if (ts % USECS_PER_SEC < 0)
-		secs--;
-	return secs + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
-}
-
 /* the (period_start, period_end) row of the SQL functions below */
 static Datum
 period_row(FunctionCallInfo fcinfo, const UsagePeriod *period)

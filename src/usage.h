@@ -116,7 +116,6 @@ extern uint64 usage_exec(UsageStmt stmt, Datum *values, const char *nulls,
 /* period.c */
 extern void usage_period_for(OrgInfo *org, const Entitlement *ent,
 							 TimestampTz at, UsagePeriod *period);
-extern int64 usage_unix_seconds(TimestampTz ts);
 
 /* usage_triggers.c */
 extern void usage_raise_limit(const char *feature, int64 current, int64 held,
