@@ -24,15 +24,15 @@ CREATE FUNCTION ipai.create_supabase_roles() RETURNS text
 DECLARE
 	created text[] := '{}';
 BEGIN
-	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'anon') THEN
+	IF NOT (EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'anon')) THEN
 		CREATE ROLE anon NOLOGIN NOINHERIT;
 		created := created || 'anon'::text;
 	END IF;
-	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'authenticated') THEN
+	IF NOT (EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'authenticated')) THEN
 		CREATE ROLE authenticated NOLOGIN NOINHERIT;
 		created := created || 'authenticated'::text;
 	END IF;
-	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'service_role') THEN
+	IF NOT (EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'service_role')) THEN
 		CREATE ROLE service_role NOLOGIN NOINHERIT BYPASSRLS;
 		created := created || 'service_role'::text;
 	END IF;

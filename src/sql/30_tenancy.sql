@@ -68,8 +68,8 @@ BEGIN
 	IF org_id IS NULL THEN
 		RAISE EXCEPTION 'organization id must not be null' USING ERRCODE = '22023';
 	END IF;
-	IF NOT EXISTS (SELECT 1 FROM ipai.organizations o
-					WHERE o.id OPERATOR(pg_catalog.=) require_org_role.org_id) THEN
+	IF NOT (EXISTS (SELECT 1 FROM ipai.organizations o
+					WHERE o.id OPERATOR(pg_catalog.=) require_org_role.org_id)) THEN
 		RAISE EXCEPTION 'organization "%" does not exist', org_id USING ERRCODE = '22023';
 	END IF;
 	IF ipai.caller_is_privileged() THEN
@@ -187,8 +187,8 @@ CREATE FUNCTION ipai._organizations_check_timezone() RETURNS trigger
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
-	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names
-					WHERE name OPERATOR(pg_catalog.=) NEW.timezone) THEN
+	IF NOT (EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names
+					WHERE name OPERATOR(pg_catalog.=) NEW.timezone)) THEN
 		RAISE EXCEPTION 'invalid time zone "%"', NEW.timezone
 			USING ERRCODE = '22023',
 				  HINT = 'Use a name from pg_timezone_names, such as "Asia/Manila" or "UTC".';
@@ -199,6 +199,7 @@ BEGIN
 	RETURN NEW;
 END
 $$;
+REVOKE ALL ON FUNCTION ipai._organizations_check_timezone() FROM PUBLIC;
 
 -- Trigger (BEFORE, each row) on org_members for unprivileged writers:
 -- org_id and user_id never change, roles are valid, and only an owner may
@@ -240,6 +241,7 @@ BEGIN
 	RETURN CASE WHEN TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN OLD ELSE NEW END;
 END
 $$;
+REVOKE ALL ON FUNCTION ipai._org_members_guard() FROM PUBLIC;
 
 -- Trigger (AFTER, each row): an organization always keeps an owner.  The
 -- organization row is locked first, so two owners demoting each other at
@@ -259,9 +261,9 @@ BEGIN
 	IF NOT FOUND THEN
 		RETURN NULL;			-- the organization is being deleted
 	END IF;
-	IF NOT EXISTS (SELECT 1 FROM ipai.org_members m
+	IF NOT (EXISTS (SELECT 1 FROM ipai.org_members m
 					WHERE m.org_id OPERATOR(pg_catalog.=) OLD.org_id
-					  AND m.role OPERATOR(pg_catalog.=) 'owner') THEN
+					  AND m.role OPERATOR(pg_catalog.=) 'owner')) THEN
 		RAISE EXCEPTION 'an organization must keep at least one owner'
 			USING ERRCODE = '23514',
 				  HINT = 'Make another member owner first, or delete the organization.';
@@ -269,6 +271,7 @@ BEGIN
 	RETURN NULL;
 END
 $$;
+REVOKE ALL ON FUNCTION ipai._org_members_keep_owner() FROM PUBLIC;
 
 -- Trigger (AFTER, each row): every membership change is audited, whoever
 -- makes it (functions or plain INSERT/UPDATE/DELETE).
@@ -296,6 +299,7 @@ BEGIN
 	RETURN NULL;
 END
 $$;
+REVOKE ALL ON FUNCTION ipai._org_members_audit() FROM PUBLIC;
 
 -- Trigger: refuses UPDATE, DELETE and TRUNCATE on append-only tables.  A
 -- superuser can still disable the trigger deliberately.
@@ -308,6 +312,7 @@ BEGIN
 		USING ERRCODE = '42501', DETAIL = pg_catalog.format('%s is not allowed.', TG_OP);
 END
 $$;
+REVOKE ALL ON FUNCTION ipai._append_only() FROM PUBLIC;
 
 -- True when the current role (inside SECURITY DEFINER code: the definer)
 -- is a superuser or has BYPASSRLS.  Triggers use it to trust the
