@@ -181,6 +181,20 @@ ipai_standard_webhook_check(const char *payload, size_t payload_len,
 	return st;
 }
 
+/*
+ * ipai_stripe_event_id_hint
+ *		See signature.h.
+ */
+char *
+ipai_stripe_event_id_hint(const char *payload, size_t payload_len)
+{
+	char		buf[IPAI_EVENT_ID_BUFLEN];
+
+	if (ipai_wh_event_id_hint(payload, payload_len, buf, sizeof(buf)) == 0)
+		return NULL;
+	return pstrdup(buf);
+}
+
 PG_FUNCTION_INFO_V1(ipai_stripe_verify_signature);
 
 /*

@@ -11,11 +11,13 @@
  *
  * Typical use, once per active signing secret during a rotation:
  *
- *		int64 now = ipai_timestamptz_to_unix(GetCurrentTransactionStartTimestamp());
+ *		int64 now =
+ *			ipai_timestamptz_to_unix(GetCurrentTransactionStartTimestamp());
  *		st = ipai_stripe_signature_check(body, body_len, hdr, hdr_len,
  *										 secret, strlen(secret), now, 300);
  *		if (st == IPAI_SIG_OK) -> accept; otherwise try the next secret and,
- *		when none matches, log ipai_sig_status_text(st) and raise IP002.
+ *		when none matches, log ipai_sig_status_text(st) with
+ *		ipai_stripe_event_id_hint(body, body_len) and raise IP002.
  *
  *-------------------------------------------------------------------------
  */
@@ -70,6 +72,14 @@ extern ipai_sig_status ipai_standard_webhook_check(const char *payload,
 												   size_t secret_len,
 												   int64 now_unix,
 												   int32 tolerance_seconds);
+
+/*
+ * ipai_stripe_event_id_hint
+ *		The payload's top-level "id" when it is a plain [A-Za-z0-9_-] string
+ *		(palloc'd in the current context), else NULL.  Never raises on any
+ *		payload.  Unverified: for the log line of a rejected delivery only.
+ */
+extern char *ipai_stripe_event_id_hint(const char *payload, size_t payload_len);
 
 /*
  * ipai_timestamptz_to_unix

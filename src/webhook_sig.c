@@ -353,7 +353,8 @@ ipai_base64_encode(const unsigned char *src, size_t len, char *dst)
 	}
 	else if (len - i == 2)
 	{
-		uint32_t	v = ((uint32_t) src[i] << 16) | ((uint32_t) src[i + 1] << 8);
+		uint32_t	v = ((uint32_t) src[i] << 16) |
+			((uint32_t) src[i + 1] << 8);
 
 		dst[o++] = b64_alphabet[(v >> 18) & 63];
 		dst[o++] = b64_alphabet[(v >> 12) & 63];
@@ -916,4 +917,109 @@ ipai_wh_standard_sign(const void *payload, size_t payload_len,
 	o = 3 + ipai_base64_encode(mac, sizeof(mac), out + 3);
 	out[o] = '\0';
 	return IPAI_SIG_OK;
+}
+
+/* ---------------------------------------------------------------------
+ * Event id hint
+ * ---------------------------------------------------------------------
+ */
+
+static bool
+id_char_ok(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		(c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+/* index of the first byte at or after i that is not JSON whitespace */
+static size_t
+skip_json_space(const char *s, size_t len, size_t i)
+{
+	while (i < len &&
+		   (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+		i++;
+	return i;
+}
+
+/*
+ * ipai_wh_event_id_hint
+ *		Copy the top-level "id" of a JSON object payload into out, for log
+ *		messages about deliveries that did not verify.
+ *
+ * The payload is untrusted and possibly not JSON at all: this is one
+ * linear scan that tracks strings and nesting, never fails, and copies the
+ * value only when it is a plain string of 1 to outsize - 1 characters from
+ * [A-Za-z0-9_-] (Stripe's "evt_..."), so nothing odd reaches a log line.
+ * Returns the length copied, 0 when there is no such id (out is then "").
+ * Not verified: a forger chooses it.
+ */
+size_t
+ipai_wh_event_id_hint(const char *payload, size_t payload_len,
+					  char *out, size_t outsize)
+{
+	size_t		i;
+	int			depth = 0;
+
+	if (out == NULL || outsize == 0)
+		return 0;
+	out[0] = '\0';
+	if (payload == NULL)
+		return 0;
+	i = skip_json_space(payload, payload_len, 0);
+	if (i >= payload_len || payload[i] != '{')
+		return 0;
+
+	while (i < payload_len)
+	{
+		char		c = payload[i];
+
+		if (c == '"')
+		{
+			size_t		start = ++i;
+			size_t		end;
+			bool		escaped = false;
+
+			/* find the closing quote */
+			while (i < payload_len && payload[i] != '"')
+			{
+				if (payload[i] == '\\')
+				{
+					escaped = true;
+					i++;
+				}
+				i++;
+			}
+			if (i >= payload_len)
+				return 0;
+			end = i++;
+			if (depth != 1 || escaped || end - start != 2 ||
+				memcmp(payload + start, "id", 2) != 0)
+				continue;
+			/* "id" as a key of the top-level object? */
+			i = skip_json_space(payload, payload_len, i);
+			if (i >= payload_len || payload[i] != ':')
+				continue;
+			i = skip_json_space(payload, payload_len, i + 1);
+			if (i >= payload_len || payload[i] != '"')
+				return 0;
+			start = ++i;
+			while (i < payload_len && i - start < outsize - 1 &&
+				   id_char_ok((unsigned char) payload[i]))
+				i++;
+			if (i >= payload_len || payload[i] != '"' || i == start)
+				return 0;
+			memcpy(out, payload + start, i - start);
+			out[i - start] = '\0';
+			return i - start;
+		}
+		if (c == '{' || c == '[')
+			depth++;
+		else if (c == '}' || c == ']')
+		{
+			if (--depth <= 0)
+				return 0;
+		}
+		i++;
+	}
+	return 0;
 }

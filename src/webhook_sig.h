@@ -9,7 +9,8 @@
  * SQL functions and C API (signature.c, signature.h) wrap it.
  *
  * Every function takes explicit lengths and reads no byte outside the
- * ranges it is given; NUL is an ordinary byte.  Parsing is one or two
+ * ranges it is given; NUL is an ordinary byte.  A pointer may be NULL only
+ * when its length is 0.  Parsing is one or two
  * linear passes with no allocation; a verification allocates one buffer
  * with malloc and frees it before returning (no server error can occur in
  * between, so nothing leaks).
@@ -61,7 +62,7 @@ extern bool ipai_sig_status_is_rejection(ipai_sig_status status);
 typedef struct ipai_stripe_header
 {
 	int64_t		timestamp;		/* t, Unix seconds */
-	const char *t_text;			/* t's digits inside the header (signed as is) */
+	const char *t_text;			/* t's digits in the header, signed as is */
 	size_t		t_len;
 	size_t		n_v1;			/* number of v1 signatures (>= 1) */
 } ipai_stripe_header;
@@ -115,6 +116,14 @@ extern ipai_sig_status ipai_wh_standard_sign(const void *payload,
 									   size_t secret_len,
 									   char *out, size_t outsize,
 									   ipai_hmac_sha256_fn hmac);
+
+/* ---- event id, for logs ---- */
+
+/* longest id copied, plus NUL */
+#define IPAI_EVENT_ID_BUFLEN 256
+
+extern size_t ipai_wh_event_id_hint(const char *payload, size_t payload_len,
+									char *out, size_t outsize);
 
 /* ---- building blocks, exported for the unit tests ---- */
 

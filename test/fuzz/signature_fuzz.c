@@ -10,9 +10,10 @@
  *		-dict=test/fuzz/signature.dict
  *
  * The input is used whole as a Stripe-Signature header, as a Standard
- * Webhooks signature header, id and timestamp, and as both kinds of
- * secret; every result must be a defined status, and nothing may verify
- * (that would mean forging an HMAC).
+ * Webhooks signature header, as a Standard Webhooks id, timestamp and
+ * secret at once, and as a payload for the event id hint.  Every result
+ * must be a defined status and nothing may verify (that would mean forging
+ * an HMAC).
  *
  *-------------------------------------------------------------------------
  */
@@ -55,8 +56,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 										  47, in, size, 1700000000, 300, NULL));
 	{
 		ipai_stripe_header h;
+		char		id[IPAI_EVENT_ID_BUFLEN];
 
 		(void) ipai_wh_stripe_parse_header(in, size, &h);
+		if (ipai_wh_event_id_hint(in, size, id, sizeof(id)) >= sizeof(id))
+			abort();
 	}
 	free(in);
 	return 0;

@@ -516,6 +516,54 @@ test_standard_webhooks(void)
 
 /* ---------------------------------------------------------------- */
 
+static void
+id_hint_is(const char *json, const char *want, const char *name)
+{
+	char		out[IPAI_EVENT_ID_BUFLEN];
+	char	   *p = dup_exact(json, strlen(json));
+	size_t		n = ipai_wh_event_id_hint(p, strlen(json), out, sizeof(out));
+
+	free(p);
+	ok(strcmp(out, want) == 0 && n == strlen(want), "event id hint: %s", name);
+	if (strcmp(out, want) != 0)
+		printf("#   got: \"%s\"\n", out);
+}
+
+static void
+test_event_id_hint(void)
+{
+	char		longid[400];
+	char		small[5];
+
+	id_hint_is("{\n  \"id\": \"evt_1QmZ8nLgUG5tbmjcT4hUk8Pd\",\n  \"object\": \"event\"}",
+			   "evt_1QmZ8nLgUG5tbmjcT4hUk8Pd", "pretty Stripe event");
+	id_hint_is("{\"object\":\"event\",\"data\":{\"object\":{\"id\":\"in_nested\"}},\"id\":\"evt_last\"}",
+			   "evt_last", "nested ids skipped, top-level id last");
+	id_hint_is("{\"type\":\"id\",\"list\":[{\"id\":\"x\"}],\"id\" : \"evt_2\"}",
+			   "evt_2", "\"id\" as a value and inside arrays skipped");
+	id_hint_is("{\"note\":\"he said \\\"id\\\": \\\"evt_fake\\\"\",\"id\":\"evt_3\"}",
+			   "evt_3", "escaped quotes inside strings");
+	id_hint_is("{\"id\":\"evt_<script>\"}", "", "odd characters give no hint");
+	id_hint_is("{\"id\":12345}", "", "non-string id");
+	id_hint_is("{\"id\":\"\"}", "", "empty id");
+	id_hint_is("[{\"id\":\"evt_4\"}]", "", "top level not an object");
+	id_hint_is("{\"data\":{\"id\":\"in_5\"}}", "", "only nested ids");
+	id_hint_is("{\"id\":\"evt_6", "", "truncated value");
+	id_hint_is("{\"id\"", "", "truncated after key");
+	id_hint_is("{\"a\":\"\\", "", "backslash at the end");
+	id_hint_is("", "", "empty payload");
+	id_hint_is("not json", "", "not JSON");
+	id_hint_is("}{\"id\":\"evt_7\"}", "", "unbalanced");
+	memset(longid, 'a', sizeof(longid));
+	memcpy(longid, "{\"id\":\"", 7);
+	memcpy(longid + sizeof(longid) - 3, "\"}", 3);
+	id_hint_is(longid, "", "id longer than the buffer");
+	ok(ipai_wh_event_id_hint("{\"id\":\"evt_12345\"}", 19, small, sizeof(small)) == 0 &&
+	   small[0] == '\0', "event id hint: small buffer gives no hint");
+}
+
+/* ---------------------------------------------------------------- */
+
 /* bytes that matter to the parsers, plus anything */
 static char
 garbage_byte(void)
@@ -566,6 +614,11 @@ test_garbage(void)
 			sw_ok++;
 		if (st != IPAI_SIG_OK && !ipai_sig_status_is_rejection(st))
 			bad_status++;
+		{
+			char		idbuf[IPAI_EVENT_ID_BUFLEN];
+
+			(void) ipai_wh_event_id_hint(h, len, idbuf, sizeof(idbuf));
+		}
 		/* the same bytes as timestamp and id */
 		st = ipai_wh_standard_verify(SW_PAYLOAD, strlen(SW_PAYLOAD), h, len, h, len,
 									 SW_SIG, strlen(SW_SIG),
@@ -754,6 +807,7 @@ main(void)
 	test_building_blocks();
 	test_stripe();
 	test_standard_webhooks();
+	test_event_id_hint();
 	test_garbage();
 	test_big_headers();
 	printf("1..%d\n", test_no);
