@@ -440,9 +440,10 @@ BEGIN
 	ELSE
 		PERFORM ipai.require_org_role(remove_member.org_id, 'admin');
 	END IF;
-	IF NOT EXISTS (SELECT 1 FROM ipai.org_members m
-					WHERE m.org_id OPERATOR(pg_catalog.=) remove_member.org_id
-					  AND m.user_id OPERATOR(pg_catalog.=) remove_member.user_id) THEN
+	PERFORM 1 FROM ipai.org_members m
+	 WHERE m.org_id OPERATOR(pg_catalog.=) remove_member.org_id
+	   AND m.user_id OPERATOR(pg_catalog.=) remove_member.user_id;
+	IF NOT FOUND THEN
 		RAISE EXCEPTION 'user "%" is not a member of this organization', remove_member.user_id
 			USING ERRCODE = '22023';
 	END IF;
