@@ -34,7 +34,9 @@ BEGIN
 			CHECK (accepted_at IS NULL OR revoked_at IS NULL),
 			CHECK ((accepted_at IS NULL) = (accepted_by IS NULL))
 		);
-		CREATE UNIQUE INDEX org_invitations_token ON ipai.org_invitations (token_hash);
+		-- not UNIQUE: keys of organization tables include org_id (Citus); a
+		-- collision of 256-bit random tokens does not happen
+		CREATE INDEX org_invitations_token ON ipai.org_invitations (token_hash);
 		CREATE INDEX org_invitations_id ON ipai.org_invitations (id);
 		CREATE UNIQUE INDEX org_invitations_one_open ON ipai.org_invitations (org_id, email)
 			WHERE accepted_at IS NULL AND revoked_at IS NULL;
