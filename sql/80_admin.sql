@@ -5,17 +5,16 @@
 SET client_min_messages = warning;
 
 -- Org "Admin Regress": user ...01 owner, ...02 admin, ...03 editor, ...04 viewer
-INSERT INTO ipai.organizations (id, name) VALUES
-	('80000000-0000-4000-8000-000000000001', 'Admin Regress'),
-	('80000000-0000-4000-8000-000000000002', 'Other Org');
+-- (on pro: the seat limit is not the subject here)
+INSERT INTO ipai.organizations (id, name, plan_id) VALUES
+	('80000000-0000-4000-8000-000000000001', 'Admin Regress', 'pro'),
+	('80000000-0000-4000-8000-000000000002', 'Other Org', 'free');
 INSERT INTO ipai.org_members (org_id, user_id, role) VALUES
 	('80000000-0000-4000-8000-000000000001', '8000000a-0000-4000-8000-000000000001', 'owner'),
 	('80000000-0000-4000-8000-000000000001', '8000000a-0000-4000-8000-000000000002', 'admin'),
 	('80000000-0000-4000-8000-000000000001', '8000000a-0000-4000-8000-000000000003', 'editor'),
 	('80000000-0000-4000-8000-000000000001', '8000000a-0000-4000-8000-000000000004', 'viewer'),
 	('80000000-0000-4000-8000-000000000002', '8000000a-0000-4000-8000-000000000009', 'owner');
--- the seat limit is not the subject here
-UPDATE ipai.organizations SET plan_id = 'pro' WHERE id = '80000000-0000-4000-8000-000000000001';
 
 -- e-mail plausibility, class by class
 SELECT addr, ipai.email_is_valid(addr) AS valid
@@ -267,3 +266,15 @@ UPDATE ipai.organizations SET timezone = 'Europe/Berlin' WHERE id = '80000000-00
 UPDATE ipai.organizations SET timezone = 'Europe/Berlin' WHERE id = '80000000-0000-4000-8000-000000000001';
 SELECT actor_id, old_values, new_values FROM ipai.audit_log
  WHERE org_id = '80000000-0000-4000-8000-000000000001' AND action = 'organization.settings' ORDER BY id;
+
+-- seats on the free plan (3): the owner and two invitations fill them;
+-- the fourth seat is refused with current and maximum in the DETAIL
+SET ROLE authenticated;
+SET ipai.user_id = '8000000a-0000-4000-8000-000000000009';
+SELECT ipai.invite_member('80000000-0000-4000-8000-000000000002', 'two@example.com') IS NOT NULL AS seat_2;
+SELECT ipai.invite_member('80000000-0000-4000-8000-000000000002', 'three@example.com') IS NOT NULL AS seat_3;
+SELECT ipai.invite_member('80000000-0000-4000-8000-000000000002', 'four@example.com');
+SELECT ipai.invite_member('80000000-0000-4000-8000-000000000002', 'Two@example.com', 'admin') IS NOT NULL AS reinvite_at_limit;
+RESET ROLE;
+RESET ipai.user_id;
+SELECT email, role FROM ipai.org_invitations WHERE org_id = '80000000-0000-4000-8000-000000000002' ORDER BY email;

@@ -48,7 +48,7 @@ BEGIN
 				 ORDER BY s1.status IN ('active', 'trialing', 'past_due') DESC,
 						  s1.current_period_end DESC NULLS LAST, s1.updated_at DESC
 				 LIMIT 1) s ON true
-		  CROSS JOIN LATERAL ipai._dashboard_period(o.id) per
+		  CROSS JOIN LATERAL ipai.usage_period(o.id) per
 		  CROSS JOIN LATERAL (
 				SELECT max(d.used) FILTER (WHERE d.feature = 'ai_runs') AS ai_runs_used,
 					   max(d.max_quantity) FILTER (WHERE d.feature = 'ai_runs') AS ai_runs_max,

@@ -30,7 +30,8 @@ BEGIN
 		used := c.current;
 		max_quantity := c.max;
 		remaining := CASE WHEN c.max IS NULL THEN NULL
-						  ELSE pg_catalog.greatest(c.max OPERATOR(pg_catalog.-) c.current, 0) END;
+						  WHEN c.current OPERATOR(pg_catalog.>=) c.max THEN 0
+						  ELSE c.max OPERATOR(pg_catalog.-) c.current END;
 		percent_used := CASE WHEN c.max IS NULL THEN NULL
 							 WHEN c.max OPERATOR(pg_catalog.=) 0 THEN 100.0
 							 ELSE pg_catalog.round(100.0 OPERATOR(pg_catalog.*) c.current
@@ -61,35 +62,6 @@ END
 $$;
 REVOKE ALL ON FUNCTION ipai._dashboard_preview(uuid) FROM PUBLIC;
 
--- The usage period of org: the current period of its active subscription,
--- else the calendar month in the organization's time zone (SPEC 3).
-CREATE FUNCTION ipai._dashboard_period(org uuid)
-	RETURNS TABLE (period_start timestamptz, period_end timestamptz)
-	LANGUAGE plpgsql STABLE
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-DECLARE
-	tz text;
-	local_month timestamp;
-BEGIN
-	SELECT s.current_period_start, s.current_period_end INTO period_start, period_end
-	  FROM ipai.subscriptions s
-	 WHERE s.org_id OPERATOR(pg_catalog.=) org
-	   AND s.status OPERATOR(pg_catalog.=) ANY ('{active,trialing,past_due}'::text[])
-	   AND s.current_period_start IS NOT NULL AND s.current_period_end IS NOT NULL
-	 ORDER BY s.current_period_end DESC
-	 LIMIT 1;
-	IF NOT FOUND THEN
-		SELECT o.timezone INTO tz FROM ipai.organizations o WHERE o.id OPERATOR(pg_catalog.=) org;
-		local_month := pg_catalog.date_trunc('month', pg_catalog.timezone(tz, pg_catalog.now()));
-		period_start := pg_catalog.timezone(tz, local_month);
-		period_end := pg_catalog.timezone(tz, local_month OPERATOR(pg_catalog.+) interval '1 month');
-	END IF;
-	RETURN NEXT;
-END
-$$;
-REVOKE ALL ON FUNCTION ipai._dashboard_period(uuid) FROM PUBLIC;
-
 -- Invoice amounts arrive from Stripe in the currency's smallest unit;
 -- this gives currency units (zero-decimal currencies as they are).
 CREATE FUNCTION ipai._stripe_amount(amount bigint, currency text) RETURNS numeric
@@ -112,7 +84,6 @@ CREATE FUNCTION ipai._grants_dashboards() RETURNS void
 BEGIN
 	GRANT EXECUTE ON FUNCTION ipai._dashboard_usage(uuid) TO authenticated, service_role;
 	GRANT EXECUTE ON FUNCTION ipai._dashboard_preview(uuid) TO authenticated, service_role;
-	GRANT EXECUTE ON FUNCTION ipai._dashboard_period(uuid) TO authenticated, service_role;
 	GRANT EXECUTE ON FUNCTION ipai._stripe_amount(bigint, text) TO authenticated, service_role;
 END
 $$;

@@ -26,6 +26,10 @@ SELECT ipai.invite_member(:'h_org', 'later@hostile.example', 'viewer') AS h_inv2
 SELECT ipai.revoke_invitation(:'h_inv2');
 SELECT ipai.remove_member(:'h_org', 'c8000000-0000-4000-8000-000000000001');
 SELECT action, old_values, new_values FROM ipai.audit_log WHERE org_id OPERATOR(pg_catalog.=) :'h_org' ORDER BY id;
+SELECT org_name, member_count, pending_invitation_count, seats_used, seats_max
+  FROM ipai.org_dashboard WHERE org_id OPERATOR(pg_catalog.=) :'h_org';
+SELECT org_name, plan_id, seats_used, seats_max, seats_percent, usage, next_invoice_total
+  FROM ipai.billing_dashboard WHERE org_id OPERATOR(pg_catalog.=) :'h_org';
 SELECT pg_catalog.count(*) FROM ipai.invoice_history;
 SELECT pg_catalog.count(*) FROM ipai.cms_approval_queue;
 SELECT pg_catalog.md5(ipai.typescript_types());

@@ -52,11 +52,13 @@ export type Database = {
           created_at?: string;
         };
       };
+      /** The Stripe customer of each organization, linked by checkout.session.completed */
       billing_customers: {
         Row: {
           org_id: string;
           stripe_customer_id: string;
           email: string | null;
+          last_event_id: string | null;
           last_event_created: string | null;
           created_at: string;
           updated_at: string;
@@ -65,6 +67,7 @@ export type Database = {
           org_id: string;
           stripe_customer_id: string;
           email?: string | null;
+          last_event_id?: string | null;
           last_event_created?: string | null;
           created_at?: string;
           updated_at?: string;
@@ -73,11 +76,13 @@ export type Database = {
           org_id?: string;
           stripe_customer_id?: string;
           email?: string | null;
+          last_event_id?: string | null;
           last_event_created?: string | null;
           created_at?: string;
           updated_at?: string;
         };
       };
+      /** Approval requests of CMS pages and their decisions (pending, approved, rejected, voided) */
       cms_approvals: {
         Row: {
           org_id: string;
@@ -91,6 +96,8 @@ export type Database = {
           reviewer_id: string | null;
           decided_at: string | null;
           decision_comment: string | null;
+          voided_by: string | null;
+          voided_at: string | null;
         };
         Insert: {
           org_id: string;
@@ -104,6 +111,8 @@ export type Database = {
           reviewer_id?: string | null;
           decided_at?: string | null;
           decision_comment?: string | null;
+          voided_by?: string | null;
+          voided_at?: string | null;
         };
         Update: {
           org_id?: string;
@@ -117,8 +126,11 @@ export type Database = {
           reviewer_id?: string | null;
           decided_at?: string | null;
           decision_comment?: string | null;
+          voided_by?: string | null;
+          voided_at?: string | null;
         };
       };
+      /** Snapshot of a page at each status change, written by trigger; never updated */
       cms_page_versions: {
         Row: {
           org_id: string;
@@ -154,6 +166,7 @@ export type Database = {
           created_at?: string;
         };
       };
+      /** CMS pages; status follows draft -> pending -> approved -> published, enforced by triggers */
       cms_pages: {
         Row: {
           org_id: string;
@@ -266,6 +279,7 @@ export type Database = {
           created_at?: string;
         };
       };
+      /** Kinds of CMS pages per organization, with an optional JSON schema for page metadata */
       content_types: {
         Row: {
           org_id: string;
@@ -292,6 +306,7 @@ export type Database = {
           created_at?: string;
         };
       };
+      /** Stripe invoices as of the newest applied event; amounts in minor units (cents) */
       invoices: {
         Row: {
           org_id: string;
@@ -310,6 +325,7 @@ export type Database = {
           paid_at: string | null;
           attempt_count: number | null;
           last_event_id: string | null;
+          last_event_type: string | null;
           last_event_created: string | null;
           created_at: string;
           updated_at: string;
@@ -331,6 +347,7 @@ export type Database = {
           paid_at?: string | null;
           attempt_count?: number | null;
           last_event_id?: string | null;
+          last_event_type?: string | null;
           last_event_created?: string | null;
           created_at?: string;
           updated_at?: string;
@@ -352,6 +369,7 @@ export type Database = {
           paid_at?: string | null;
           attempt_count?: number | null;
           last_event_id?: string | null;
+          last_event_type?: string | null;
           last_event_created?: string | null;
           created_at?: string;
           updated_at?: string;
@@ -511,6 +529,7 @@ export type Database = {
           feature: string;
           max_quantity: number | null;
           enforcement: string;
+          counted_by: string;
           reset_period: string;
           metered: boolean;
           unit_price: number | null;
@@ -521,6 +540,7 @@ export type Database = {
           feature: string;
           max_quantity?: number | null;
           enforcement?: string;
+          counted_by?: string;
           reset_period?: string;
           metered?: boolean;
           unit_price?: number | null;
@@ -531,6 +551,7 @@ export type Database = {
           feature?: string;
           max_quantity?: number | null;
           enforcement?: string;
+          counted_by?: string;
           reset_period?: string;
           metered?: boolean;
           unit_price?: number | null;
@@ -591,6 +612,7 @@ export type Database = {
           installed_at?: string;
         };
       };
+      /** Stripe subscriptions as of the newest applied event; the organization's plan follows them */
       subscriptions: {
         Row: {
           org_id: string;
@@ -607,6 +629,7 @@ export type Database = {
           ended_at: string | null;
           trial_end: string | null;
           last_event_id: string | null;
+          last_event_type: string | null;
           last_event_created: string | null;
           created_at: string;
           updated_at: string;
@@ -626,6 +649,7 @@ export type Database = {
           ended_at?: string | null;
           trial_end?: string | null;
           last_event_id?: string | null;
+          last_event_type?: string | null;
           last_event_created?: string | null;
           created_at?: string;
           updated_at?: string;
@@ -645,11 +669,13 @@ export type Database = {
           ended_at?: string | null;
           trial_end?: string | null;
           last_event_id?: string | null;
+          last_event_type?: string | null;
           last_event_created?: string | null;
           created_at?: string;
           updated_at?: string;
         };
       };
+      /** Live usage counters, maintained with the events; ipai.refresh_org_usage() repairs drift */
       usage_counters: {
         Row: {
           org_id: string;
@@ -657,6 +683,8 @@ export type Database = {
           period_start: string;
           period_end: string | null;
           used: number;
+          held: number;
+          hold_expires_at: string | null;
           updated_at: string;
         };
         Insert: {
@@ -665,6 +693,8 @@ export type Database = {
           period_start: string;
           period_end?: string | null;
           used?: number;
+          held?: number;
+          hold_expires_at?: string | null;
           updated_at?: string;
         };
         Update: {
@@ -673,9 +703,12 @@ export type Database = {
           period_start?: string;
           period_end?: string | null;
           used?: number;
+          held?: number;
+          hold_expires_at?: string | null;
           updated_at?: string;
         };
       };
+      /** Append-only usage; the idempotency key is unique per organization */
       usage_events: {
         Row: {
           org_id: string;
@@ -685,6 +718,8 @@ export type Database = {
           idempotency_key: string | null;
           occurred_at: string;
           period_start: string;
+          metered: boolean;
+          counted_inline: boolean;
           hold_id: string | null;
           recorded_by: string | null;
           recorded_at: string;
@@ -697,6 +732,8 @@ export type Database = {
           idempotency_key?: string | null;
           occurred_at?: string;
           period_start: string;
+          metered?: boolean;
+          counted_inline?: boolean;
           hold_id?: string | null;
           recorded_by?: string | null;
           recorded_at?: string;
@@ -709,11 +746,14 @@ export type Database = {
           idempotency_key?: string | null;
           occurred_at?: string;
           period_start?: string;
+          metered?: boolean;
+          counted_inline?: boolean;
           hold_id?: string | null;
           recorded_by?: string | null;
           recorded_at?: string;
         };
       };
+      /** Reservations against a limit; active holds count until they expire */
       usage_holds: {
         Row: {
           org_id: string;
@@ -755,6 +795,7 @@ export type Database = {
           closed_at?: string | null;
         };
       };
+      /** Webhook inbox: every event once (deliveries counts re-deliveries), with its status and why */
       webhook_events: {
         Row: {
           id: number;
@@ -763,8 +804,11 @@ export type Database = {
           event_type: string;
           event_created: string | null;
           livemode: boolean | null;
+          api_version: string | null;
           org_id: string | null;
           stripe_object_id: string | null;
+          stripe_customer_id: string | null;
+          stripe_subscription_id: string | null;
           payload: Json;
           status: string;
           error: string | null;
@@ -781,8 +825,11 @@ export type Database = {
           event_type: string;
           event_created?: string | null;
           livemode?: boolean | null;
+          api_version?: string | null;
           org_id?: string | null;
           stripe_object_id?: string | null;
+          stripe_customer_id?: string | null;
+          stripe_subscription_id?: string | null;
           payload: Json;
           status?: string;
           error?: string | null;
@@ -799,8 +846,11 @@ export type Database = {
           event_type?: string;
           event_created?: string | null;
           livemode?: boolean | null;
+          api_version?: string | null;
           org_id?: string | null;
           stripe_object_id?: string | null;
+          stripe_customer_id?: string | null;
+          stripe_subscription_id?: string | null;
           payload?: Json;
           status?: string;
           error?: string | null;
@@ -811,6 +861,7 @@ export type Database = {
           processed_at?: string | null;
         };
       };
+      /** Webhook signing secrets; active while expires_at is NULL or in the future (no policy: functions only) */
       webhook_secrets: {
         Row: {
           id: number;
@@ -931,6 +982,19 @@ export type Database = {
           created_at: string | null;
         };
       };
+      /** Usage per organization, feature and period (live counters; refresh_org_usage repairs drift) */
+      org_usage_current: {
+        Row: {
+          org_id: string | null;
+          feature: string | null;
+          period_start: string | null;
+          used: number | null;
+          period_end: string | null;
+          reserved: number | null;
+          is_current: boolean | null;
+          updated_at: string | null;
+        };
+      };
     };
     Functions: {
       accept_invitation: {
@@ -951,6 +1015,120 @@ export type Database = {
         Args: Record<PropertyKey, never>;
         Returns: boolean;
       };
+      check_entitlement: {
+        Args: {
+          org_id: string;
+          feature: string;
+          quantity?: number;
+        };
+        Returns: {
+          allowed: boolean | null;
+          feature: string | null;
+          plan_id: string | null;
+          current: number | null;
+          max: number | null;
+          remaining: number | null;
+          reason: string | null;
+        };
+      };
+      checkout_session_params: {
+        Args: {
+          org_id: string;
+          plan_id: string;
+          success_url: string;
+          cancel_url: string;
+        };
+        Returns: Json;
+      };
+      cms_approve: {
+        Args: {
+          page_id: string;
+          comment?: string;
+        };
+        Returns: string;
+      };
+      cms_archive: {
+        Args: {
+          page_id: string;
+        };
+        Returns: number;
+      };
+      cms_create_page: {
+        Args: {
+          org_id: string;
+          title: string;
+          body: string;
+          slug?: string;
+          content_type?: string;
+          metadata?: Json;
+        };
+        Returns: string;
+      };
+      cms_diff_html: {
+        Args: {
+          page_id: string;
+          from_version: number;
+          to_version: number;
+        };
+        Returns: string;
+      };
+      cms_metadata_problems: {
+        Args: {
+          sch: Json;
+          val: Json;
+          path?: string;
+        };
+        Returns: string[];
+      };
+      cms_publish: {
+        Args: {
+          page_id: string;
+        };
+        Returns: number;
+      };
+      cms_reject: {
+        Args: {
+          page_id: string;
+          comment: string;
+        };
+        Returns: string;
+      };
+      cms_request_approval: {
+        Args: {
+          page_id: string;
+          comment?: string;
+        };
+        Returns: string;
+      };
+      cms_slugify: {
+        Args: {
+          title: string;
+        };
+        Returns: string;
+      };
+      cms_unpublish: {
+        Args: {
+          page_id: string;
+        };
+        Returns: number;
+      };
+      consume_entitlement: {
+        Args: {
+          org_id: string;
+          feature: string;
+          quantity?: number;
+          idempotency_key?: string;
+        };
+        Returns: {
+          allowed: boolean | null;
+          feature: string | null;
+          plan_id: string | null;
+          current: number | null;
+          max: number | null;
+          remaining: number | null;
+          reason: string | null;
+        };
+      };
       create_organization: {
         Args: {
           name: string;
@@ -968,9 +1146,26 @@ export type Database = {
         Args: Record<PropertyKey, never>;
         Returns: string;
       };
+      diff_words: {
+        Args: {
+          old: string;
+          new: string;
+        };
+        Returns: {
+          op: string | null;
+          chunk: string | null;
+        }[];
+      };
       email_is_valid: {
         Args: {
           email: string;
+        };
+        Returns: boolean;
+      };
+      finalize_hold: {
+        Args: {
+          hold_id: string;
+          actual_quantity: number;
         };
         Returns: boolean;
       };
@@ -1037,6 +1232,41 @@ export type Database = {
         };
         Returns: boolean;
       };
+      preview_invoice: {
+        Args: {
+          org_id: string;
+        };
+        Returns: {
+          plan_id: string | null;
+          currency: string | null;
+          period_start: string | null;
+          period_end: string | null;
+          base_amount: number | null;
+          metered_quantity: number | null;
+          metered_amount: number | null;
+          total: number | null;
+        };
+      };
+      record_usage: {
+        Args: {
+          org_id: string;
+          feature: string;
+          quantity?: number;
+          idempotency_key?: string;
+          occurred_at?: string;
+        };
+        Returns: boolean;
+      };
+      refresh_org_usage: {
+        Args: Record<PropertyKey, never>;
+        Returns: number;
+      };
+      release_hold: {
+        Args: {
+          hold_id: string;
+        };
+        Returns: boolean;
+      };
       remove_member: {
         Args: {
           org_id: string;
@@ -1051,6 +1281,22 @@ export type Database = {
         };
         Returns: undefined;
       };
+      reserve_entitlement: {
+        Args: {
+          org_id: string;
+          feature: string;
+          quantity: number;
+          ttl: string;
+        };
+        Returns: string;
+      };
+      retire_stripe_webhook_secret: {
+        Args: {
+          secret: string;
+          at?: string;
+        };
+        Returns: number;
+      };
       revoke_invitation: {
         Args: {
           invitation_id: string;
@@ -1064,6 +1310,134 @@ export type Database = {
           role: string;
         };
         Returns: undefined;
+      };
+      set_stripe_webhook_secret: {
+        Args: {
+          secret: string;
+          expires_at?: string;
+        };
+        Returns: number;
+      };
+      standard_webhook_sign:
+        | {
+            Args: {
+              payload: string;
+              msg_id: string;
+              msg_timestamp: string;
+              secret: string;
+            };
+            Returns: string;
+          }
+        | {
+            Args: {
+              payload: string;
+              msg_id: string;
+              msg_timestamp: string;
+              secret: string;
+            };
+            Returns: string;
+          };
+      standard_webhook_verify:
+        | {
+            Args: {
+              payload: string;
+              msg_id: string;
+              msg_timestamp: string;
+              signature_header: string;
+              secret: string;
+              tolerance_seconds?: number;
+              now?: string;
+            };
+            Returns: boolean;
+          }
+        | {
+            Args: {
+              payload: string;
+              msg_id: string;
+              msg_timestamp: string;
+              signature_header: string;
+              secret: string;
+              tolerance_seconds?: number;
+              now?: string;
+            };
+            Returns: boolean;
+          };
+      stripe_sign:
+        | {
+            Args: {
+              payload: string;
+              secret: string;
+              t?: string;
+            };
+            Returns: string;
+          }
+        | {
+            Args: {
+              payload: string;
+              secret: string;
+              t?: string;
+            };
+            Returns: string;
+          };
+      stripe_verify_signature:
+        | {
+            Args: {
+              payload: string;
+              signature_header: string;
+              secret: string;
+              tolerance_seconds?: number;
+              now?: string;
+            };
+            Returns: boolean;
+          }
+        | {
+            Args: {
+              payload: string;
+              signature_header: string;
+              secret: string;
+              tolerance_seconds?: number;
+              now?: string;
+            };
+            Returns: boolean;
+          };
+      stripe_webhook:
+        | {
+            Args: {
+              payload: string;
+              signature_header: string;
+            };
+            Returns: {
+              status: string | null;
+              event_id: string | null;
+              event_type: string | null;
+            };
+          }
+        | {
+            Args: {
+              payload: string;
+              signature_header: string;
+            };
+            Returns: {
+              status: string | null;
+              event_id: string | null;
+              event_type: string | null;
+            };
+          };
+      stripe_webhook_secrets: {
+        Args: Record<PropertyKey, never>;
+        Returns: {
+          id: number | null;
+          fingerprint: string | null;
+          created_at: string | null;
+          expires_at: string | null;
+          active: boolean | null;
+        }[];
+      };
+      subscription_grants_plan: {
+        Args: {
+          status: string;
+        };
+        Returns: boolean;
       };
       transfer_ownership: {
         Args: {
@@ -1084,6 +1458,16 @@ export type Database = {
           timezone?: string;
         };
         Returns: undefined;
+      };
+      usage_period: {
+        Args: {
+          org_id: string;
+          at?: string;
+        };
+        Returns: {
+          period_start: string | null;
+          period_end: string | null;
+        };
       };
       user_org_ids: {
         Args: {
