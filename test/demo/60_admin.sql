@@ -43,14 +43,12 @@ RESET ROLE;
 \echo '--- Erin signs in (JWT with her e-mail) and accepts with the token from the e-mail.'
 SET ROLE authenticated;
 SET request.jwt.claims = '{"sub": "e0000000-0000-4000-8000-0000000000e1", "email": "erin@example.com", "role": "authenticated"}';
-\set ECHO queries
+\echo 'SELECT ipai.accept_invitation(''<token from the e-mail>'') = :''acme'' AS joined_acme;'
 SELECT ipai.accept_invitation(:'erin_token') = :'acme' AS joined_acme;
-\set ECHO none
 \echo '--- A token works once:'
 \set ON_ERROR_STOP off
-\set ECHO queries
+\echo 'SELECT ipai.accept_invitation(''<the same token>'');'
 SELECT ipai.accept_invitation(:'erin_token');
-\set ECHO none
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
 \set ON_ERROR_STOP on
 RESET request.jwt.claims;
@@ -135,12 +133,11 @@ SELECT (SELECT count(*) FROM ipai.org_dashboard WHERE org_name = 'Acme') AS acme
 RESET ROLE;
 RESET ipai.user_id;
 \echo
-\echo '--- TypeScript types come from the catalog (ipai.typescript_types()):'
+\echo '--- TypeScript types come from the catalog (ipai.typescript_types()), e.g. the org_dashboard row:'
+\pset format unaligned
+\pset tuples_only on
 \set ECHO queries
-SELECT line FROM regexp_split_to_table(ipai.typescript_types(), E'\n') WITH ORDINALITY AS t(line, n)
- WHERE n BETWEEN (SELECT n FROM regexp_split_to_table(ipai.typescript_types(), E'\n') WITH ORDINALITY AS u(l, n)
-				   WHERE l = '      org_dashboard: {') AND
-				 (SELECT n FROM regexp_split_to_table(ipai.typescript_types(), E'\n') WITH ORDINALITY AS u(l, n)
-				   WHERE l = '      org_dashboard: {') + 8
- ORDER BY n;
+SELECT substring(ipai.typescript_types() FROM '      org_dashboard: \{[^}]*\}');
 \set ECHO none
+\pset format aligned
+\pset tuples_only off
