@@ -136,8 +136,10 @@ BEGIN
 				 WHERE pi.org_id = o.id AND pi.accepted_at IS NULL AND pi.revoked_at IS NULL
 				   AND pi.expires_at > now()) i
 		  LEFT JOIN LATERAL (
-				SELECT d.used, d.max_quantity, d.remaining
-				  FROM ipai._dashboard_usage(o.id) d WHERE d.feature = 'seats') seats ON true;
+				SELECT c.current AS used, c.max AS max_quantity,
+					   CASE WHEN c.max IS NULL THEN NULL
+							WHEN c.current >= c.max THEN 0 ELSE c.max - c.current END AS remaining
+				  FROM ipai.check_entitlement(o.id, 'seats', 1) c) seats ON true;
 		COMMENT ON VIEW ipai.org_dashboard IS
 			'One row per organization: members with roles, pending invitations (owners/admins), seats used of max';
 
