@@ -428,9 +428,9 @@ apply_subscription(StripeEvent *ev, const pg_uuid_t *org, StripeApplyResult *res
 				has_trial_end;
 	TimestampTz start = 0,
 				end = 0,
-				canceled_at,
-				ended_at,
-				trial_end;
+				canceled_at = 0,
+				ended_at = 0,
+				trial_end = 0;
 	int64		quantity = 0;
 	OrderKey	incoming;
 	Datum		values[17];
@@ -624,7 +624,8 @@ apply_invoice(StripeEvent *ev, const pg_uuid_t *org, StripeApplyResult *result)
 	JsonbContainer *lines;
 	JsonbContainer *period = NULL;
 	int64		attempts;
-	TimestampTz t;
+	TimestampTz t = 0;
+	bool		has;
 	OrderKey	incoming;
 	Datum		values[19];
 	char		nulls[19];
@@ -653,18 +654,18 @@ apply_invoice(StripeEvent *ev, const pg_uuid_t *org, StripeApplyResult *result)
 		if (first != NULL && first->type == jbvBinary)
 			period = stripe_json_object(first->val.binary.data, "period");
 	}
-	if (period != NULL && stripe_json_time(period, "start", &t))
-		time_arg(values, nulls, 9, true, t);
-	else
-		time_arg(values, nulls, 9, stripe_json_time(obj, "period_start", &t), t);
-	if (period != NULL && stripe_json_time(period, "end", &t))
-		time_arg(values, nulls, 10, true, t);
-	else
-		time_arg(values, nulls, 10, stripe_json_time(obj, "period_end", &t), t);
+	has = period != NULL && stripe_json_time(period, "start", &t);
+	if (!has)
+		has = stripe_json_time(obj, "period_start", &t);
+	time_arg(values, nulls, 9, has, t);
+	has = period != NULL && stripe_json_time(period, "end", &t);
+	if (!has)
+		has = stripe_json_time(obj, "period_end", &t);
+	time_arg(values, nulls, 10, has, t);
 	STRIPE_TEXT_ARG(values, nulls, 11, stripe_json_string(obj, "hosted_invoice_url"));
 	STRIPE_TEXT_ARG(values, nulls, 12, stripe_json_string(obj, "invoice_pdf"));
-	time_arg(values, nulls, 13,
-			 stripe_json_time(stripe_json_object(obj, "status_transitions"), "paid_at", &t), t);
+	has = stripe_json_time(stripe_json_object(obj, "status_transitions"), "paid_at", &t);
+	time_arg(values, nulls, 13, has, t);
 	if (stripe_json_int64(obj, "attempt_count", &attempts) && attempts >= 0 && attempts <= PG_INT32_MAX)
 		values[14] = Int32GetDatum((int32) attempts);
 	else

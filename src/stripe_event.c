@@ -32,79 +32,42 @@
 #define STRIPE_UNIX_EPOCH_OFFSET \
 	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)
 
-/* ---- validation pass (also finds the top-level "id") ---- */
+/* ---- validation pass ---- */
 
-typedef struct PeekState
+typedef struct JsonCheckState
 {
 	int			depth;
 	bool		top_is_object;
-	bool		in_id;			/* the next scalar is the top-level "id" */
-	char	   *id;				/* its value when a string */
-} PeekState;
+} JsonCheckState;
 
 static IPAI_JSON_CB_TYPE
-peek_object_start(void *state)
+check_object_start(void *state)
 {
-	PeekState  *s = (PeekState *) state;
+	JsonCheckState *s = (JsonCheckState *) state;
 
 	if (s->depth == 0)
 		s->top_is_object = true;
-	s->in_id = false;
 	s->depth++;
 	IPAI_JSON_CB_RETURN;
 }
 
 static IPAI_JSON_CB_TYPE
-peek_array_start(void *state)
+check_object_end(void *state)
 {
-	PeekState  *s = (PeekState *) state;
-
-	s->in_id = false;
-	s->depth++;
-	IPAI_JSON_CB_RETURN;
-}
-
-static IPAI_JSON_CB_TYPE
-peek_struct_end(void *state)
-{
-	PeekState  *s = (PeekState *) state;
+	JsonCheckState *s = (JsonCheckState *) state;
 
 	s->depth--;
 	IPAI_JSON_CB_RETURN;
 }
 
-static IPAI_JSON_CB_TYPE
-peek_field_start(void *state, char *fname, bool isnull)
-{
-	PeekState  *s = (PeekState *) state;
-
-	if (s->depth == 1 && strcmp(fname, "id") == 0)
-	{
-		/* a repeated key: the last one wins, as in jsonb */
-		s->id = NULL;
-		s->in_id = true;
-	}
-	IPAI_JSON_CB_RETURN;
-}
-
-static IPAI_JSON_CB_TYPE
-peek_scalar(void *state, char *token, JsonTokenType tokentype)
-{
-	PeekState  *s = (PeekState *) state;
-
-	if (s->in_id && tokentype == JSON_TOKEN_STRING)
-		s->id = token;
-	s->in_id = false;
-	IPAI_JSON_CB_RETURN;
-}
-
 /*
  * Lex and parse json (NUL-terminated, no NUL inside) with escapes
- * resolved; fill *state.  Returns JSON_SUCCESS or the error, with *lex_out
- * set for json_errdetail.
+ * resolved, as jsonb_in does: \u0000 and broken surrogates are errors
+ * here, not later.  Returns JSON_SUCCESS or the error, with *lex_out set
+ * for json_errdetail.
  */
 static JsonParseErrorType
-json_check(char *json, size_t len, PeekState *state, JsonLexContext **lex_out)
+json_check(char *json, size_t len, JsonCheckState *state, JsonLexContext **lex_out)
 {
 	JsonLexContext *lex;
 	JsonSemAction sem;
@@ -112,59 +75,12 @@ json_check(char *json, size_t len, PeekState *state, JsonLexContext **lex_out)
 	memset(state, 0, sizeof(*state));
 	memset(&sem, 0, sizeof(sem));
 	sem.semstate = state;
-	sem.object_start = peek_object_start;
-	sem.object_end = peek_struct_end;
-	sem.array_start = peek_array_start;
-	sem.array_end = peek_struct_end;
-	sem.object_field_start = peek_field_start;
-	sem.scalar = peek_scalar;
+	sem.object_start = check_object_start;
+	sem.object_end = check_object_end;
 
 	lex = ipai_make_json_lex(json, (int) len);
 	*lex_out = lex;
 	return pg_parse_json(lex, &sem);
-}
-
-/* is s a plausible Stripe id to print in the server log? */
-static bool
-id_is_printable(const char *s)
-{
-	size_t		n = 0;
-
-	for (; s[n] != '\0'; n++)
-	{
-		char		c = s[n];
-
-		if (n >= 100)
-			return false;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == '_' || c == '-'))
-			return false;
-	}
-	return n > 0;
-}
-
-/*
- * stripe_event_peek_id
- *		See stripe_event.h.  Lexer errors are returned as codes by
- *		pg_parse_json, not raised, so no input can make this throw.
- */
-char *
-stripe_event_peek_id(const char *payload, size_t len)
-{
-	PeekState	state;
-	JsonLexContext *lex;
-	char	   *copy;
-
-	if (len == 0 || len > 64 * 1024 * 1024 || memchr(payload, '\0', len) != NULL)
-		return NULL;
-	if (!pg_verifymbstr(payload, (int) len, true))
-		return NULL;
-	copy = pnstrdup(payload, len);
-	if (json_check(copy, len, &state, &lex) != JSON_SUCCESS)
-		return NULL;
-	if (state.id == NULL || !id_is_printable(state.id))
-		return NULL;
-	return state.id;
 }
 
 /* ---- reading jsonb ---- */
@@ -330,15 +246,21 @@ bad_event(const char *msg, const char *detail)
 			 errhint("A Stripe webhook payload is an event object with \"id\", \"type\", \"created\" and \"data.object\".")));
 }
 
-/* a string field of the envelope or object: present, 1..255 bytes */
+/*
+ * A string field of the envelope or object: present, 1..255 bytes.
+ * event_id names the event in the message once it is known.
+ */
 static char *
-required_id(JsonbContainer *obj, const char *key, const char *what)
+required_id(JsonbContainer *obj, const char *key, const char *what,
+			const char *event_id)
 {
 	char	   *s = stripe_json_string(obj, key);
 
 	if (s == NULL || s[0] == '\0' || strlen(s) > STRIPE_MAX_ID_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 event_id ?
+				 errmsg("webhook event \"%s\" has no valid \"%s\"", event_id, what) :
 				 errmsg("webhook event has no valid \"%s\"", what),
 				 errdetail("\"%s\" must be a non-empty string of at most %d bytes.",
 						   what, STRIPE_MAX_ID_LEN),
@@ -431,8 +353,8 @@ read_envelope(StripeEvent *ev)
 	if (!JsonContainerIsObject(root) || JsonContainerIsScalar(root))
 		bad_event("webhook payload is not a JSON object", NULL);
 
-	ev->id = required_id(root, "id", "id");
-	ev->type = required_id(root, "type", "type");
+	ev->id = required_id(root, "id", "id", NULL);
+	ev->type = required_id(root, "type", "type", ev->id);
 	if (!stripe_json_int64(root, "created", &created) ||
 		!stripe_unix_to_timestamptz(created, &ev->created))
 		ereport(ERROR,
@@ -463,9 +385,9 @@ read_envelope(StripeEvent *ev)
 		ev->object_id = optional_id(stripe_json_string(obj, "id"));
 		return;
 	}
-	ev->object_id = required_id(obj, "id", "data.object.id");
+	ev->object_id = required_id(obj, "id", "data.object.id", ev->id);
 	if (ev->kind == STRIPE_KIND_SUBSCRIPTION || ev->kind == STRIPE_KIND_INVOICE)
-		ev->status = required_id(obj, "status", "data.object.status");
+		ev->status = required_id(obj, "status", "data.object.status", ev->id);
 	ev->customer_id = optional_id(stripe_json_ref(obj, "customer"));
 
 	switch (ev->kind)
@@ -512,7 +434,7 @@ read_envelope(StripeEvent *ev)
 void
 stripe_event_parse(const char *payload, size_t len, StripeEvent *ev)
 {
-	PeekState	state;
+	JsonCheckState state;
 	JsonLexContext *lex;
 	JsonParseErrorType rc;
 	char	   *copy;

@@ -71,14 +71,6 @@ extern void stripe_event_parse(const char *payload, size_t len, StripeEvent *ev)
 extern void stripe_event_from_jsonb(Jsonb *payload, StripeEvent *ev);
 
 /*
- * The top-level "id" of a payload that is not trusted (a delivery whose
- * signature did not verify), for the server log: NULL unless the payload
- * is valid JSON whose id is a short string of letters, digits, '_' or '-'.
- * Never raises for any input.
- */
-extern char *stripe_event_peek_id(const char *payload, size_t len);
-
-/*
  * The kind of a type and its rank among events of the same second
  * (created 1 < updated 2 < deleted 3; payment_failed 1 < payment_succeeded
  * 2 < paid 3); 0 and STRIPE_KIND_OTHER for types not handled.

@@ -14,11 +14,10 @@
  *	   written at that point.
  *	2. Parse the payload (stripe_event.c): 22023 for anything that is not a
  *	   Stripe event.
- *	3. Take transaction advisory locks on the event's customer, subscription
- *	   and object ids (sorted, so two events never wait on each other in
- *	   opposite orders).  Events about the same Stripe objects are thus
- *	   serialized, and a deferred event cannot slip past the link that
- *	   would release it: whoever comes second sees the other committed.
+ *	3. Take a transaction advisory lock on the event's Stripe customer (see
+ *	   lock_event_keys).  Events of one customer are thus serialized, and a
+ *	   deferred event cannot slip past the link that would release it:
+ *	   whoever comes second sees the other committed.
  *	4. Attribute the event to an organization (read-only).
  *	5. Insert it into the inbox with INSERT ... ON CONFLICT (provider,
  *	   event_id) DO NOTHING.  A concurrent delivery of the same event waits
@@ -74,7 +73,7 @@
 static void
 reject_delivery(const char *payload, size_t len, const char *reason, const char *hint)
 {
-	char	   *event_id = stripe_event_peek_id(payload, len);
+	char	   *event_id = ipai_stripe_event_id_hint(payload, len);
 
 	ereport(LOG,
 			(errmsg("rejected Stripe webhook delivery of event %s%s%s: %s",
@@ -168,31 +167,44 @@ verify_signature(const char *payload, size_t len, text *header)
 
 /* ---- 3. locks ---- */
 
-static int
-cmp_uint32(const void *a, const void *b)
-{
-	uint32		x = *(const uint32 *) a;
-	uint32		y = *(const uint32 *) b;
-
-	return x < y ? -1 : (x > y ? 1 : 0);
-}
-
 /*
- * Transaction advisory locks on the Stripe ids an event is about, in hash
- * order.  Re-taking a lock this transaction holds is free.
+ * Transaction advisory lock(s) that serialize the events of one Stripe
+ * customer: the customer's id when the event has one (every subscription
+ * and invoice has), else its subscription's, else its object's.  A
+ * checkout session, which creates the link, locks both its customer and
+ * its subscription (in hash order), so that it also serializes with an
+ * event that carries only one of them.  Holding at most these keys, and
+ * taking them before any row lock, two deliveries never wait on each
+ * other in opposite orders.  Re-taking a lock this transaction holds is
+ * free.
  */
 static void
 lock_event_keys(StripeEvent *ev)
 {
-	const char *ids[3] = {ev->customer_id, ev->subscription_id, ev->object_id};
-	uint32		keys[3];
+	const char *ids[2] = {NULL, NULL};
+	uint32		keys[2];
 	int			n = 0;
 	int			i;
 
-	for (i = 0; i < 3; i++)
+	if (ev->kind == STRIPE_KIND_CHECKOUT)
+	{
+		ids[0] = ev->customer_id;
+		ids[1] = ev->subscription_id;
+	}
+	else
+		ids[0] = ev->customer_id ? ev->customer_id :
+			ev->subscription_id ? ev->subscription_id : ev->object_id;
+
+	for (i = 0; i < 2; i++)
 		if (ids[i] != NULL)
 			keys[n++] = hash_bytes((const unsigned char *) ids[i], strlen(ids[i]));
-	qsort(keys, n, sizeof(uint32), cmp_uint32);
+	if (n == 2 && keys[1] < keys[0])
+	{
+		uint32		k = keys[0];
+
+		keys[0] = keys[1];
+		keys[1] = k;
+	}
 	for (i = 0; i < n; i++)
 	{
 		if (i > 0 && keys[i] == keys[i - 1])
