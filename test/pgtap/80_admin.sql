@@ -2,7 +2,7 @@
 -- e-mail claim rule, direct table access, and the RLS of the views that
 -- need no metering (invoice_history, cms_approval_queue).
 BEGIN;
-SELECT plan(83);
+SELECT plan(85);
 SET LOCAL client_min_messages = warning;
 
 -- Org P (pro, so seats do not interfere): owner, admin, editor, viewer; org Q: its owner
@@ -241,6 +241,21 @@ SELECT results_eq($$SELECT user_id::text FROM ipai.org_members
 					 WHERE org_id = '81000000-0000-4000-8000-00000000000a' AND role = 'owner'$$,
 				  $$VALUES ('8100000a-0000-4000-8000-000000000003')$$,
 				  'after a privileged transfer the new owner is the only owner');
+
+-- on Supabase, auth.users tells which addresses are already members
+CREATE SCHEMA auth;
+CREATE TABLE auth.users (id uuid PRIMARY KEY, email character varying(255));
+INSERT INTO auth.users VALUES ('8100000a-0000-4000-8000-000000000004', 'Vera@Example.com');
+SET LOCAL ROLE authenticated;
+SELECT pg_temp.act('8100000a-0000-4000-8000-000000000003');	-- the owner of P now
+SELECT throws_ok($$SELECT ipai.invite_member('81000000-0000-4000-8000-00000000000a', 'vera@example.com')$$,
+				 '22023', '"vera@example.com" is already a member of this organization',
+				 'an address of a member known to auth.users cannot be invited');
+SELECT pg_temp.act('8100000b-0000-4000-8000-000000000001');
+SELECT lives_ok($$SELECT ipai.invite_member('81000000-0000-4000-8000-00000000000b', 'vera@example.com')$$,
+				'...but the same address can be invited to another organization');
+RESET ROLE;
+DROP SCHEMA auth CASCADE;
 
 -- views: a member sees only the rows of their organizations
 INSERT INTO ipai.invoices (org_id, stripe_invoice_id, status, currency, amount_due, amount_paid) VALUES
