@@ -13,10 +13,13 @@ work=$(mktemp -d /tmp/e2e-checkout.XXXXXX)
 stub_pid=
 psql -X -q -d postgres -c "CREATE DATABASE $db TEMPLATE ipai_template" >/dev/null
 cleanup() {
+	local rc=$?
+	set +e
 	edge_stop
 	[ -n "$stub_pid" ] && { kill "$stub_pid" 2>/dev/null; wait "$stub_pid" 2>/dev/null; }
 	rm -rf "$work"
-	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
+	exit "$rc"
 }
 trap cleanup EXIT
 

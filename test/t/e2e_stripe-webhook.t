@@ -10,8 +10,11 @@ set -euo pipefail
 db=ipai_e2e_webhook_$$
 psql -X -q -d postgres -c "CREATE DATABASE $db TEMPLATE ipai_template" >/dev/null
 cleanup() {
+	local rc=$?
+	set +e
 	edge_stop
-	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
+	exit "$rc"
 }
 trap cleanup EXIT
 
