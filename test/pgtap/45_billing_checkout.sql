@@ -5,10 +5,12 @@ SELECT plan(24);
 SET LOCAL client_min_messages = warning;
 
 UPDATE ipai.plans SET stripe_price_id = 'price_pro_monthly' WHERE id = 'pro';
-INSERT INTO ipai.organizations (id, name, billing_email) VALUES
-	('a3000000-0000-4000-8000-000000000000', 'Checkout A', 'billing@a.example'),
-	('b3000000-0000-4000-8000-000000000000', 'Checkout B', NULL),
-	('c3000000-0000-4000-8000-000000000000', 'Checkout C', 'billing@c.example');
+-- A has four members: on pro (25 seats), as an organization may be that
+-- buys another plan; the others on free
+INSERT INTO ipai.organizations (id, name, billing_email, plan_id) VALUES
+	('a3000000-0000-4000-8000-000000000000', 'Checkout A', 'billing@a.example', 'pro'),
+	('b3000000-0000-4000-8000-000000000000', 'Checkout B', NULL, 'free'),
+	('c3000000-0000-4000-8000-000000000000', 'Checkout C', 'billing@c.example', 'free');
 INSERT INTO ipai.org_members (org_id, user_id, role) VALUES
 	('a3000000-0000-4000-8000-000000000000', 'a3000000-0000-4000-8000-00000000000f', 'owner'),
 	('a3000000-0000-4000-8000-000000000000', 'a3000000-0000-4000-8000-00000000000a', 'admin'),
