@@ -1021,15 +1021,7 @@ export type Database = {
           feature: string;
           quantity?: number;
         };
-        Returns: {
-          allowed: boolean | null;
-          feature: string | null;
-          plan_id: string | null;
-          current: number | null;
-          max: number | null;
-          remaining: number | null;
-          reason: string | null;
-        };
+        Returns: Database["ipai"]["CompositeTypes"]["entitlement_check"];
       };
       checkout_session_params: {
         Args: {
@@ -1119,15 +1111,7 @@ export type Database = {
           quantity?: number;
           idempotency_key?: string;
         };
-        Returns: {
-          allowed: boolean | null;
-          feature: string | null;
-          plan_id: string | null;
-          current: number | null;
-          max: number | null;
-          remaining: number | null;
-          reason: string | null;
-        };
+        Returns: Database["ipai"]["CompositeTypes"]["entitlement_check"];
       };
       create_organization: {
         Args: {
@@ -1483,7 +1467,15 @@ export type Database = {
       schedule_status: "pending" | "running" | "done" | "failed";
     };
     CompositeTypes: {
-      [_ in never]: never;
+      entitlement_check: {
+        allowed: boolean | null;
+        feature: string | null;
+        plan_id: string | null;
+        current: number | null;
+        max: number | null;
+        remaining: number | null;
+        reason: string | null;
+      };
     };
   };
 };
