@@ -47,7 +47,9 @@ BEGIN
 			created_at timestamptz NOT NULL DEFAULT now(),
 			updated_at timestamptz NOT NULL DEFAULT now(),
 			PRIMARY KEY (org_id, stripe_subscription_id)
-		);
+		) WITH (fillfactor = 70);
+		-- every event of a subscription rewrites its row: room on the page
+		-- keeps those updates HOT (no index entries, pruned in place)
 		CREATE INDEX subscriptions_stripe_id ON ipai.subscriptions (stripe_subscription_id);
 		COMMENT ON TABLE ipai.subscriptions IS
 			'Stripe subscriptions as of the newest applied event; the organization''s plan follows them';

@@ -109,6 +109,14 @@ SELECT count(*) FROM generate_series(1, $ORGS) s,
 SELECT count(*) FROM generate_series(0, 1) c,
 	LATERAL (SELECT bench_event('other', 1, -100000 - c) AS p) e,
 	ipai.stripe_webhook(e.p, ipai.stripe_sign(e.p, '$SECRET')) w;
+-- autovacuum would run in the middle of a timed run (and its workers' CPU
+-- would be counted with the backends'): the script vacuums between runs
+DO \$\$ DECLARE t regclass; BEGIN
+	FOR t IN SELECT c.oid::regclass FROM pg_class c
+			  WHERE c.relnamespace = 'ipai'::regnamespace AND c.relkind = 'r' LOOP
+		EXECUTE format('ALTER TABLE %s SET (autovacuum_enabled = false)', t);
+	END LOOP;
+END \$\$;
 VACUUM ANALYZE;
 SQL
 
@@ -167,6 +175,7 @@ children_cpu() {
 run() { # name, pgbench script arguments...
 	local name=$1 out c0 c1 client n
 	shift
+	$PSQL -d "$DB" -c "VACUUM" 2>/dev/null
 	c0=$(children_cpu)
 	out=$( { TIMEFORMAT='%U %S'; time "$PGBENCH" -n -M prepared -c 2 -j 2 -T "$SECONDS_EACH" "$@" "$DB" 2>&1; } 2>&1) || {
 		echo "$out" >&2
