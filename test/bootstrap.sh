@@ -11,6 +11,7 @@ APT_PACKAGES=(
 	postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgtap
 	libtap-parser-sourcehandler-pgtap-perl libssl-dev
 	make gcc clang libclang-rt-14-dev lcov
+	chromium
 )
 
 missing=()

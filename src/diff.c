@@ -1,0 +1,127 @@
+/*-------------------------------------------------------------------------
+ *
+ * diff.c
+ *		ipai.diff_words(old text, new text): SQL face of diff_core.c.
+ *
+ * The diff itself (tokens, Myers search, budget) lives in diff_core.c,
+ * which knows nothing of the server; this file gives it palloc memory in a
+ * private context, CHECK_FOR_INTERRUPTS as its interrupt hook, and turns
+ * its chunks into rows of a materialized set.
+ *
+ * Memory: all working memory is in a child of the caller's context that is
+ * deleted before returning; on an error or a cancel (CHECK_FOR_INTERRUPTS
+ * may throw from deep inside the search) it goes with the parent.  No
+ * locks, no catalog access: IMMUTABLE and PARALLEL SAFE.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "ipai_saas.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/tuplestore.h"
+
+#include "diff_core.h"
+
+/* diff_core's allocator: huge allocations, since a text may be up to 1 GB */
+static void *
+diff_palloc(void *arg, size_t size)
+{
+	return MemoryContextAllocHuge((MemoryContext) arg, size);
+}
+
+static void
+diff_pfree(void *arg, void *ptr)
+{
+	pfree(ptr);
+}
+
+static void
+diff_interrupt(void *arg)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
+PG_FUNCTION_INFO_V1(ipai_diff_words);
+
+/*
+ * ipai.diff_words(old text, new text) returns table(op text, chunk text)
+ *		IMMUTABLE STRICT.  Rows in order; op '=' (in both), '-' (only in old)
+ *		or '+' (only in new).  See diff_core.c for the tokens and the budget
+ *		beyond which the edit, still exact to rebuild, stops being minimal.
+ */
+Datum
+ipai_diff_words(PG_FUNCTION_ARGS)
+{
+	text	   *old_text = PG_GETARG_TEXT_PP(0);
+	text	   *new_text = PG_GETARG_TEXT_PP(1);
+	const char *old_data = VARDATA_ANY(old_text);
+	const char *new_data = VARDATA_ANY(new_text);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext workcxt;
+	MemoryContext oldcxt;
+	IpaiDiffEnv env;
+	IpaiDiffResult result;
+	Datum		op_equal,
+				op_delete,
+				op_insert;
+	int			rc;
+	size_t		i;
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	workcxt = AllocSetContextCreate(CurrentMemoryContext,
+									"ipai.diff_words",
+									ALLOCSET_DEFAULT_SIZES);
+	env.alloc = diff_palloc;
+	env.release = diff_pfree;
+	env.interrupt = diff_interrupt;
+	env.arg = workcxt;
+	env.budget = 0;				/* IPAI_DIFF_DEFAULT_BUDGET */
+
+	rc = ipai_diff_compute(old_data, VARSIZE_ANY_EXHDR(old_text),
+						   new_data, VARSIZE_ANY_EXHDR(new_text),
+						   &env, &result);
+	if (rc != IPAI_DIFF_OK)
+		elog(ERROR, "word diff failed with internal code %d", rc);
+
+	/* each row's text is built in workcxt; the tuplestore keeps a copy */
+	oldcxt = MemoryContextSwitchTo(workcxt);
+	op_equal = PointerGetDatum(cstring_to_text("="));
+	op_delete = PointerGetDatum(cstring_to_text("-"));
+	op_insert = PointerGetDatum(cstring_to_text("+"));
+	for (i = 0; i < result.nchunks; i++)
+	{
+		const IpaiDiffChunk *chunk = &result.chunks[i];
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+		const char *src;
+		text	   *chunk_text;
+
+		if (chunk->op == IPAI_DIFF_INSERT)
+		{
+			values[0] = op_insert;
+			src = new_data + chunk->new_off;
+		}
+		else
+		{
+			values[0] = chunk->op == IPAI_DIFF_EQUAL ? op_equal : op_delete;
+			src = old_data + chunk->old_off;
+		}
+		chunk_text = cstring_to_text_with_len(src, (int) chunk->len);
+		values[1] = PointerGetDatum(chunk_text);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
+							 values, nulls);
+		pfree(chunk_text);
+
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(workcxt);
+
+	return (Datum) 0;
+}
