@@ -10,7 +10,7 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 APT_PACKAGES=(
 	postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgtap
 	libtap-parser-sourcehandler-pgtap-perl libssl-dev
-	make gcc clang libclang-rt-14-dev lcov
+	make gcc clang libclang-rt-14-dev lcov valgrind
 	chromium
 )
 

@@ -28,6 +28,12 @@ ipai_stage() {
 		echo "$want" > "$stage/.stamp"
 	fi
 
+	# objects of a plain in-tree `make` would satisfy the VPATH build as
+	# up to date (without coverage or -Werror): clear them first
+	if ls "$IPAI_SRC"/src/*.o "$IPAI_SRC"/*.so >/dev/null 2>&1; then
+		echo "removing in-tree build products (make clean) before the staged build" >&2
+		make -s -C "$IPAI_SRC" clean >/dev/null 2>&1 || rm -f "$IPAI_SRC"/src/*.o "$IPAI_SRC"/src/*.bc "$IPAI_SRC"/*.so
+	fi
 	mkdir -p "$build/src"
 	# backends (user postgres) write coverage data next to the objects
 	chmod 0777 "$build/src"
