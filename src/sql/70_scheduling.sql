@@ -264,28 +264,6 @@ END
 $$;
 REVOKE ALL ON FUNCTION ipai._claim_due_schedules(integer) FROM PUBLIC;
 
--- Performs one scheduled action through the CMS workflow, acting as the
--- user who scheduled it (NULL: nobody, as for service_role).  The SET
--- clauses make the identity change local to this call: on return the
--- caller's ipai.user_id and request.jwt.claims are back.
-CREATE FUNCTION ipai._schedule_perform(page_id uuid, action ipai.schedule_action, acting uuid)
-	RETURNS void
-	LANGUAGE plpgsql
-	SET search_path = pg_catalog, pg_temp
-	SET ipai.user_id = ''
-	SET request.jwt.claims = ''
-	AS $$
-BEGIN
-	PERFORM pg_catalog.set_config('ipai.user_id', coalesce(acting::text, ''), true);
-	IF action OPERATOR(pg_catalog.=) 'publish' THEN
-		PERFORM ipai.cms_publish(page_id);
-	ELSE
-		PERFORM ipai.cms_unpublish(page_id);
-	END IF;
-END
-$$;
-REVOKE ALL ON FUNCTION ipai._schedule_perform(uuid, ipai.schedule_action, uuid) FROM PUBLIC;
-
 -- Executes the given schedules if this backend holds their claim (status
 -- running, our pid and backend start), in (run_at, id) order; the action
 -- of each runs in its own subtransaction so one failure leaves the others
@@ -295,7 +273,12 @@ REVOKE ALL ON FUNCTION ipai._schedule_perform(uuid, ipai.schedule_action, uuid) 
 -- marks the row failed with the reason and leaves the page untouched.  A
 -- page locked by another transaction defers the row (back to pending,
 -- retry_at in 250 ms, the attempt not counted) rather than waiting behind
--- that transaction.  Executed rows (done or failed) get executed_at (the
+-- that transaction.  The action runs through the CMS workflow functions
+-- (ipai.cms_publish / ipai.cms_unpublish, so the version trigger snapshots
+-- it) acting as the user who scheduled it: ipai.user_id is set to
+-- created_by (empty when NULL, as for service_role) and request.jwt.claims
+-- cleared for the call, and both are put back before returning.  Executed
+-- rows (done or failed) get executed_at (the
 -- clock when the action finished), lateness = executed_at - run_at,
 -- executed_via = application_name, and one pg_notify('cms_schedule') each,
 -- delivered at commit.  The marks are written in one statement at the end.
@@ -320,7 +303,15 @@ DECLARE
 	x_status ipai.schedule_status[] := '{}';
 	x_at timestamptz[] := '{}';
 	x_error text[] := '{}';
+	-- the caller's identity, restored at the end
+	saved_user text := pg_catalog.current_setting('ipai.user_id', true);
+	saved_claims text := pg_catalog.current_setting('request.jwt.claims', true);
+	acting_set boolean := false;
+	acting uuid;
 BEGIN
+	IF coalesce(saved_claims, '') OPERATOR(pg_catalog.<>) '' THEN
+		PERFORM pg_catalog.set_config('request.jwt.claims', '', true);
+	END IF;
 	FOR r IN
 		SELECT s.org_id, s.id, s.page_id, s.action, s.run_at, s.created_by, s.attempts
 		  FROM ipai.cms_schedule s
@@ -368,8 +359,18 @@ BEGIN
 			o_outcome := 'failed';
 			o_error := pg_catalog.format('the page is %s, not published', page_status);
 		ELSE
+			-- outside the subtransaction, so that its rollback cannot undo it
+			IF NOT acting_set OR r.created_by IS DISTINCT FROM acting THEN
+				PERFORM pg_catalog.set_config('ipai.user_id', coalesce(r.created_by::text, ''), true);
+				acting := r.created_by;
+				acting_set := true;
+			END IF;
 			BEGIN
-				PERFORM ipai._schedule_perform(r.page_id, r.action, r.created_by);
+				IF r.action OPERATOR(pg_catalog.=) 'publish' THEN
+					PERFORM ipai.cms_publish(r.page_id);
+				ELSE
+					PERFORM ipai.cms_unpublish(r.page_id);
+				END IF;
 			EXCEPTION WHEN OTHERS THEN
 				o_outcome := 'failed';
 				o_error := pg_catalog.format('%s (SQLSTATE %s)', SQLERRM, SQLSTATE);
@@ -409,6 +410,13 @@ BEGIN
 		x_error := x_error OPERATOR(pg_catalog.||) o_error;
 		RETURN NEXT;
 	END LOOP;
+
+	IF acting_set THEN
+		PERFORM pg_catalog.set_config('ipai.user_id', coalesce(saved_user, ''), true);
+	END IF;
+	IF coalesce(saved_claims, '') OPERATOR(pg_catalog.<>) '' THEN
+		PERFORM pg_catalog.set_config('request.jwt.claims', saved_claims, true);
+	END IF;
 
 	IF pg_catalog.cardinality(x_id) OPERATOR(pg_catalog.=) 0 THEN
 		RETURN;
