@@ -42,6 +42,8 @@ ipai_saas--$(EXTVERSION).sql: $(SQL_SRCS)
 
 .PHONY: deps demo test bench fuzz
 
+FUZZ_RUNS ?= 10000000
+
 deps:
 	$(srcdir)/test/bootstrap.sh
 
@@ -53,3 +55,7 @@ test: deps
 
 bench: deps
 	$(srcdir)/test/bench/run.sh
+
+# libFuzzer targets, FUZZ_RUNS executions each (make fuzz FUZZ_RUNS=100000000)
+fuzz: deps
+	$(srcdir)/test/fuzz/run.sh $(FUZZ_RUNS)

@@ -17,8 +17,10 @@ SELECT p.oid::regprocedure, p.provolatile, p.proisstrict, p.proparallel,
 
 -- words replaced, spaces kept
 SELECT * FROM ipai.diff_words('the quick brown fox', 'the slow brown dog');
--- words inserted and deleted
+-- words inserted and deleted; among equally small edits, the one that
+-- keeps words rather than spaces
 SELECT * FROM ipai.diff_words('one two three', 'one three four');
+SELECT * FROM ipai.diff_words('alpha beta gamma delta', 'beta alpha gamma epsilon delta');
 SELECT * FROM ipai.diff_words('Hello world', 'Hello brave new world');
 -- punctuation is a token of its own
 SELECT * FROM ipai.diff_words('Hello, world!', 'Hello world?');
@@ -79,3 +81,14 @@ SELECT v.id, d.op, d.chunk
   FROM (VALUES (1, 'a b', 'a c'), (2, 'x', 'x')) AS v(id, o, n),
        LATERAL ipai.diff_words(v.o, v.n) AS d
  ORDER BY v.id;
+
+-- two unrelated ~1 MB texts: the work budget ends the search early, and
+-- the answer still rebuilds both texts
+CREATE TEMP TABLE big AS
+SELECT (SELECT string_agg(md5(i::text), ' ') FROM generate_series(1, 30000) i) AS a,
+       (SELECT string_agg(md5((-i)::text), ' ') FROM generate_series(1, 30000) i) AS b;
+SELECT length(a), length(b), pg_temp.rebuilds(a, b) AS rebuilds FROM big;
+-- and a long diff can be cancelled: the search checks for interrupts
+SET statement_timeout = '50ms';
+SELECT count(*) FROM big, ipai.diff_words(a, b);
+RESET statement_timeout;

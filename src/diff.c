@@ -5,8 +5,9 @@
  *
  * The diff itself (tokens, Myers search, budget) lives in diff_core.c,
  * which knows nothing of the server; this file gives it palloc memory in a
- * private context, CHECK_FOR_INTERRUPTS as its interrupt hook, and turns
- * its chunks into rows of a materialized set.
+ * private context and CHECK_FOR_INTERRUPTS as its interrupt hook
+ * (ipai_word_diff, for any C caller), and turns its chunks into rows of a
+ * materialized set.
  *
  * Memory: all working memory is in a child of the caller's context that is
  * deleted before returning; on an error or a cancel (CHECK_FOR_INTERRUPTS
@@ -45,6 +46,46 @@ diff_interrupt(void *arg)
 	CHECK_FOR_INTERRUPTS();
 }
 
+/*
+ * Word diff of two texts for C callers in the server (ipai.diff_words, and
+ * renderers such as an HTML diff): *result gets the chunk list, allocated in
+ * CurrentMemoryContext; working memory goes in a child context that is
+ * deleted before returning.  Chunk offsets point into old_data / new_data,
+ * which the caller keeps.  Honours query cancel; raises only on internal
+ * errors (out of memory raises as palloc does).
+ */
+void
+ipai_word_diff(const char *old_data, size_t old_len,
+			   const char *new_data, size_t new_len,
+			   IpaiDiffResult *result)
+{
+	MemoryContext workcxt;
+	IpaiDiffEnv env;
+	IpaiDiffResult work;
+	int			rc;
+
+	workcxt = AllocSetContextCreate(CurrentMemoryContext,
+									"ipai word diff",
+									ALLOCSET_DEFAULT_SIZES);
+	env.alloc = diff_palloc;
+	env.release = diff_pfree;
+	env.interrupt = diff_interrupt;
+	env.arg = workcxt;
+	env.budget = 0;				/* IPAI_DIFF_DEFAULT_BUDGET */
+
+	rc = ipai_diff_compute(old_data, old_len, new_data, new_len, &env, &work);
+	if (rc != IPAI_DIFF_OK)
+		elog(ERROR, "could not compute the word diff (internal code %d)", rc);
+
+	/* keep only the chunk list, in the caller's context */
+	*result = work;
+	result->chunks = MemoryContextAllocHuge(CurrentMemoryContext,
+											Max(work.nchunks, 1) *
+											sizeof(IpaiDiffChunk));
+	memcpy(result->chunks, work.chunks, work.nchunks * sizeof(IpaiDiffChunk));
+	MemoryContextDelete(workcxt);
+}
+
 PG_FUNCTION_INFO_V1(ipai_diff_words);
 
 /*
@@ -63,32 +104,21 @@ ipai_diff_words(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext workcxt;
 	MemoryContext oldcxt;
-	IpaiDiffEnv env;
 	IpaiDiffResult result;
 	Datum		op_equal,
 				op_delete,
 				op_insert;
-	int			rc;
 	size_t		i;
 
 	InitMaterializedSRF(fcinfo, 0);
 
+	ipai_word_diff(old_data, VARSIZE_ANY_EXHDR(old_text),
+				   new_data, VARSIZE_ANY_EXHDR(new_text), &result);
+
+	/* each row's text is built in a scratch context; the tuplestore copies */
 	workcxt = AllocSetContextCreate(CurrentMemoryContext,
-									"ipai.diff_words",
+									"ipai.diff_words rows",
 									ALLOCSET_DEFAULT_SIZES);
-	env.alloc = diff_palloc;
-	env.release = diff_pfree;
-	env.interrupt = diff_interrupt;
-	env.arg = workcxt;
-	env.budget = 0;				/* IPAI_DIFF_DEFAULT_BUDGET */
-
-	rc = ipai_diff_compute(old_data, VARSIZE_ANY_EXHDR(old_text),
-						   new_data, VARSIZE_ANY_EXHDR(new_text),
-						   &env, &result);
-	if (rc != IPAI_DIFF_OK)
-		elog(ERROR, "word diff failed with internal code %d", rc);
-
-	/* each row's text is built in workcxt; the tuplestore keeps a copy */
 	oldcxt = MemoryContextSwitchTo(workcxt);
 	op_equal = PointerGetDatum(cstring_to_text("="));
 	op_delete = PointerGetDatum(cstring_to_text("-"));
@@ -122,6 +152,7 @@ ipai_diff_words(PG_FUNCTION_ARGS)
 	}
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(workcxt);
+	pfree(result.chunks);
 
 	return (Datum) 0;
 }

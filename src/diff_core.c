@@ -191,8 +191,9 @@ static const ClassRange class_ranges[] = {
 static inline bool
 ascii_is_alnum(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		(c >= '0' && c <= '9');
+	/* c | 0x20 folds A-Z onto a-z and moves nothing else into a-z */
+	return (unsigned char) ((c | 0x20) - 'a') < 26 ||
+		(unsigned char) (c - '0') < 10;
 }
 
 static inline bool
@@ -333,27 +334,32 @@ find_gt(Tokenizer *tk, size_t pos)
 static size_t
 take_run(const Tokenizer *tk, size_t i, CharClass run)
 {
-	while (i < tk->len)
+	const unsigned char *s = tk->s;
+	size_t		len = tk->len;
+
+	for (;;)
 	{
-		unsigned char c = tk->s[i];
 		uint32_t	cp;
 		size_t		n;
 		CharClass	cls;
 
 		/* ASCII without decoding: only letters, digits and spaces continue */
-		if (c < 0x80)
+		if (run == CC_WORD)
 		{
-			if (run == CC_WORD ? ascii_is_alnum(c) :
-				run == CC_SPACE ? ascii_is_space(c) : false)
-			{
+			while (i < len && ascii_is_alnum(s[i]))
 				i++;
-				continue;
-			}
-			break;
 		}
-		n = decode_utf8(tk->s + i, tk->len - i, &cp);
+		else if (run == CC_SPACE)
+		{
+			while (i < len && ascii_is_space(s[i]))
+				i++;
+		}
+		if (i >= len || s[i] < 0x80)
+			return i;
+
+		n = decode_utf8(s + i, len - i, &cp);
 		if (cp == INVALID_CP)
-			break;
+			return i;
 		cls = char_class(cp);
 		if (cls == run || cls == CC_EXTEND)
 		{
@@ -361,17 +367,16 @@ take_run(const Tokenizer *tk, size_t i, CharClass run)
 			continue;
 		}
 		if (cls != CC_JOIN)
-			break;
+			return i;
 		i += n;
 		/* after a joiner, the next non-ASCII, non-space character joins */
-		if (i < tk->len)
+		if (i < len)
 		{
-			n = decode_utf8(tk->s + i, tk->len - i, &cp);
+			n = decode_utf8(s + i, len - i, &cp);
 			if (cp >= 0x80 && cp != INVALID_CP && char_class(cp) != CC_SPACE)
 				i += n;
 		}
 	}
-	return i;
 }
 
 /* End of the token that starts at pos (pos < len). */
@@ -565,9 +570,28 @@ typedef struct Interner
 	InternSlot *slots;
 	size_t		mask;			/* slot count - 1 (a power of two) */
 	uint32_t	count;			/* distinct tokens so far */
-	const unsigned char **rep;	/* per id: the first token's bytes */
-	size_t	   *rep_len;
+	uint32_t   *rep;			/* per id: its first token's number */
+	/* token t < n is old token t, else new token t - n */
+	const unsigned char *old_text;
+	const unsigned char *new_text;
+	const size_t *ba;
+	const size_t *bb;
+	size_t		n;
 } Interner;
+
+/* The bytes of token t (numbered as in Interner). */
+static inline const unsigned char *
+token_bytes(const Interner *in, size_t t, size_t *len)
+{
+	if (t < in->n)
+	{
+		*len = in->ba[t + 1] - in->ba[t];
+		return in->old_text + in->ba[t];
+	}
+	t -= in->n;
+	*len = in->bb[t + 1] - in->bb[t];
+	return in->new_text + in->bb[t];
+}
 
 /* Double the slot table; returns false when out of memory. */
 static bool
@@ -601,13 +625,14 @@ interner_grow(Interner *in)
 }
 
 /*
- * The id of the token p[0..len), assigning the next one when new.  rep and
- * rep_len must have room for every token the caller will intern.  Returns
- * false when out of memory.
+ * The id of token t, assigning the next one when it is new.  in->rep must
+ * have room for every token.  Returns false when out of memory.
  */
 static bool
-intern(Interner *in, const unsigned char *p, size_t len, uint32_t *id)
+intern(Interner *in, size_t t, uint32_t *id)
 {
+	size_t		len;
+	const unsigned char *p = token_bytes(in, t, &len);
 	uint32_t	h = (uint32_t) hash_bytes(p, len);
 	size_t		i;
 
@@ -621,16 +646,18 @@ intern(Interner *in, const unsigned char *p, size_t len, uint32_t *id)
 		{
 			slot->hash = h;
 			slot->id_plus_1 = in->count + 1;
-			in->rep[in->count] = p;
-			in->rep_len[in->count] = len;
+			in->rep[in->count] = (uint32_t) t;
 			*id = in->count++;
 			return true;
 		}
 		if (slot->hash == h)
 		{
 			uint32_t	cand = slot->id_plus_1 - 1;
+			size_t		cand_len;
+			const unsigned char *cand_p = token_bytes(in, in->rep[cand],
+													  &cand_len);
 
-			if (in->rep_len[cand] == len && memcmp(in->rep[cand], p, len) == 0)
+			if (cand_len == len && memcmp(cand_p, p, len) == 0)
 			{
 				*id = cand;
 				return true;
@@ -1026,21 +1053,218 @@ align(DiffCtx *ctx, ptrdiff_t n, ptrdiff_t m)
 }
 
 /* ----------------------------------------------------------------
+ * Readability: among minimal edits, match words rather than spaces
+ * ----------------------------------------------------------------
+ *
+ * Equal-cost alignments differ in what they keep.  "one two three" ->
+ * "one three four" costs four tokens whether it keeps the second space
+ * (- two + three, - three + four) or the word "three" (- "two ",
+ * + " four"); people read the second far better.  So after the search,
+ * every stretch between two kept non-space tokens whose only kept tokens
+ * are whitespace, and that has changes on both sides, is re-aligned by
+ * dynamic programming that first keeps as many tokens as before (never
+ * fewer: the cost stays minimal) and then as many non-space tokens as
+ * possible; when that keeps no word either, the stretch stays as it was.  Stretches are small in practice; larger ones than
+ * POLISH_MAX_CELLS are left alone, and the work counts against the budget.
+ */
+
+#define POLISH_MAX_CELLS	4096
+
+/* Where diff_core finds the bytes of tokens, for the pass below. */
+typedef struct TokenSource
+{
+	const unsigned char *old_text;
+	const unsigned char *new_text;
+	const size_t *ba;
+	const size_t *bb;
+} TokenSource;
+
+/* Is this token a whitespace run?  (It starts with a space character.) */
+static bool
+token_is_space(const unsigned char *text, const size_t *bounds, size_t t)
+{
+	uint32_t	cp;
+
+	if (text[bounds[t]] < 0x80)
+		return ascii_is_space(text[bounds[t]]);
+	decode_utf8(text + bounds[t], bounds[t + 1] - bounds[t], &cp);
+	return cp != INVALID_CP && char_class(cp) == CC_SPACE;
+}
+
+/*
+ * Re-align old[i0..i1) x new[j0..j1) (see above), using cells for the
+ * table.  The caller guarantees the stretch fits POLISH_MAX_CELLS.
+ */
+static void
+polish_stretch(DiffCtx *ctx, const TokenSource *src, uint32_t *cells,
+			   size_t i0, size_t i1, size_t j0, size_t j1)
+{
+	size_t		p = i1 - i0;
+	size_t		q = j1 - j0;
+	uint32_t	big = (uint32_t) (p + q + 1);
+	size_t		i,
+				j;
+
+#define CELL(i, j) cells[(i) * (q + 1) + (j)]
+	for (j = 0; j <= q; j++)
+		CELL(0, j) = 0;
+	for (i = 1; i <= p; i++)
+	{
+		bool		word = !token_is_space(src->old_text, src->ba, i0 + i - 1);
+
+		CELL(i, 0) = 0;
+		for (j = 1; j <= q; j++)
+		{
+			uint32_t	best = CELL(i - 1, j) > CELL(i, j - 1)
+				? CELL(i - 1, j) : CELL(i, j - 1);
+
+			if (ctx->a[i0 + i - 1] == ctx->b[j0 + j - 1] &&
+				CELL(i - 1, j - 1) + big + word > best)
+				best = CELL(i - 1, j - 1) + big + word;
+			CELL(i, j) = best;
+		}
+	}
+	ctx->work += (uint64_t) (p + 1) * (q + 1);
+
+	/* no word can be kept: leave the search's alignment as it is */
+	if (CELL(p, q) % big == 0)
+		return;
+
+	/*
+	 * Trace back, dropping tokens wherever that keeps the score: the kept
+	 * tokens end up as early as possible, so "one two three" -> "one three
+	 * four" reads "one [-two ]three[+ four]".
+	 */
+	i = p;
+	j = q;
+	while (i > 0 || j > 0)
+	{
+		if (i > 0 && CELL(i, j) == CELL(i - 1, j))
+		{
+			ctx->chg_a[i0 + i - 1] = 1;
+			i--;
+		}
+		else if (j > 0 && CELL(i, j) == CELL(i, j - 1))
+		{
+			ctx->chg_b[j0 + j - 1] = 1;
+			j--;
+		}
+		else
+		{
+			/* only a kept pair explains the score here */
+			ctx->chg_a[i0 + i - 1] = 0;
+			ctx->chg_b[j0 + j - 1] = 0;
+			i--;
+			j--;
+		}
+	}
+#undef CELL
+}
+
+/*
+ * Find the stretches worth re-aligning (bounded by kept non-space tokens,
+ * changes on both sides, some kept whitespace inside) and polish them.
+ * Returns false when out of memory.
+ */
+static bool
+polish(DiffCtx *ctx, const TokenSource *src, size_t n, size_t m)
+{
+	uint32_t   *cells = NULL;
+	size_t		i = 0,
+				j = 0;
+	size_t		si = 0,
+				sj = 0;			/* start of the current stretch */
+	bool		del = false,
+				ins = false,
+				kept_space = false;
+
+	for (;;)
+	{
+		bool		at_end = (i >= n && j >= m);
+		bool		anchor = false;
+
+		if (!at_end && i < n && j < m && !ctx->chg_a[i] && !ctx->chg_b[j])
+		{
+			if (token_is_space(src->old_text, src->ba, i))
+				kept_space = true;
+			else
+				anchor = true;
+		}
+		if (at_end || anchor)
+		{
+			size_t		cells_needed = (i - si + 1) * (j - sj + 1);
+
+			if (del && ins && kept_space && cells_needed <= POLISH_MAX_CELLS &&
+				ctx->work <= ctx->budget)
+			{
+				if (cells == NULL &&
+					(cells = env_alloc(ctx->env,
+									   POLISH_MAX_CELLS * sizeof(uint32_t))) == NULL)
+					return false;
+				polish_stretch(ctx, src, cells, si, i, sj, j);
+			}
+			if (at_end)
+				break;
+			si = i + 1;
+			sj = j + 1;
+			del = ins = kept_space = false;
+		}
+		if (i < n && j < m && !ctx->chg_a[i] && !ctx->chg_b[j])
+		{
+			i++;
+			j++;
+			continue;
+		}
+		if (i < n && ctx->chg_a[i])
+		{
+			del = true;
+			i++;
+			continue;
+		}
+		if (j < m && ctx->chg_b[j])
+		{
+			ins = true;
+			j++;
+			continue;
+		}
+		/* unchanged tokens left unpaired: walk_chunks reports it */
+		break;
+	}
+	env_release(ctx->env, cells);
+	return true;
+}
+
+/* ----------------------------------------------------------------
  * Chunks
  * ----------------------------------------------------------------
  */
 
+/* Append a chunk, or only count it when out is NULL. */
+static inline void
+emit_chunk(IpaiDiffChunk *out, size_t *nc, char op,
+		   size_t old_off, size_t new_off, size_t len)
+{
+	if (out)
+	{
+		out[*nc].op = op;
+		out[*nc].old_off = old_off;
+		out[*nc].new_off = new_off;
+		out[*nc].len = len;
+	}
+	(*nc)++;
+}
+
 /*
- * Walk both flag arrays into chunks.  Unchanged tokens of old and new pair
- * up in order (the alignment guarantees their ids, hence bytes, are equal),
- * so an '=' chunk is a stretch where both sides are unchanged; between two
- * such stretches come the deleted tokens, then the inserted ones.
- * Every chunk takes at least one token, so res->chunks needs room for
- * n + m entries.
+ * Walk both flag arrays into chunks (into out, or just counting them when
+ * out is NULL).  Unchanged tokens of old and new pair up in order (the
+ * alignment guarantees their ids, hence bytes, are equal), so an '=' chunk
+ * is a stretch where both sides are unchanged; between two such stretches
+ * come the deleted tokens, then the inserted ones.
  */
 static int
-build_chunks(const DiffCtx *ctx, const size_t *ba, size_t n,
-			 const size_t *bb, size_t m, IpaiDiffResult *res)
+walk_chunks(const DiffCtx *ctx, const size_t *ba, size_t n,
+			const size_t *bb, size_t m, IpaiDiffChunk *out,
+			IpaiDiffResult *res)
 {
 	size_t		i = 0;
 	size_t		j = 0;
@@ -1062,11 +1286,8 @@ build_chunks(const DiffCtx *ctx, const size_t *ba, size_t n,
 		}
 		if (i > i0)
 		{
-			res->chunks[nc].op = IPAI_DIFF_EQUAL;
-			res->chunks[nc].old_off = ba[i0];
-			res->chunks[nc].new_off = bb[j0];
-			res->chunks[nc].len = ba[i] - ba[i0];
-			nc++;
+			emit_chunk(out, &nc, IPAI_DIFF_EQUAL, ba[i0], bb[j0],
+					   ba[i] - ba[i0]);
 			i0 = i;
 			j0 = j;
 		}
@@ -1074,23 +1295,17 @@ build_chunks(const DiffCtx *ctx, const size_t *ba, size_t n,
 			i++;
 		if (i > i0)
 		{
-			res->chunks[nc].op = IPAI_DIFF_DELETE;
-			res->chunks[nc].old_off = ba[i0];
-			res->chunks[nc].new_off = bb[j0];
-			res->chunks[nc].len = ba[i] - ba[i0];
+			emit_chunk(out, &nc, IPAI_DIFF_DELETE, ba[i0], bb[j0],
+					   ba[i] - ba[i0]);
 			res->deleted_tokens += i - i0;
-			nc++;
 		}
 		while (j < m && ctx->chg_b[j])
 			j++;
 		if (j > j0)
 		{
-			res->chunks[nc].op = IPAI_DIFF_INSERT;
-			res->chunks[nc].old_off = ba[i];
-			res->chunks[nc].new_off = bb[j0];
-			res->chunks[nc].len = bb[j] - bb[j0];
+			emit_chunk(out, &nc, IPAI_DIFF_INSERT, ba[i], bb[j0],
+					   bb[j] - bb[j0]);
 			res->inserted_tokens += j - j0;
-			nc++;
 		}
 		if (i == i_start && j == j_start)
 			return IPAI_DIFF_EINTERNAL; /* unchanged tokens left unpaired */
@@ -1125,6 +1340,7 @@ ipai_diff_compute(const char *old_text, size_t old_len,
 	ptrdiff_t  *frontier = NULL;
 	Interner	in;
 	DiffCtx		ctx;
+	TokenSource src;
 	size_t		total;
 	size_t		i;
 	int			rc;
@@ -1151,38 +1367,34 @@ ipai_diff_compute(const char *old_text, size_t old_len,
 	/* token ids: a first, then b */
 	ids = env_alloc(env, total * sizeof(uint32_t));
 	in.env = env;
-	in.rep = env_alloc(env, total * sizeof(const unsigned char *));
-	in.rep_len = env_alloc(env, total * sizeof(size_t));
+	in.rep = env_alloc(env, total * sizeof(uint32_t));
 	in.mask = 1023;
 	in.slots = env_alloc(env, (in.mask + 1) * sizeof(InternSlot));
-	if (ids == NULL || in.rep == NULL || in.rep_len == NULL || in.slots == NULL)
+	in.old_text = (const unsigned char *) old_text;
+	in.new_text = (const unsigned char *) new_text;
+	in.ba = ba;
+	in.bb = bb;
+	in.n = n;
+	if (ids == NULL || in.rep == NULL || in.slots == NULL)
 		goto done;
 	memset(in.slots, 0, (in.mask + 1) * sizeof(InternSlot));
 	for (i = 0; i < total; i++)
 	{
-		const char *base = i < n ? old_text : new_text;
-		const size_t *bounds = i < n ? ba : bb;
-		size_t		t = i < n ? i : i - n;
-
-		if (!intern(&in, (const unsigned char *) base + bounds[t],
-					bounds[t + 1] - bounds[t], &ids[i]))
+		if (!intern(&in, i, &ids[i]))
 			goto done;
 		if ((i & (TOKENS_PER_INTERRUPT - 1)) == 0)
 			env_interrupt(env);
 	}
-	/* the interner's per-id arrays are not needed any more */
+	/* the interner is not needed any more */
 	env_release(env, in.rep);
-	env_release(env, in.rep_len);
 	env_release(env, in.slots);
 	in.rep = NULL;
-	in.rep_len = NULL;
 	in.slots = NULL;
 
 	/* changed flags, and both frontiers indexed by diagonal -m-1 .. n+1 */
 	chg = env_alloc(env, total);
 	frontier = env_alloc(env, 2 * (total + 3) * sizeof(ptrdiff_t));
-	result->chunks = env_alloc(env, (total + 1) * sizeof(IpaiDiffChunk));
-	if (chg == NULL || frontier == NULL || result->chunks == NULL)
+	if (chg == NULL || frontier == NULL)
 		goto done;
 	memset(chg, 0, total);
 
@@ -1205,7 +1417,23 @@ ipai_diff_compute(const char *old_text, size_t old_len,
 
 	if (!align(&ctx, (ptrdiff_t) n, (ptrdiff_t) m))
 		goto done;
-	rc = build_chunks(&ctx, ba, n, bb, m, result);
+	src.old_text = (const unsigned char *) old_text;
+	src.new_text = (const unsigned char *) new_text;
+	src.ba = ba;
+	src.bb = bb;
+	if (!polish(&ctx, &src, n, m))
+		goto done;
+	/* count the chunks, then fill an array of just that size */
+	rc = walk_chunks(&ctx, ba, n, bb, m, NULL, result);
+	if (rc != IPAI_DIFF_OK)
+		goto done;
+	result->chunks = env_alloc(env, result->nchunks * sizeof(IpaiDiffChunk));
+	if (result->chunks == NULL)
+	{
+		rc = IPAI_DIFF_ENOMEM;
+		goto done;
+	}
+	rc = walk_chunks(&ctx, ba, n, bb, m, result->chunks, result);
 	if (rc != IPAI_DIFF_OK)
 		goto done;
 	result->old_tokens = n;
@@ -1218,7 +1446,6 @@ done:
 	env_release(env, bb);
 	env_release(env, ids);
 	env_release(env, in.rep);
-	env_release(env, in.rep_len);
 	env_release(env, in.slots);
 	env_release(env, chg);
 	env_release(env, frontier);

@@ -29,6 +29,12 @@ extern bool ipai_scheduler_enabled;
 /* identity.c */
 extern bool ipai_current_user_uuid(pg_uuid_t *result);
 
+/* diff.c: word diff for C callers; chunks as in diff_core.h */
+struct IpaiDiffResult;
+extern void ipai_word_diff(const char *old_data, size_t old_len,
+						   const char *new_data, size_t new_len,
+						   struct IpaiDiffResult *result);
+
 /*
  * Version compatibility.
  *

@@ -2,10 +2,14 @@
 --
 -- The rules live in triggers on ipai.cms_pages (attached in
 -- src/sql/24_schema_cms.sql), so they hold for every writer: the functions
--- below and plain INSERTs and UPDATEs alike.  The functions are SECURITY
--- INVOKER: they do what the caller could do with a plain UPDATE, under the
--- caller's row-level security, plus the bookkeeping a plain UPDATE cannot
--- carry (a comment) and friendly errors.
+-- below and plain INSERTs and UPDATEs alike.  The triggers judge the
+-- acting user (ipai.current_user_id()) and the calling role
+-- (ipai.caller_is_privileged(), which a SECURITY DEFINER function does not
+-- change), so the functions, SECURITY DEFINER to reach their internal
+-- helpers, allow exactly what a plain UPDATE by the caller would, plus the
+-- bookkeeping a plain UPDATE cannot carry (a comment) and friendly errors.
+-- They show another organization's page as unknown (22023), as row-level
+-- security would.
 --
 -- Status machine (anything else is IP004):
 --   draft     -> pending    request approval            editor, admin, owner
@@ -639,11 +643,13 @@ BEGIN
 	SELECT c.org_id, c.status INTO page_org, page_status FROM ipai.cms_pages c
 	 WHERE c.id OPERATOR(pg_catalog.=) _cms_lock_page.page_id
 	 FOR NO KEY UPDATE;
-	IF NOT FOUND THEN
+	IF NOT FOUND
+	   OR (NOT ipai.caller_is_privileged() AND ipai.org_role_of(page_org) IS NULL) THEN
 		RAISE EXCEPTION 'page "%" does not exist', page_id USING ERRCODE = '22023';
 	END IF;
 END
 $$;
+REVOKE ALL ON FUNCTION ipai._cms_lock_page(uuid) FROM PUBLIC;
 
 -- Locks page page_id and moves it to status "to" with comment note (NULL
 -- for none), through the same trigger-enforced UPDATE a plain statement
@@ -684,11 +690,12 @@ BEGIN
 	PERFORM pg_catalog.set_config('ipai_cms.comment', coalesce(saved, ''), true);
 END
 $$;
+REVOKE ALL ON FUNCTION ipai._cms_set_status(uuid, ipai.page_status, text, ipai.page_status, text) FROM PUBLIC;
 
 CREATE FUNCTION ipai.cms_create_page(org_id uuid, title text, body text, slug text DEFAULT NULL,
 									 content_type text DEFAULT NULL, metadata jsonb DEFAULT '{}')
 	RETURNS uuid
-	LANGUAGE plpgsql
+	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
@@ -758,7 +765,7 @@ COMMENT ON FUNCTION ipai.cms_create_page(uuid, text, text, text, text, jsonb) IS
 	'Creates a draft page (version 1); slug derived from the title when NULL; returns its id';
 
 CREATE FUNCTION ipai.cms_request_approval(page_id uuid, comment text DEFAULT NULL) RETURNS uuid
-	LANGUAGE plpgsql
+	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
@@ -789,9 +796,10 @@ BEGIN
 			 LIMIT 1);
 END
 $$;
+REVOKE ALL ON FUNCTION ipai._cms_last_approval(uuid, uuid) FROM PUBLIC;
 
 CREATE FUNCTION ipai.cms_approve(page_id uuid, comment text DEFAULT NULL) RETURNS uuid
-	LANGUAGE plpgsql
+	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
@@ -806,7 +814,7 @@ COMMENT ON FUNCTION ipai.cms_approve(uuid, text) IS
 	'pending -> approved (admin or owner, not the requester); returns the approval id';
 
 CREATE FUNCTION ipai.cms_reject(page_id uuid, comment text) RETURNS uuid
-	LANGUAGE plpgsql
+	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
@@ -825,7 +833,7 @@ COMMENT ON FUNCTION ipai.cms_reject(uuid, text) IS
 	'pending -> draft with a required comment (admin or owner, not the requester); returns the approval id';
 
 CREATE FUNCTION ipai.cms_publish(page_id uuid) RETURNS integer
-	LANGUAGE plpgsql
+	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
@@ -837,7 +845,7 @@ COMMENT ON FUNCTION ipai.cms_publish(uuid) IS
 	'approved -> published (admin or owner); returns the new version number';
 
 CREATE FUNCTION ipai.cms_unpublish(page_id uuid) RETURNS integer
-	LANGUAGE plpgsql
+	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
@@ -849,7 +857,7 @@ COMMENT ON FUNCTION ipai.cms_unpublish(uuid) IS
 	'published -> draft (admin or owner); returns the new version number';
 
 CREATE FUNCTION ipai.cms_archive(page_id uuid) RETURNS integer
-	LANGUAGE plpgsql
+	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN

@@ -10,7 +10,7 @@ const { diffWordsWithSpace } = require(path.join(SRC, 'node_modules', 'diff'));
 const postgres = require(path.join(SRC, 'node_modules', 'postgres'));
 const { makeDoc, editWords } = require('./diff_docs.js');
 
-const REPS = Number(process.env.DIFF_BENCH_REPS || 10);
+const REPS = Number(process.env.DIFF_BENCH_REPS || 30);
 
 function ms(t0) {
 	return Number(process.hrtime.bigint() - t0) / 1e6;
@@ -37,18 +37,31 @@ async function main() {
 		const a = makeDoc(100000, 1);
 		const b = editWords(a, 0.01, 2);
 		console.log(`100 KB document, 1% of words edited: ${Buffer.byteLength(a)} / ` +
-			`${Buffer.byteLength(b)} bytes, median of ${REPS} runs after 2 warm-ups`);
+			`${Buffer.byteLength(b)} bytes, median of ${REPS} interleaved runs after 2 warm-ups`);
 
-		await timed(() => diffWordsWithSpace(a, b), 2);
-		const js = await timed(() => diffWordsWithSpace(a, b), REPS);
-
+		// interleaved, so both see the same load on a shared machine
 		const ours = () => sql`SELECT op, chunk FROM ipai.diff_words(${a}, ${b})`;
-		await timed(ours, 2);
-		const pg = await timed(ours, REPS);
-
 		const countOnly = () => sql`SELECT count(*) FROM ipai.diff_words(${a}, ${b})`;
+		await timed(() => diffWordsWithSpace(a, b), 2);
+		await timed(ours, 2);
 		await timed(countOnly, 2);
-		const pgCount = await timed(countOnly, REPS);
+		const runs = { js: [], pg: [], pgCount: [] };
+		let jsLast, pgLast;
+		for (let r = 0; r < REPS; r++) {
+			let t0 = process.hrtime.bigint();
+			jsLast = diffWordsWithSpace(a, b);
+			runs.js.push(ms(t0));
+			t0 = process.hrtime.bigint();
+			pgLast = await ours();
+			runs.pg.push(ms(t0));
+			t0 = process.hrtime.bigint();
+			await countOnly();
+			runs.pgCount.push(ms(t0));
+		}
+		const median = (xs) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+		const js = { median: median(runs.js), last: jsLast };
+		const pg = { median: median(runs.pg), last: pgLast };
+		const pgCount = { median: median(runs.pgCount) };
 
 		const changed = (parts) => parts.filter((p) => p.added || p.removed).length;
 		console.log(`  jsdiff diffWordsWithSpace (in Node)        ${fmt(js.median)}` +

@@ -37,10 +37,10 @@ ipai_stage() {
 	mkdir -p "$build/src"
 	# backends (user postgres) write coverage data next to the objects
 	chmod 0777 "$build/src"
-	make -s -C "$build" -f "$IPAI_SRC/Makefile" VPATH="$IPAI_SRC" with_llvm=no \
+	make -s -C "$build" -f "$IPAI_SRC/Makefile" VPATH="$IPAI_SRC" with_llvm=no autodepend=yes \
 		COPT="$copt"\
 		all >&2
-	make -s -C "$build" -f "$IPAI_SRC/Makefile" VPATH="$IPAI_SRC" with_llvm=no \
+	make -s -C "$build" -f "$IPAI_SRC/Makefile" VPATH="$IPAI_SRC" with_llvm=no autodepend=yes \
 		COPT="$copt"\
 		DESTDIR="$stage" install >&2
 	echo "$stage/usr/lib/postgresql/15/bin"

@@ -1,7 +1,7 @@
 -- CMS workflow: the status machine for every writer, roles and the
 -- four-eyes rule, snapshots, slugs, metadata schemas, and bad input.
 BEGIN;
-SELECT plan(112);
+SELECT plan(115);
 SET LOCAL client_min_messages = warning;
 
 \set org '''c5000000-0000-4000-8000-000000000000'''
@@ -273,7 +273,25 @@ SELECT results_eq(format($$SELECT p.published_by, v.created_by FROM ipai.cms_pag
 							ON v.page_id = p.id AND v.version = p.version WHERE p.id = %L$$, :'pa'),
 				  format($$VALUES (%1$L::uuid, %1$L::uuid)$$, :owner), '... the acting user is recorded as publisher and snapshot author');
 SELECT is(ipai.cms_unpublish(:'pa'), 5, 'service_role unpublishes: published -> draft, version 5');
+UPDATE ipai.cms_pages SET updated_at = updated_at + interval '1 hour' WHERE id = :'pa';
+SELECT is((SELECT count(*) FROM ipai.cms_page_versions WHERE page_id = :'pa'), 5::bigint,
+		  'an UPDATE of nothing but updated_at makes no snapshot');
 RESET ROLE;
+
+-- errors of other triggers on cms_pages come through cms_create_page
+-- unchanged: the metering area's limit trigger raises IP001 this way (a
+-- local trigger stands in for it here; the function must not swallow it)
+CREATE FUNCTION pg_temp.limit_reached() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE EXCEPTION 'usage limit reached for feature "cms_items"' USING ERRCODE = 'IP001';
+END $$;
+CREATE TRIGGER zz_limit BEFORE INSERT ON ipai.cms_pages FOR EACH ROW EXECUTE FUNCTION pg_temp.limit_reached();
+SELECT set_config('ipai.user_id', :editor, true) \g /dev/null
+SELECT throws_ok(format($$SELECT ipai.cms_create_page(%L, 'One too many', 'x')$$, :org), 'IP001',
+				 'usage limit reached for feature "cms_items"', 'a limit trigger''s IP001 passes through cms_create_page unchanged');
+SELECT throws_ok(format($$SELECT ipai.cms_create_page(%L, 'One too many', 'x', 'hello-world')$$, :org), 'IP001', NULL,
+				 '... also when the given slug is taken (the limit fires first)');
+DROP TRIGGER zz_limit ON ipai.cms_pages;
 
 -- the version table is append-only
 SELECT throws_ok($$UPDATE ipai.cms_page_versions SET title = 'rewrite history'$$, '42501', NULL, 'versions are never updated');

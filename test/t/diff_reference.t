@@ -2,11 +2,13 @@
 // diff_reference.t: ipai.diff_words against an outside reference, jsdiff's
 // diffWordsWithSpace (npm "diff" 9.0.0), on thousands of random edit pairs.
 //
-// Both are Myers diffs, but over different tokens: jsdiff splits words on
-// [a-zA-Z0-9_ + Latin accents], makes every newline its own token and treats
-// everything else (CJK, emoji halves, other scripts) one code point at a
-// time; we keep HTML tags whole, '_' is punctuation, whitespace runs include
-// newlines, emoji sequences stay together.  So token counts are not directly
+// Both are Myers diffs, but over different tokens: jsdiff's words are runs
+// of [a-zA-Z0-9_] and Latin accented letters, each newline (\n or \r\n) is
+// a token, other whitespace forms runs, and everything else (CJK, Cyrillic,
+// Arabic, each code point of an emoji sequence, each character of an HTML
+// tag) is one code point per token; ours keep HTML tags whole, treat '_' as
+// punctuation and every non-ASCII letter as a word character, merge
+// newlines into whitespace runs and keep emoji sequences together.  So token counts are not directly
 // comparable, and we compare both edits under OUR tokenization:
 //
 //   ours   = tokens in our '-' chunks + tokens in our '+' chunks.

@@ -674,6 +674,12 @@ test_edges(void)
 	ipai_diff_free_result(&env, &res);
 	ok(good, "two words replaced: = - + = - + (%s)", good ? "" : last_error);
 
+	good = diff_and_check("one two three", 13, "one three four", 14, 0, &res) &&
+		res.nchunks == 4 && res.chunks[1].op == '-' && res.chunks[1].len == 4 &&
+		res.chunks[2].op == '=' && res.chunks[2].len == 5;
+	ipai_diff_free_result(&env, &res);
+	ok(good, "equal-cost edits keep words: one [-two ]three[+ four]");
+
 	good = diff_and_check("a\xe6\x97", 3, "a\xe6\x97\xa5", 4, 0, &res) &&
 		res.exact;
 	ipai_diff_free_result(&env, &res);
@@ -947,7 +953,7 @@ main(void)
 	rng_state = seed * 2654435761u + 88172645463325252ull;
 	printf("# seed %llu (set DIFF_TEST_SEED to repeat)\n",
 		   (unsigned long long) seed);
-	printf("1..19\n");
+	printf("1..20\n");
 
 	test_tokenizer();
 	test_edges();
