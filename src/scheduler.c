@@ -251,7 +251,7 @@ PG_FUNCTION_INFO_V1(ipai_scheduler_status);
  *		preloaded, enabled, database, serves_this_database, worker_pid,
  *		state, started_at, heartbeat_at, next_wakeup_at, executed, failed,
  *		deferred, recovered, last_lateness, max_lateness, last_executed_at,
- *		worker_starts.
+ *		worker_starts, helpers.
  *
  * Counters cover the worker's runs since it last started (executions by
  * pg_cron or other callers are in ipai.cms_schedule, not here).  Without
@@ -261,14 +261,14 @@ Datum
 ipai_scheduler_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[17];
-	bool		nulls[17];
+	Datum		values[18];
+	bool		nulls[18];
 	IpaiSchedulerShared snap;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	if (tupdesc->natts != 17)
-		elog(ERROR, "ipai.scheduler_status() must return 17 columns");
+	if (tupdesc->natts != 18)
+		elog(ERROR, "ipai.scheduler_status() must return 18 columns");
 
 	memset(nulls, true, sizeof(nulls));
 	values[0] = BoolGetDatum(ipai_scheduler_shared != NULL);
@@ -329,6 +329,8 @@ ipai_scheduler_status(PG_FUNCTION_ARGS)
 	}
 	values[16] = Int32GetDatum(snap.worker_starts);
 	nulls[16] = false;
+	values[17] = Int32GetDatum(snap.helpers);
+	nulls[17] = false;
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

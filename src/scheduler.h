@@ -47,6 +47,7 @@ typedef struct IpaiSchedulerShared
 	int64		last_lateness_us;	/* -1 when nothing ran yet */
 	int64		max_lateness_us;
 	int32		worker_starts;	/* since the server (or shared memory) started */
+	int32		helpers;		/* helper workers running now */
 } IpaiSchedulerShared;
 
 /* scheduler.c */
@@ -55,7 +56,9 @@ extern void ipai_scheduler_request_shmem(void);
 
 /* worker.c */
 extern int	ipai_scheduler_max_lateness_log;
+extern int	ipai_scheduler_helpers;
 extern void ipai_scheduler_init(void);
 extern PGDLLEXPORT void ipai_scheduler_main(Datum main_arg) pg_attribute_noreturn();
+extern PGDLLEXPORT void ipai_scheduler_helper_main(Datum main_arg) pg_attribute_noreturn();
 
 #endif							/* IPAI_SCHEDULER_H */

@@ -12,7 +12,9 @@
  *	   (status running, claimed by this pid and backend start time),
  *	3. execute them in a second transaction (each row in a subtransaction,
  *	   see ipai._execute_claimed_schedules) and commit,
- *	4. repeat 2-3 while chunks come back full,
+ *	4. repeat 2-3 while claims come back; when a chunk comes back full (a
+ *	   backlog), start up to ipai.scheduler_helpers helper workers that run
+ *	   2-3 alongside until nothing is due, then exit,
  *	5. sleep on the process latch until the next due run_at, at most
  *	   MAX_SLEEP_MS; a committed schedule change sets the latch
  *	   (scheduler.c), so there is no polling interval.
@@ -65,8 +67,20 @@
 /* due rows held by another session (a concurrent run, a replace): retry */
 #define CONTENDED_SLEEP_MS	100L
 
+/* helpers the worker may start when a backlog builds up */
+#define MAX_HELPERS			8
+
 /* ipai.scheduler_max_lateness_log: log runs later than this (ms), -1 off */
 int			ipai_scheduler_max_lateness_log = 1000;
+
+/* ipai.scheduler_helpers: extra executors for a backlog */
+int			ipai_scheduler_helpers = 1;
+
+/* the main worker's helpers (dynamic background workers), NULL when free */
+static BackgroundWorkerHandle *helpers[MAX_HELPERS];
+
+/* this process is a helper: no recovery, exits when nothing is due */
+static bool am_helper = false;
 
 /* the database this process is connected to */
 static char *served_database = NULL;
@@ -103,6 +117,16 @@ ipai_scheduler_init(void)
 							-1, INT_MAX,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("ipai.scheduler_helpers",
+							"Helper workers the scheduled-publishing worker may start for a backlog.",
+							"They claim and execute due schedules alongside it and exit when none is left; 0 disables them.",
+							&ipai_scheduler_helpers,
+							1,
+							0, MAX_HELPERS,
+							PGC_SIGHUP,
+							0,
 							NULL, NULL, NULL);
 
 	if (!process_shared_preload_libraries_in_progress)
@@ -156,6 +180,16 @@ worker_detach(int code, Datum arg)
 		s->state = IPAI_SCHED_NOT_RUNNING;
 		s->next_wakeup_at = 0;
 	}
+	SpinLockRelease(&s->mutex);
+}
+
+static void
+helper_detach(int code, Datum arg)
+{
+	IpaiSchedulerShared *s = ipai_scheduler_shared;
+
+	SpinLockAcquire(&s->mutex);
+	s->helpers--;
 	SpinLockRelease(&s->mutex);
 }
 
@@ -314,8 +348,133 @@ account_row(HeapTuple tuple, TupleDesc desc)
 }
 
 /*
+ * Start helpers up to ipai.scheduler_helpers, reusing the slots of those
+ * that have exited.  Without a free background worker slot (see
+ * max_worker_processes) the worker simply goes on alone.
+ */
+static void
+start_helpers(void)
+{
+	MemoryContext old;
+	int			i;
+
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	for (i = 0; i < MAX_HELPERS; i++)
+	{
+		pid_t		pid;
+
+		if (helpers[i] != NULL &&
+			GetBackgroundWorkerPid(helpers[i], &pid) == BGWH_STOPPED)
+		{
+			pfree(helpers[i]);
+			helpers[i] = NULL;
+		}
+	}
+	for (i = 0; i < ipai_scheduler_helpers && i < MAX_HELPERS; i++)
+	{
+		BackgroundWorker worker;
+
+		if (helpers[i] != NULL)
+			continue;
+		memset(&worker, 0, sizeof(worker));
+		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		worker.bgw_restart_time = BGW_NEVER_RESTART;
+		strlcpy(worker.bgw_library_name, "ipai_saas", BGW_MAXLEN);
+		strlcpy(worker.bgw_function_name, "ipai_scheduler_helper_main", BGW_MAXLEN);
+		strlcpy(worker.bgw_name, "ipai scheduler helper", BGW_MAXLEN);
+		strlcpy(worker.bgw_type, "ipai scheduler helper", BGW_MAXLEN);
+		worker.bgw_main_arg = ObjectIdGetDatum(MyDatabaseId);
+		worker.bgw_notify_pid = 0;
+		if (!RegisterDynamicBackgroundWorker(&worker, &helpers[i]))
+		{
+			helpers[i] = NULL;
+			break;
+		}
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * One claim transaction and, when it claimed something, one execution
+ * transaction.  Returns how many schedules were claimed.
+ */
+static int
+claim_and_execute(bool recover)
+{
+	Datum		arg;
+	int			ret;
+	uint64		i;
+
+	begin_work("ipai scheduler: claiming due schedules");
+	if (recover)
+	{
+		bool		isnull;
+		int32		recovered;
+
+		ret = SPI_execute_plan(recover_plan, NULL, NULL, false, 1);
+		if (ret != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not recover stuck runs: %s", SPI_result_code_string(ret));
+		recovered = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+												SPI_tuptable->tupdesc, 1, &isnull));
+		if (!isnull && recovered > 0)
+		{
+			SpinLockAcquire(&ipai_scheduler_shared->mutex);
+			ipai_scheduler_shared->recovered += recovered;
+			SpinLockRelease(&ipai_scheduler_shared->mutex);
+			ereport(LOG,
+					(errmsg("ipai scheduler recovered %d scheduled runs whose backend died",
+							recovered)));
+		}
+	}
+	arg = Int32GetDatum(CLAIM_CHUNK);
+	ret = SPI_execute_plan(claim_plan, &arg, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not claim due schedules: %s", SPI_result_code_string(ret));
+	nclaimed = 0;
+	for (i = 0; i < SPI_processed && nclaimed < CLAIM_CHUNK; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			claimed_ids[nclaimed++] = DatumGetInt64(d);
+	}
+	end_work();
+
+	if (nclaimed == 0)
+		return 0;
+
+	/* a full chunk means a backlog: let helpers share it */
+	if (!am_helper && nclaimed == CLAIM_CHUNK && ipai_scheduler_helpers > 0)
+		start_helpers();
+
+	begin_work("ipai scheduler: executing due schedules");
+	{
+		Datum		elems[CLAIM_CHUNK];
+		ArrayType  *ids;
+		int			k;
+
+		for (k = 0; k < nclaimed; k++)
+			elems[k] = Int64GetDatum(claimed_ids[k]);
+		ids = construct_array(elems, nclaimed, INT8OID, sizeof(int64),
+							  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+		arg = PointerGetDatum(ids);
+		ret = SPI_execute_plan(execute_plan, &arg, NULL, false, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "could not execute due schedules: %s", SPI_result_code_string(ret));
+		for (i = 0; i < SPI_processed; i++)
+			account_row(SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
+	}
+	end_work();
+	return nclaimed;
+}
+
+/*
  * Recover dead claims, then claim and execute due schedules chunk by chunk
- * until a chunk comes back short.
+ * until a claim comes back empty (a later schedule of a page becomes
+ * claimable once the earlier one ran; deferred rows wait for their
+ * retry_at, so this ends).
  */
 static void
 run_round(void)
@@ -324,71 +483,9 @@ run_round(void)
 
 	for (;;)
 	{
-		Datum		arg;
-		int			ret;
-		uint64		i;
-
-		begin_work("ipai scheduler: claiming due schedules");
-		if (first)
-		{
-			bool		isnull;
-			int32		recovered;
-
-			ret = SPI_execute_plan(recover_plan, NULL, NULL, false, 1);
-			if (ret != SPI_OK_SELECT || SPI_processed != 1)
-				elog(ERROR, "could not recover stuck runs: %s", SPI_result_code_string(ret));
-			recovered = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-													SPI_tuptable->tupdesc, 1, &isnull));
-			if (!isnull && recovered > 0)
-			{
-				SpinLockAcquire(&ipai_scheduler_shared->mutex);
-				ipai_scheduler_shared->recovered += recovered;
-				SpinLockRelease(&ipai_scheduler_shared->mutex);
-				ereport(LOG,
-						(errmsg("ipai scheduler recovered %d scheduled runs whose backend died",
-								recovered)));
-			}
-			first = false;
-		}
-		arg = Int32GetDatum(CLAIM_CHUNK);
-		ret = SPI_execute_plan(claim_plan, &arg, NULL, false, 0);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "could not claim due schedules: %s", SPI_result_code_string(ret));
-		nclaimed = 0;
-		for (i = 0; i < SPI_processed && nclaimed < CLAIM_CHUNK; i++)
-		{
-			bool		isnull;
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-
-			if (!isnull)
-				claimed_ids[nclaimed++] = DatumGetInt64(d);
-		}
-		end_work();
-
-		if (nclaimed == 0)
+		if (claim_and_execute(first) == 0)
 			return;
-
-		begin_work("ipai scheduler: executing due schedules");
-		{
-			Datum		elems[CLAIM_CHUNK];
-			ArrayType  *ids;
-			int			k;
-
-			for (k = 0; k < nclaimed; k++)
-				elems[k] = Int64GetDatum(claimed_ids[k]);
-			ids = construct_array(elems, nclaimed, INT8OID, sizeof(int64),
-								  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-			arg = PointerGetDatum(ids);
-			ret = SPI_execute_plan(execute_plan, &arg, NULL, false, 0);
-			if (ret != SPI_OK_SELECT)
-				elog(ERROR, "could not execute due schedules: %s", SPI_result_code_string(ret));
-			for (i = 0; i < SPI_processed; i++)
-				account_row(SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
-		}
-		end_work();
-
-		if (nclaimed < CLAIM_CHUNK)
-			return;
+		first = false;
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 			return;
@@ -499,4 +596,49 @@ ipai_scheduler_main(Datum main_arg)
 						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
+}
+
+/*
+ * ipai_scheduler_helper_main
+ *		Entry point of a helper (bgw_function_name), started by the worker
+ *		for a backlog: claims and executes chunks like the worker until a
+ *		claim comes back empty, then exits.  It recovers nothing and is not
+ *		restarted; if it dies, the worker's recovery retries its claims.
+ */
+void
+ipai_scheduler_helper_main(Datum main_arg)
+{
+	IpaiSchedulerShared *s = ipai_scheduler_shared;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	am_helper = true;
+
+	if (s == NULL)
+		elog(FATAL, "ipai scheduler helper started without its shared memory");
+	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(main_arg), InvalidOid, 0);
+	SetConfigOption("application_name", "ipai scheduler", PGC_USERSET, PGC_S_SESSION);
+
+	SpinLockAcquire(&s->mutex);
+	s->helpers++;
+	SpinLockRelease(&s->mutex);
+	before_shmem_exit(helper_detach, (Datum) 0);
+
+	if (!schema_ready())
+		proc_exit(0);
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (!ipai_scheduler_enabled)
+			break;
+		if (claim_and_execute(false) == 0)
+			break;
+	}
+	proc_exit(0);
 }

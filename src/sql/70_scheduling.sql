@@ -56,7 +56,7 @@ CREATE FUNCTION ipai.scheduler_status(
 	OUT next_wakeup_at timestamptz, OUT executed bigint, OUT failed bigint,
 	OUT deferred bigint, OUT recovered bigint, OUT last_lateness interval,
 	OUT max_lateness interval, OUT last_executed_at timestamptz,
-	OUT worker_starts integer)
+	OUT worker_starts integer, OUT helpers integer)
 	AS 'MODULE_PATHNAME', 'ipai_scheduler_status'
 	LANGUAGE C VOLATILE;
 REVOKE ALL ON FUNCTION ipai.scheduler_status() FROM PUBLIC;
@@ -224,7 +224,10 @@ REVOKE ALL ON FUNCTION ipai.cms_cancel_schedule(bigint) FROM PUBLIC;
 
 -- Claims up to max_rows due schedules (NULL: all), oldest run_at first, for
 -- this backend: status running, attempts + 1, claimed_by_pid and
--- claimed_backend_start set.  Rows held by other sessions are skipped.
+-- claimed_backend_start set.  Rows held by other sessions are skipped, and
+-- so is a row while an earlier open (pending or running) schedule of the
+-- same page exists: the actions on one page happen in (run_at, id) order
+-- even with several executors (a publish and an unpublish due together).
 -- Whether the claim is committed before execution is the caller's choice.
 CREATE FUNCTION ipai._claim_due_schedules(max_rows integer)
 	RETURNS TABLE (claimed_org_id uuid, claimed_id bigint)
@@ -245,6 +248,13 @@ BEGIN
 		 WHERE s.status OPERATOR(pg_catalog.=) 'pending'
 		   AND s.run_at OPERATOR(pg_catalog.<=) t
 		   AND (s.retry_at IS NULL OR s.retry_at OPERATOR(pg_catalog.<=) t)
+		   -- one page at a time, in (run_at, id) order, across all executors
+		   AND NOT (EXISTS (
+				SELECT 1 FROM ipai.cms_schedule o
+				 WHERE o.org_id OPERATOR(pg_catalog.=) s.org_id
+				   AND o.page_id OPERATOR(pg_catalog.=) s.page_id
+				   AND o.status OPERATOR(pg_catalog.=) ANY ('{pending,running}'::ipai.schedule_status[])
+				   AND (o.run_at, o.id) OPERATOR(pg_catalog.<) (s.run_at, s.id)))
 		 ORDER BY s.run_at, s.id
 		 LIMIT max_rows
 		 FOR UPDATE SKIP LOCKED
@@ -471,14 +481,24 @@ CREATE FUNCTION ipai.run_due_publications() RETURNS integer
 	AS $$
 DECLARE
 	ids bigint[];
-	n integer;
+	done_now integer;
+	executed_now integer;
+	n integer := 0;
 BEGIN
-	SELECT pg_catalog.array_agg(c.claimed_id) INTO ids FROM ipai._claim_due_schedules(NULL) c;
-	IF ids IS NULL THEN
-		RETURN 0;
-	END IF;
-	SELECT count(*) INTO n FROM ipai._execute_claimed_schedules(ids) e
-	 WHERE e.o_outcome OPERATOR(pg_catalog.=) 'done';
+	-- Again while a round executed something: a later schedule of a page
+	-- becomes claimable once the earlier one is executed.  A round of
+	-- deferred rows only (pages locked elsewhere) ends the call, so a page
+	-- locked for long cannot keep it spinning.
+	LOOP
+		SELECT pg_catalog.array_agg(c.claimed_id) INTO ids FROM ipai._claim_due_schedules(NULL) c;
+		EXIT WHEN ids IS NULL;
+		SELECT count(*) FILTER (WHERE e.o_outcome OPERATOR(pg_catalog.=) 'done'),
+			   count(*) FILTER (WHERE e.o_outcome OPERATOR(pg_catalog.<>) 'deferred')
+		  INTO done_now, executed_now
+		  FROM ipai._execute_claimed_schedules(ids) e;
+		n := n OPERATOR(pg_catalog.+) done_now;
+		EXIT WHEN executed_now OPERATOR(pg_catalog.=) 0;
+	END LOOP;
 	RETURN n;
 END
 $$;

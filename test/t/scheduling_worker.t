@@ -192,6 +192,26 @@ fi
 is "$(q "SELECT executed || ',' || failed FROM ipai.scheduler_status()")" "3,1" \
 	"its counters since the server started: 3 executed, 1 failed"
 
+# a backlog: 640 publications due at the same instant; the worker starts
+# a helper (ipai.scheduler_helpers = 1) and they share the work
+psql -X -q -v ON_ERROR_STOP=1 -d postgres >/dev/null <<'SQL'
+SET client_min_messages = warning;
+SET ipai.user_id = '7e000000-0000-4000-8000-0000000000ed';
+SELECT count(ipai.cms_request_approval(ipai.cms_create_page('7e000000-0000-4000-8000-000000000000',
+		'Bulk ' || g, '<p>' || g || '</p>'))) FROM generate_series(1, 640) g;
+SET ipai.user_id = '7e000000-0000-4000-8000-0000000000ad';
+SELECT count(ipai.cms_approve(id)) FROM ipai.cms_pages WHERE status = 'pending';
+SELECT date_trunc('second', clock_timestamp()) + interval '3 seconds' AS t0 \gset
+SELECT count(ipai.cms_schedule_publish(id, :'t0')) FROM ipai.cms_pages WHERE title LIKE 'Bulk %';
+SQL
+check "SELECT count(*) = 640 FROM ipai.cms_schedule s JOIN ipai.cms_pages p ON p.id = s.page_id WHERE p.title LIKE 'Bulk %' AND s.status = 'done'" \
+	"640 publications due at the same instant are all executed" 60
+is "$(q "SELECT count(*) FILTER (WHERE s.attempts = 1) || ',' || count(*) FILTER (WHERE (SELECT count(*) FROM ipai.cms_page_versions v WHERE v.page_id = p.id AND v.status = 'published') = 1) FROM ipai.cms_schedule s JOIN ipai.cms_pages p ON p.id = s.page_id WHERE p.title LIKE 'Bulk %'")" \
+	"640,640" "each once, with one published snapshot"
+is "$(q "SELECT count(DISTINCT claimed_by_pid) > 1 FROM ipai.cms_schedule s JOIN ipai.cms_pages p ON p.id = s.page_id WHERE p.title LIKE 'Bulk %'")" t \
+	"by the worker and a helper it started for the backlog"
+check "SELECT helpers = 0 FROM ipai.scheduler_status()" "the helper exits once nothing is due"
+
 # another database: the worker restarts connected to it
 q "CREATE DATABASE other" >/dev/null
 w2=$(worker_pid)
