@@ -17,7 +17,7 @@ SET ipai.user_id = 'a11ce000-0000-4000-8000-000000000001';
 SELECT ipai.cms_approve(:'page') IS NOT NULL AS approved;
 \set ECHO none
 \echo
-\echo '--- Alice schedules the publication 3 seconds from now.  Readers do not see it yet.'
+\echo '--- Alice schedules the publication for a whole second 3 to 4 seconds from now.  Readers do not see it yet.'
 \set ECHO queries
 SELECT ipai.cms_schedule_publish(:'page', date_trunc('second', clock_timestamp()) + interval '4 seconds') AS schedule \gset
 SELECT title, status, status_live, is_live, next_publish_at FROM ipai.cms_live_pages WHERE id = :'page';
