@@ -44,8 +44,8 @@ BEGIN
 		-- one pending schedule per page and action: a new one replaces it
 		CREATE UNIQUE INDEX cms_schedule_one_pending ON ipai.cms_schedule (org_id, page_id, action)
 			WHERE status = 'pending';
-		-- the reader view looks up open schedules per page
-		CREATE INDEX cms_schedule_open ON ipai.cms_schedule (org_id, page_id, action, run_at)
+		-- the reader view and the claim look up a page's open schedules
+		CREATE INDEX cms_schedule_open ON ipai.cms_schedule (org_id, page_id, run_at, id)
 			WHERE status IN ('pending', 'running');
 		CREATE INDEX cms_schedule_page ON ipai.cms_schedule (org_id, page_id, executed_at)
 			WHERE status = 'done';
@@ -80,39 +80,37 @@ BEGIN
 			   CASE WHEN live.status_live OPERATOR(pg_catalog.=) 'published' THEN
 					CASE WHEN p.status OPERATOR(pg_catalog.=) 'published'
 						 THEN coalesce(done.run_at, p.published_at)
-						 ELSE pub.run_at END
+						 ELSE o.pub_at END
 			   END AS live_since,
-			   nextpub.run_at AS next_publish_at,
-			   nextunp.run_at AS next_unpublish_at,
+			   o.next_publish_at,
+			   o.next_unpublish_at,
 			   p.published_at, p.updated_at
 		  FROM ipai.cms_pages p
-		  -- the earliest due open publish/unpublish whose scheduler may still act
-		  LEFT JOIN LATERAL (
-			SELECT s.run_at, s.id FROM ipai.cms_schedule s
-			 WHERE s.org_id OPERATOR(pg_catalog.=) p.org_id
-			   AND s.page_id OPERATOR(pg_catalog.=) p.id
-			   AND s.action OPERATOR(pg_catalog.=) 'publish'
-			   AND s.status OPERATOR(pg_catalog.=) ANY ('{pending,running}'::ipai.schedule_status[])
-			   AND s.run_at OPERATOR(pg_catalog.<=) pg_catalog.now()
-			   AND (s.created_by IS NULL OR EXISTS (
-					SELECT 1 FROM ipai.org_members m
-					 WHERE m.org_id OPERATOR(pg_catalog.=) s.org_id
-					   AND m.user_id OPERATOR(pg_catalog.=) s.created_by
-					   AND m.role OPERATOR(pg_catalog.>=) 'admin'))
-			 ORDER BY s.run_at, s.id LIMIT 1) pub ON true
-		  LEFT JOIN LATERAL (
-			SELECT s.run_at, s.id FROM ipai.cms_schedule s
-			 WHERE s.org_id OPERATOR(pg_catalog.=) p.org_id
-			   AND s.page_id OPERATOR(pg_catalog.=) p.id
-			   AND s.action OPERATOR(pg_catalog.=) 'unpublish'
-			   AND s.status OPERATOR(pg_catalog.=) ANY ('{pending,running}'::ipai.schedule_status[])
-			   AND s.run_at OPERATOR(pg_catalog.<=) pg_catalog.now()
-			   AND (s.created_by IS NULL OR EXISTS (
-					SELECT 1 FROM ipai.org_members m
-					 WHERE m.org_id OPERATOR(pg_catalog.=) s.org_id
-					   AND m.user_id OPERATOR(pg_catalog.=) s.created_by
-					   AND m.role OPERATOR(pg_catalog.>=) 'admin'))
-			 ORDER BY s.run_at, s.id LIMIT 1) unp ON true
+		  -- the page's open schedules in one index scan: the earliest due
+		  -- publish and unpublish whose scheduler may still act, and the
+		  -- next ones ahead (there is one pending schedule per page and
+		  -- action, and a running one only while it executes, so the
+		  -- smallest id goes with the earliest run_at)
+		  CROSS JOIN LATERAL (
+			SELECT pg_catalog.min(s.run_at) FILTER (WHERE s.due_ok AND s.action OPERATOR(pg_catalog.=) 'publish') AS pub_at,
+				   pg_catalog.min(s.id) FILTER (WHERE s.due_ok AND s.action OPERATOR(pg_catalog.=) 'publish') AS pub_id,
+				   pg_catalog.min(s.run_at) FILTER (WHERE s.due_ok AND s.action OPERATOR(pg_catalog.=) 'unpublish') AS unp_at,
+				   pg_catalog.min(s.id) FILTER (WHERE s.due_ok AND s.action OPERATOR(pg_catalog.=) 'unpublish') AS unp_id,
+				   pg_catalog.min(s.run_at) FILTER (WHERE NOT s.due AND s.action OPERATOR(pg_catalog.=) 'publish') AS next_publish_at,
+				   pg_catalog.min(s.run_at) FILTER (WHERE NOT s.due AND s.action OPERATOR(pg_catalog.=) 'unpublish') AS next_unpublish_at
+			  FROM (SELECT s.id, s.action, s.run_at,
+						   s.run_at OPERATOR(pg_catalog.<=) pg_catalog.now() AS due,
+						   s.run_at OPERATOR(pg_catalog.<=) pg_catalog.now()
+						   AND (s.created_by IS NULL OR EXISTS (
+								SELECT 1 FROM ipai.org_members m
+								 WHERE m.org_id OPERATOR(pg_catalog.=) s.org_id
+								   AND m.user_id OPERATOR(pg_catalog.=) s.created_by
+								   AND m.role OPERATOR(pg_catalog.>=) 'admin')) AS due_ok
+					  FROM ipai.cms_schedule s
+					 WHERE s.org_id OPERATOR(pg_catalog.=) p.org_id
+					   AND s.page_id OPERATOR(pg_catalog.=) p.id
+					   AND s.status OPERATOR(pg_catalog.=) ANY ('{pending,running}'::ipai.schedule_status[])) s
+		  ) o
 		  -- the executed schedule that published the page, for live_since
 		  LEFT JOIN LATERAL (
 			SELECT s.run_at FROM ipai.cms_schedule s
@@ -123,30 +121,16 @@ BEGIN
 			   AND s.status OPERATOR(pg_catalog.=) 'done'
 			   AND s.executed_at OPERATOR(pg_catalog.>=) p.published_at
 			 ORDER BY s.executed_at LIMIT 1) done ON true
-		  LEFT JOIN LATERAL (
-			SELECT min(s.run_at) AS run_at FROM ipai.cms_schedule s
-			 WHERE s.org_id OPERATOR(pg_catalog.=) p.org_id
-			   AND s.page_id OPERATOR(pg_catalog.=) p.id
-			   AND s.action OPERATOR(pg_catalog.=) 'publish'
-			   AND s.status OPERATOR(pg_catalog.=) ANY ('{pending,running}'::ipai.schedule_status[])
-			   AND s.run_at OPERATOR(pg_catalog.>) pg_catalog.now()) nextpub ON true
-		  LEFT JOIN LATERAL (
-			SELECT min(s.run_at) AS run_at FROM ipai.cms_schedule s
-			 WHERE s.org_id OPERATOR(pg_catalog.=) p.org_id
-			   AND s.page_id OPERATOR(pg_catalog.=) p.id
-			   AND s.action OPERATOR(pg_catalog.=) 'unpublish'
-			   AND s.status OPERATOR(pg_catalog.=) ANY ('{pending,running}'::ipai.schedule_status[])
-			   AND s.run_at OPERATOR(pg_catalog.>) pg_catalog.now()) nextunp ON true
 		  CROSS JOIN LATERAL (
 			SELECT CASE
 				-- approved + due publish: published, unless a later due unpublish follows
-				WHEN p.status OPERATOR(pg_catalog.=) 'approved' AND pub.run_at IS NOT NULL THEN
-					CASE WHEN unp.run_at IS NOT NULL
-							  AND (unp.run_at, unp.id) OPERATOR(pg_catalog.>) (pub.run_at, pub.id)
+				WHEN p.status OPERATOR(pg_catalog.=) 'approved' AND o.pub_at IS NOT NULL THEN
+					CASE WHEN o.unp_at IS NOT NULL
+							  AND (o.unp_at, o.unp_id) OPERATOR(pg_catalog.>) (o.pub_at, o.pub_id)
 						 THEN 'draft'::ipai.page_status
 						 ELSE 'published'::ipai.page_status END
 				-- published + due unpublish: draft (a publish cannot follow: draft is not approved)
-				WHEN p.status OPERATOR(pg_catalog.=) 'published' AND unp.run_at IS NOT NULL THEN
+				WHEN p.status OPERATOR(pg_catalog.=) 'published' AND o.unp_at IS NOT NULL THEN
 					'draft'::ipai.page_status
 				ELSE p.status
 			END AS status_live) live;
