@@ -99,9 +99,10 @@ first=$(q "SELECT coalesce(max(id), 0) + 1 FROM ipai.cms_schedule")
 # (its commit wakes the worker), so that the time it takes to create them
 # does not count
 schedule "$SPREAD_N" "$BURST" "clock_timestamp() + interval '1 day'"
-t0=$(q "WITH t AS (SELECT date_trunc('second', clock_timestamp()) + interval '2 seconds' AS t0)
-	UPDATE ipai.cms_schedule SET run_at = t.t0 + random() * interval '0.999 seconds' FROM t
-	 WHERE id >= $first RETURNING t.t0" | head -1)
+t0=$(q "WITH t AS (SELECT date_trunc('second', clock_timestamp()) + interval '2 seconds' AS t0),
+	u AS (UPDATE ipai.cms_schedule SET run_at = t.t0 + random() * interval '0.999 seconds' FROM t
+		   WHERE id >= $first RETURNING 1)
+	SELECT t0 FROM t, (SELECT count(*) FROM u) c")
 wait_done "id >= $first" 120
 read -r n b50 b95 b99 bmax < <(percentiles "id >= $first")
 all_done=$(q "SELECT round(extract(epoch FROM max(executed_at) - '$t0'::timestamptz)::numeric, 2) FROM ipai.cms_schedule WHERE id >= $first")
