@@ -137,8 +137,14 @@ SQL
 cat >/tmp/sched_bench_live.$$.sql <<SQL
 SELECT title, status_live FROM ipai.cms_live_pages WHERE id = '$id';
 SQL
-tps_pages=$(pgbench -n -M prepared -c 2 -j 2 -T 5 -f /tmp/sched_bench_pages.$$.sql "$DB" 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
-tps_live=$(pgbench -n -M prepared -c 2 -j 2 -T 5 -f /tmp/sched_bench_live.$$.sql "$DB" 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+# alternating, best of two each: the machine is shared
+tps() { pgbench -n -M prepared -c 2 -j 2 -T 5 -f "$1" "$DB" 2>/dev/null | sed -n 's/^tps = \([0-9]*\).*/\1/p'; }
+tps_pages=0
+tps_live=0
+for i in 1 2; do
+	t=$(tps /tmp/sched_bench_pages.$$.sql); [ "${t:-0}" -gt "$tps_pages" ] && tps_pages=$t
+	t=$(tps /tmp/sched_bench_live.$$.sql); [ "${t:-0}" -gt "$tps_live" ] && tps_live=$t
+done
 rm -f /tmp/sched_bench_pages.$$.sql /tmp/sched_bench_live.$$.sql
 
 echo
@@ -152,4 +158,4 @@ echo
 echo "worker, spread: executed via $via (goal p99 <= 250 ms)"
 echo "worker, burst: all $BURST done ${all_done} s after their second began (goal <= 5 s), ${rate} publications/s; worker status: $status"
 [ -n "$cron_line" ] && echo "$cron_line"
-echo "reading one page: ipai.cms_pages ${tps_pages} tps, ipai.cms_live_pages ${tps_live} tps (ratio $(q "SELECT round(${tps_pages:-0} / greatest(${tps_live:-1}, 1), 2)")x)"
+echo "reading one page: ipai.cms_pages ${tps_pages} tps, ipai.cms_live_pages ${tps_live} tps (ratio $(q "SELECT round(${tps_pages:-0}::numeric / greatest(${tps_live:-1}, 1), 2)")x)"
