@@ -15,7 +15,11 @@ ok() { n=$((n + 1)); echo "ok $n - $1"; }
 nok() { n=$((n + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && echo "$2" | head -60 | sed 's/^/# /'; }
 
 psql -X -q -d postgres -c "CREATE DATABASE $clean TEMPLATE ipai_template" -c "CREATE DATABASE $evil TEMPLATE ipai_template" >/dev/null
-psql -X -q -v ON_ERROR_STOP=1 -d "$evil" -f "$IPAI_SRC/test/hostile/attack.sql" >/dev/null
+if err=$(psql -X -q -v ON_ERROR_STOP=1 -d "$evil" -f "$IPAI_SRC/test/hostile/attack.sql" 2>&1 >/dev/null); then
+	ok "the attacker's objects are installed ($(grep -cE '^CREATE (FUNCTION|OPERATOR)' "$IPAI_SRC/test/hostile/attack.sql") functions and operators)"
+else
+	nok "the attacker's objects are installed" "$err"
+fi
 
 # temp tables shadowing ours, created in the workload's own session
 shadow=$(psql -X -A -t -d "$clean" -c "SELECT string_agg(format('CREATE TEMP TABLE %I (LIKE ipai.%I);', relname, relname), ' ')
