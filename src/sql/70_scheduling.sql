@@ -229,10 +229,18 @@ REVOKE ALL ON FUNCTION ipai.cms_cancel_schedule(bigint) FROM PUBLIC;
 -- same page exists: the actions on one page happen in (run_at, id) order
 -- even with several executors (a publish and an unpublish due together).
 -- Whether the claim is committed before execution is the caller's choice.
+-- The claim walks the due index (run_at, id) in order and stops after
+-- max_rows: a plan that reads and sorts every pending row instead turns a
+-- backlog of n rows into n/64 full scans.  Statistics lag behind a burst of
+-- new schedules (they may still say "no pending rows"), so the plan is
+-- pinned: no sort, no bitmap or sequential scan of the table.
 CREATE FUNCTION ipai._claim_due_schedules(max_rows integer)
 	RETURNS TABLE (claimed_org_id uuid, claimed_id bigint)
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
+	SET enable_sort = off
+	SET enable_bitmapscan = off
+	SET enable_seqscan = off
 	AS $$
 DECLARE
 	t timestamptz := pg_catalog.clock_timestamp();
