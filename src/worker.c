@@ -14,7 +14,8 @@
  *	   see ipai._execute_claimed_schedules) and commit,
  *	4. repeat 2-3 while claims come back; when a chunk comes back full (a
  *	   backlog), start up to ipai.scheduler_helpers helper workers that run
- *	   2-3 alongside until nothing is due, then exit,
+ *	   2-3 alongside until nothing is due, then exit (their exit wakes the
+ *	   worker, whose next round recovers what a helper that died held),
  *	5. sleep on the process latch until the next due run_at, at most
  *	   MAX_SLEEP_MS; a committed schedule change sets the latch
  *	   (scheduler.c), so there is no polling interval.
@@ -385,7 +386,8 @@ start_helpers(void)
 		strlcpy(worker.bgw_name, "ipai scheduler helper", BGW_MAXLEN);
 		strlcpy(worker.bgw_type, "ipai scheduler helper", BGW_MAXLEN);
 		worker.bgw_main_arg = ObjectIdGetDatum(MyDatabaseId);
-		worker.bgw_notify_pid = 0;
+		/* the postmaster signals us when it stops: we then recover its claims */
+		worker.bgw_notify_pid = MyProcPid;
 		if (!RegisterDynamicBackgroundWorker(&worker, &helpers[i]))
 		{
 			helpers[i] = NULL;

@@ -212,6 +212,40 @@ is "$(q "SELECT count(DISTINCT claimed_by_pid) > 1 FROM ipai.cms_schedule s JOIN
 	"by the worker and a helper it started for the backlog"
 check "SELECT helpers = 0 FROM ipai.scheduler_status()" "the helper exits once nothing is due"
 
+# a helper stopped mid-chunk (SIGTERM): its exit wakes the worker, which
+# recovers the chunk it had claimed (the first helper to unpublish a page
+# is made slow by a test trigger)
+psql -X -q -v ON_ERROR_STOP=1 -d postgres >/dev/null <<'SQL'
+CREATE SEQUENCE public.helper_once;
+CREATE FUNCTION public.slow_helper() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF NEW.status = 'draft' AND OLD.status = 'published'
+	   AND EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = pg_backend_pid() AND backend_type = 'ipai scheduler helper')
+	   AND nextval('public.helper_once') = 1 THEN
+		PERFORM pg_sleep(60);
+	END IF;
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER slow_helper BEFORE UPDATE ON ipai.cms_pages FOR EACH ROW EXECUTE FUNCTION public.slow_helper();
+SET ipai.user_id = '7e000000-0000-4000-8000-0000000000ad';
+SELECT count(ipai.cms_schedule_publish(id, clock_timestamp(), 'unpublish')) FROM ipai.cms_pages WHERE title LIKE 'Bulk %';
+SQL
+check "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'ipai scheduler helper' AND wait_event = 'PgSleep'" \
+	"a helper is executing a chunk it claimed"
+helper=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'ipai scheduler helper'")
+is "$(q "SELECT count(*) > 0 FROM ipai.cms_schedule WHERE status = 'running' AND claimed_by_pid = $helper")" t \
+	"its claimed rows are running"
+kill -TERM "$helper"
+check "SELECT count(*) = 640 FROM ipai.cms_schedule s JOIN ipai.cms_pages p ON p.id = s.page_id WHERE p.title LIKE 'Bulk %' AND s.action = 'unpublish' AND s.status = 'done'" \
+	"after SIGTERM to the helper, every unpublication is done" 30
+is "$(q "SELECT count(*) FILTER (WHERE attempts = 2) > 0 AND count(*) FILTER (WHERE attempts > 2) = 0 FROM ipai.cms_schedule WHERE action = 'unpublish'")" \
+	t "the helper's chunk was recovered and executed on a second attempt"
+is "$(q "SELECT recovered > 0 FROM ipai.scheduler_status()")" t "the worker counts the recovered runs"
+is "$(q "SELECT count(*) FROM ipai.cms_pages p WHERE p.title LIKE 'Bulk %' AND p.status = 'draft' AND (SELECT count(*) FROM ipai.cms_page_versions v WHERE v.page_id = p.id AND v.status = 'draft' AND v.version > 1) = 1")" \
+	640 "each page unpublished once"
+q "DROP TRIGGER slow_helper ON ipai.cms_pages" >/dev/null
+
 # another database: the worker restarts connected to it
 q "CREATE DATABASE other" >/dev/null
 w2=$(worker_pid)
