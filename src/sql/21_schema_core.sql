@@ -35,18 +35,34 @@ BEGIN
 		COMMENT ON TABLE ipai.plans IS
 			'Plans; stripe_price_id maps a Stripe price to a plan (set it with UPDATE)';
 
-		-- features of a plan, as data: a NULL max_quantity is unlimited
+		-- features of a plan, as data (metering owns this block).  A NULL
+		-- max_quantity is unlimited; enforcement 'hard' refuses usage beyond
+		-- max_quantity (IP001, IP005 for seats), 'soft' allows it and says
+		-- so.  counted_by says where usage comes from: usage_events (per
+		-- usage period when reset_period is 'billing_period', else for the
+		-- organization's lifetime), cms_pages (pages that exist) or seats
+		-- (members plus pending invitations).  Metered features are billed
+		-- per unit_price through Stripe meter events named
+		-- stripe_meter_event_name.
 		CREATE TABLE ipai.plan_entitlements (
 			plan_id text NOT NULL REFERENCES ipai.plans (id) ON DELETE CASCADE,
 			feature text NOT NULL CHECK (feature ~ '^[a-z][a-z0-9_]{0,62}$'),
 			max_quantity bigint CHECK (max_quantity >= 0),
 			enforcement text NOT NULL DEFAULT 'hard' CHECK (enforcement IN ('hard', 'soft')),
-			reset_period text NOT NULL DEFAULT 'never'
+			counted_by text NOT NULL DEFAULT 'usage_events'
+				CHECK (counted_by IN ('usage_events', 'cms_pages', 'seats')),
+			reset_period text NOT NULL DEFAULT 'billing_period'
 				CHECK (reset_period IN ('billing_period', 'never')),
 			metered boolean NOT NULL DEFAULT false,
 			unit_price numeric(12,4) CHECK (unit_price >= 0),
-			stripe_meter_event_name text,
-			PRIMARY KEY (plan_id, feature)
+			stripe_meter_event_name text
+				CHECK (stripe_meter_event_name ~ '^[A-Za-z0-9_.:-]{1,100}$'),
+			PRIMARY KEY (plan_id, feature),
+			-- pages and seats exist; they are not reset
+			CHECK (counted_by = 'usage_events' OR reset_period = 'never'),
+			-- only usage events can be billed per unit
+			CHECK (NOT metered OR (counted_by = 'usage_events' AND unit_price IS NOT NULL
+								   AND stripe_meter_event_name IS NOT NULL))
 		);
 		COMMENT ON TABLE ipai.plan_entitlements IS
 			'What each plan allows per feature; max_quantity NULL means unlimited';
@@ -57,14 +73,14 @@ BEGIN
 		ON CONFLICT (id) DO NOTHING;
 
 		INSERT INTO ipai.plan_entitlements
-			(plan_id, feature, max_quantity, enforcement, reset_period, metered,
+			(plan_id, feature, max_quantity, enforcement, counted_by, reset_period, metered,
 			 unit_price, stripe_meter_event_name)
-		VALUES ('free', 'ai_runs', 100, 'hard', 'billing_period', false, NULL, NULL),
-			   ('free', 'cms_items', 50, 'hard', 'never', false, NULL, NULL),
-			   ('free', 'seats', 3, 'hard', 'never', false, NULL, NULL),
-			   ('pro', 'ai_runs', NULL, 'soft', 'billing_period', true, 0.10, 'ai_runs'),
-			   ('pro', 'cms_items', 10000, 'hard', 'never', false, NULL, NULL),
-			   ('pro', 'seats', 25, 'hard', 'never', false, NULL, NULL)
+		VALUES ('free', 'ai_runs', 100, 'hard', 'usage_events', 'billing_period', false, NULL, NULL),
+			   ('free', 'cms_items', 50, 'hard', 'cms_pages', 'never', false, NULL, NULL),
+			   ('free', 'seats', 3, 'hard', 'seats', 'never', false, NULL, NULL),
+			   ('pro', 'ai_runs', NULL, 'soft', 'usage_events', 'billing_period', true, 0.10, 'ai_runs'),
+			   ('pro', 'cms_items', 10000, 'hard', 'cms_pages', 'never', false, NULL, NULL),
+			   ('pro', 'seats', 25, 'hard', 'seats', 'never', false, NULL, NULL)
 		ON CONFLICT (plan_id, feature) DO NOTHING;
 
 		CREATE TABLE ipai.organizations (

@@ -1,5 +1,11 @@
 -- Schema area "billing": Stripe customers, subscriptions, invoices, the
 -- webhook inbox and the signing secrets.
+--
+-- Rows of customers, subscriptions and invoices are written only by
+-- ipai.stripe_webhook() (src/webhook.c, src/stripe_apply.c), which keeps on
+-- every row the event that last wrote it (last_event_created,
+-- last_event_type, last_event_id): the ordering rule compares an incoming
+-- event with these columns (see docs/billing.md, "Ordering").
 
 CREATE FUNCTION ipai._schema_billing(from_version integer) RETURNS void
 	LANGUAGE plpgsql
@@ -11,11 +17,14 @@ BEGIN
 			org_id uuid NOT NULL REFERENCES ipai.organizations (id) ON DELETE CASCADE,
 			stripe_customer_id text NOT NULL CHECK (stripe_customer_id <> ''),
 			email text,
+			last_event_id text,
 			last_event_created timestamptz,
 			created_at timestamptz NOT NULL DEFAULT now(),
 			updated_at timestamptz NOT NULL DEFAULT now(),
 			PRIMARY KEY (org_id)
 		);
+		COMMENT ON TABLE ipai.billing_customers IS
+			'The Stripe customer of each organization, linked by checkout.session.completed';
 		CREATE INDEX billing_customers_stripe_id ON ipai.billing_customers (stripe_customer_id);
 
 		CREATE TABLE ipai.subscriptions (
@@ -33,12 +42,15 @@ BEGIN
 			ended_at timestamptz,
 			trial_end timestamptz,
 			last_event_id text,
+			last_event_type text,
 			last_event_created timestamptz,
 			created_at timestamptz NOT NULL DEFAULT now(),
 			updated_at timestamptz NOT NULL DEFAULT now(),
 			PRIMARY KEY (org_id, stripe_subscription_id)
 		);
 		CREATE INDEX subscriptions_stripe_id ON ipai.subscriptions (stripe_subscription_id);
+		COMMENT ON TABLE ipai.subscriptions IS
+			'Stripe subscriptions as of the newest applied event; the organization''s plan follows them';
 
 		CREATE TABLE ipai.invoices (
 			org_id uuid NOT NULL REFERENCES ipai.organizations (id) ON DELETE CASCADE,
@@ -57,12 +69,15 @@ BEGIN
 			paid_at timestamptz,
 			attempt_count integer,
 			last_event_id text,
+			last_event_type text,
 			last_event_created timestamptz,
 			created_at timestamptz NOT NULL DEFAULT now(),
 			updated_at timestamptz NOT NULL DEFAULT now(),
 			PRIMARY KEY (org_id, stripe_invoice_id)
 		);
 		CREATE INDEX invoices_stripe_id ON ipai.invoices (stripe_invoice_id);
+		COMMENT ON TABLE ipai.invoices IS
+			'Stripe invoices as of the newest applied event; amounts in minor units (cents)';
 
 		-- the inbox: every delivered event once, with what became of it
 		CREATE TABLE ipai.webhook_events (
@@ -72,8 +87,11 @@ BEGIN
 			event_type text NOT NULL,
 			event_created timestamptz,
 			livemode boolean,
+			api_version text,
 			org_id uuid,
 			stripe_object_id text,
+			stripe_customer_id text,
+			stripe_subscription_id text,
 			payload jsonb NOT NULL,
 			status text NOT NULL DEFAULT 'received'
 				CHECK (status IN ('received', 'processed', 'ignored', 'deferred', 'failed')),
@@ -85,19 +103,33 @@ BEGIN
 			processed_at timestamptz,
 			UNIQUE (provider, event_id)
 		);
-		CREATE INDEX webhook_events_deferred ON ipai.webhook_events (stripe_object_id)
-			WHERE status = 'deferred';
+		-- deferred events are found again by the customer or subscription
+		-- whose link to an organization releases them
+		CREATE INDEX webhook_events_deferred_customer
+			ON ipai.webhook_events (stripe_customer_id) WHERE status = 'deferred';
+		CREATE INDEX webhook_events_deferred_subscription
+			ON ipai.webhook_events (stripe_subscription_id) WHERE status = 'deferred';
+		-- a completed checkout attributes its subscription's later events
+		CREATE INDEX webhook_events_checkout_subscription
+			ON ipai.webhook_events (stripe_subscription_id)
+			WHERE event_type = 'checkout.session.completed';
 		CREATE INDEX webhook_events_org ON ipai.webhook_events (org_id, received_at);
+		COMMENT ON TABLE ipai.webhook_events IS
+			'Webhook inbox: every event once (deliveries counts re-deliveries), with its status and why';
+		COMMENT ON COLUMN ipai.webhook_events.error IS
+			'Why the event was deferred, ignored, or found older than the state already applied';
 
 		-- signing secrets; several may be active during a rotation
 		CREATE TABLE ipai.webhook_secrets (
 			id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 			provider text NOT NULL DEFAULT 'stripe',
-			secret text NOT NULL,
+			secret text NOT NULL CHECK (secret <> ''),
 			created_at timestamptz NOT NULL DEFAULT now(),
 			expires_at timestamptz,
 			UNIQUE (provider, secret)
 		);
+		COMMENT ON TABLE ipai.webhook_secrets IS
+			'Webhook signing secrets; active while expires_at is NULL or in the future (no policy: functions only)';
 
 		ALTER TABLE ipai.billing_customers ENABLE ROW LEVEL SECURITY;
 		ALTER TABLE ipai.subscriptions ENABLE ROW LEVEL SECURITY;

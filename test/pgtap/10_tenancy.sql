@@ -3,9 +3,10 @@ BEGIN;
 SELECT plan(27);
 
 SET LOCAL client_min_messages = warning;
-INSERT INTO ipai.organizations (id, name) VALUES
-	('a0000000-0000-4000-8000-000000000000', 'A'),
-	('b0000000-0000-4000-8000-000000000000', 'B');
+-- A is on pro: its members exceed the free plan's 3 seats (metering)
+INSERT INTO ipai.organizations (id, name, plan_id) VALUES
+	('a0000000-0000-4000-8000-000000000000', 'A', 'pro'),
+	('b0000000-0000-4000-8000-000000000000', 'B', 'free');
 INSERT INTO ipai.org_members (org_id, user_id, role) VALUES
 	('a0000000-0000-4000-8000-000000000000', 'a0000000-0000-4000-8000-00000000000f', 'owner'),
 	('a0000000-0000-4000-8000-000000000000', 'a0000000-0000-4000-8000-00000000000a', 'admin'),

@@ -1,0 +1,833 @@
+-- Metering (SPEC section 3, first half): usage events and live counters,
+-- exact entitlement checks, holds, limits where usage is created, Stripe
+-- meter events through the outbox, invoice previews.
+--
+-- The hot paths are C (src/entitlement.c, src/usage_cache.c, src/period.c,
+-- src/usage_triggers.c): check_entitlement, consume_entitlement,
+-- record_usage.  What is here is PL/pgSQL that is not on the hot path:
+-- holds, refresh, invoice preview, and the triggers on other areas'
+-- tables.  Every SECURITY DEFINER function pins its search_path and is
+-- revoked from PUBLIC; ipai._grants_metering() grants them.
+
+-- C entry points ----------------------------------------------------------
+
+-- The answer of check_entitlement and consume_entitlement.  A named row
+-- type (rather than OUT parameters) lets the executor take its descriptor
+-- from the type cache instead of rebuilding it on every call.
+CREATE TYPE ipai.entitlement_check AS (
+	allowed boolean,
+	feature text,
+	plan_id text,
+	current bigint,
+	max bigint,
+	remaining bigint,
+	reason text
+);
+COMMENT ON TYPE ipai.entitlement_check IS
+	'allowed, feature, plan_id, current (used plus held), max and remaining (NULL: unlimited), reason';
+
+CREATE FUNCTION ipai.check_entitlement(org_id uuid, feature text, quantity bigint DEFAULT 1)
+	RETURNS ipai.entitlement_check
+	AS 'MODULE_PATHNAME', 'ipai_check_entitlement'
+	LANGUAGE C STABLE;
+REVOKE ALL ON FUNCTION ipai.check_entitlement(uuid, text, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION ipai.check_entitlement(uuid, text, bigint) IS
+	'Would quantity more usage of feature be allowed now?  Reads only; exact';
+
+CREATE FUNCTION ipai.consume_entitlement(org_id uuid, feature text, quantity bigint DEFAULT 1,
+										 idempotency_key text DEFAULT NULL)
+	RETURNS ipai.entitlement_check
+	AS 'MODULE_PATHNAME', 'ipai_consume_entitlement'
+	LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION ipai.consume_entitlement(uuid, text, bigint, text) FROM PUBLIC;
+COMMENT ON FUNCTION ipai.consume_entitlement(uuid, text, bigint, text) IS
+	'Checks and records usage atomically; IP001 over a hard limit';
+
+CREATE FUNCTION ipai.record_usage(org_id uuid, feature text, quantity bigint DEFAULT 1,
+								  idempotency_key text DEFAULT NULL,
+								  occurred_at timestamptz DEFAULT now())
+	RETURNS boolean
+	AS 'MODULE_PATHNAME', 'ipai_record_usage'
+	LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION ipai.record_usage(uuid, text, bigint, text, timestamptz) FROM PUBLIC;
+COMMENT ON FUNCTION ipai.record_usage(uuid, text, bigint, text, timestamptz) IS
+	'Records usage; false when the idempotency key was already recorded with the same quantity';
+
+CREATE FUNCTION ipai.usage_period(org_id uuid, at timestamptz DEFAULT now(),
+								  OUT period_start timestamptz, OUT period_end timestamptz)
+	AS 'MODULE_PATHNAME', 'ipai_usage_period'
+	LANGUAGE C STABLE;
+REVOKE ALL ON FUNCTION ipai.usage_period(uuid, timestamptz) FROM PUBLIC;
+COMMENT ON FUNCTION ipai.usage_period(uuid, timestamptz) IS
+	'The usage period containing at: the active subscription''s period, else the calendar month in the organization''s time zone';
+
+-- internal: no permission checks, not granted to anyone
+CREATE FUNCTION ipai._usage_period(org_id uuid, feature text, at timestamptz,
+								   OUT period_start timestamptz, OUT period_end timestamptz)
+	AS 'MODULE_PATHNAME', 'ipai_usage_period_internal'
+	LANGUAGE C STABLE;
+REVOKE ALL ON FUNCTION ipai._usage_period(uuid, text, timestamptz) FROM PUBLIC;
+
+CREATE FUNCTION ipai._usage_resolve(org_id uuid, feature text, at timestamptz,
+									OUT plan_id text, OUT in_plan boolean, OUT max_quantity bigint,
+									OUT hard boolean, OUT counted_by text, OUT metered boolean,
+									OUT period_start timestamptz, OUT period_end timestamptz)
+	AS 'MODULE_PATHNAME', 'ipai_usage_resolve'
+	LANGUAGE C STABLE;
+REVOKE ALL ON FUNCTION ipai._usage_resolve(uuid, text, timestamptz) FROM PUBLIC;
+
+CREATE FUNCTION ipai._record_usage(org_id uuid, feature text, quantity bigint, hold_id uuid)
+	RETURNS boolean
+	AS 'MODULE_PATHNAME', 'ipai_record_usage_internal'
+	LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION ipai._record_usage(uuid, text, bigint, uuid) FROM PUBLIC;
+
+CREATE FUNCTION ipai._raise_usage_limit(feature text, current bigint, held bigint,
+										maximum bigint, requested bigint)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'ipai_raise_usage_limit'
+	LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION ipai._raise_usage_limit(text, bigint, bigint, bigint, bigint) FROM PUBLIC;
+
+-- for the view ipai.org_usage_current: NULL for organizations of others
+CREATE FUNCTION ipai._usage_period_is_current(org_id uuid, period_start timestamptz)
+	RETURNS boolean
+	AS 'MODULE_PATHNAME', 'ipai_usage_period_is_current'
+	LANGUAGE C STABLE;
+REVOKE ALL ON FUNCTION ipai._usage_period_is_current(uuid, timestamptz) FROM PUBLIC;
+
+CREATE FUNCTION ipai._usage_cache_invalidate() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'ipai_usage_cache_invalidate'
+	LANGUAGE C;
+REVOKE ALL ON FUNCTION ipai._usage_cache_invalidate() FROM PUBLIC;
+
+CREATE FUNCTION ipai._seat_limit() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'ipai_seat_limit'
+	LANGUAGE C;
+REVOKE ALL ON FUNCTION ipai._seat_limit() FROM PUBLIC;
+
+-- Stripe meter events -----------------------------------------------------
+
+-- The meter event identifier of a usage event: stable (derived from the
+-- event's id) and unique; also the outbox dedupe_key.
+CREATE FUNCTION ipai._meter_identifier(org_id uuid, event_id bigint) RETURNS text
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	AS $$ SELECT 'ipai_' OPERATOR(pg_catalog.||) $1::pg_catalog.text
+				 OPERATOR(pg_catalog.||) '_' OPERATOR(pg_catalog.||) $2::pg_catalog.text $$;
+REVOKE ALL ON FUNCTION ipai._meter_identifier(uuid, bigint) FROM PUBLIC;
+
+-- The outbox payload of a metered usage event: the fields of Stripe's
+-- meter events API (event_name, identifier, timestamp in Unix seconds),
+-- stripe_customer_id and value flat as the SPEC names them, and the same
+-- two again under "payload" as Stripe's API takes them (strings), so a
+-- sender can pass it on as it is.  stripe_customer_id is null until the
+-- organization has a Stripe customer (see ipai._usage_meter_fill_customers).
+CREATE FUNCTION ipai._meter_event_payload(org_id uuid, event_id bigint, event_name text,
+										  stripe_customer_id text, value bigint,
+										  occurred_at timestamptz)
+	RETURNS jsonb
+	LANGUAGE sql STABLE PARALLEL SAFE
+	AS $$ SELECT pg_catalog.jsonb_build_object(
+				'event_name', $3,
+				'stripe_customer_id', $4,
+				'value', $5,
+				'identifier', ipai._meter_identifier($1, $2),
+				'timestamp', pg_catalog.floor(pg_catalog.date_part('epoch', $6))::pg_catalog.int8,
+				'payload', pg_catalog.jsonb_build_object('stripe_customer_id', $4,
+														 'value', $5::pg_catalog.text)) $$;
+REVOKE ALL ON FUNCTION ipai._meter_event_payload(uuid, bigint, text, text, bigint, timestamptz)
+	FROM PUBLIC;
+
+-- Fills the Stripe customer into unsent meter events written before the
+-- organization had one (all organizations when only_org is NULL); returns
+-- how many.  Senders skip events whose stripe_customer_id is null.
+CREATE FUNCTION ipai._usage_meter_fill_customers(only_org uuid) RETURNS integer
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n integer;
+BEGIN
+	UPDATE ipai.outbox o
+	   SET payload = o.payload
+					 OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+						'stripe_customer_id', b.stripe_customer_id,
+						'payload', (o.payload OPERATOR(pg_catalog.->) 'payload')
+								   OPERATOR(pg_catalog.||)
+								   pg_catalog.jsonb_build_object('stripe_customer_id', b.stripe_customer_id))
+	  FROM ipai.billing_customers b
+	 WHERE b.org_id OPERATOR(pg_catalog.=) o.org_id
+	   AND o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
+	   AND o.sent_at IS NULL
+	   AND (o.payload OPERATOR(pg_catalog.->>) 'stripe_customer_id') IS NULL
+	   AND (only_org IS NULL OR o.org_id OPERATOR(pg_catalog.=) only_org);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._usage_meter_fill_customers(uuid) FROM PUBLIC;
+
+-- Trigger (AFTER INSERT OR UPDATE OF stripe_customer_id, each row) on
+-- ipai.billing_customers: the organization's pending meter events get
+-- their customer.
+CREATE FUNCTION ipai._usage_meter_customer() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM ipai._usage_meter_fill_customers(NEW.org_id);
+	RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._usage_meter_customer() FROM PUBLIC;
+
+-- Counters ----------------------------------------------------------------
+
+-- Recomputes the held quantity of one counter from its active holds that
+-- have not expired at "at".  Caller holds the counter's row lock.
+CREATE FUNCTION ipai._usage_holds_recount(org_id uuid, feature text, period_start timestamptz,
+										  at timestamptz)
+	RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	UPDATE ipai.usage_counters c
+	   SET (held, hold_expires_at) =
+		   (SELECT COALESCE(pg_catalog.sum(h.quantity), 0)::bigint, pg_catalog.min(h.expires_at)
+			  FROM ipai.usage_holds h
+			 WHERE h.org_id OPERATOR(pg_catalog.=) $1
+			   AND h.feature OPERATOR(pg_catalog.=) $2
+			   AND h.period_start OPERATOR(pg_catalog.=) $3
+			   AND h.status OPERATOR(pg_catalog.=) 'active'
+			   AND h.expires_at OPERATOR(pg_catalog.>) $4)
+	 WHERE c.org_id OPERATOR(pg_catalog.=) $1
+	   AND c.feature OPERATOR(pg_catalog.=) $2
+	   AND c.period_start OPERATOR(pg_catalog.=) $3;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._usage_holds_recount(uuid, text, timestamptz, timestamptz) FROM PUBLIC;
+
+-- Locks the counter of (org, feature, period), creating it when missing,
+-- forgets holds that have expired at "at", and returns used and held.
+-- The slow path of consume/record, and the start of every hold operation:
+-- whoever holds this row lock decides the limit of that counter.
+CREATE FUNCTION ipai._usage_counter_lock(org_id uuid, feature text, period_start timestamptz,
+										 period_end timestamptz, at timestamptz)
+	RETURNS TABLE (used bigint, held bigint)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	c record;
+BEGIN
+	INSERT INTO ipai.usage_counters AS u (org_id, feature, period_start, period_end, updated_at)
+	VALUES ($1, $2, $3, $4, $5)
+	ON CONFLICT ON CONSTRAINT usage_counters_pkey DO NOTHING;
+	SELECT u.used, u.held, u.hold_expires_at INTO c
+	  FROM ipai.usage_counters u
+	 WHERE u.org_id OPERATOR(pg_catalog.=) $1
+	   AND u.feature OPERATOR(pg_catalog.=) $2
+	   AND u.period_start OPERATOR(pg_catalog.=) $3
+	   FOR UPDATE;
+	IF c.hold_expires_at IS NOT NULL AND c.hold_expires_at OPERATOR(pg_catalog.<=) $5 THEN
+		PERFORM ipai._usage_holds_recount($1, $2, $3, $5);
+		SELECT u.used, u.held INTO c
+		  FROM ipai.usage_counters u
+		 WHERE u.org_id OPERATOR(pg_catalog.=) $1
+		   AND u.feature OPERATOR(pg_catalog.=) $2
+		   AND u.period_start OPERATOR(pg_catalog.=) $3;
+	END IF;
+	used := c.used;
+	held := c.held;
+	RETURN NEXT;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._usage_counter_lock(uuid, text, timestamptz, timestamptz, timestamptz)
+	FROM PUBLIC;
+
+-- What the holds of a counter row keep back right now (for the view;
+-- runs as the reader, so RLS applies to the holds).
+CREATE FUNCTION ipai._usage_counter_held(org_id uuid, feature text, period_start timestamptz,
+										 held bigint, hold_expires_at timestamptz)
+	RETURNS bigint
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF $5 IS NULL THEN
+		RETURN 0;
+	ELSIF $5 OPERATOR(pg_catalog.>) pg_catalog.now() THEN
+		RETURN $4;
+	END IF;
+	RETURN (SELECT COALESCE(pg_catalog.sum(h.quantity), 0)::bigint
+			  FROM ipai.usage_holds h
+			 WHERE h.org_id OPERATOR(pg_catalog.=) $1
+			   AND h.feature OPERATOR(pg_catalog.=) $2
+			   AND h.period_start OPERATOR(pg_catalog.=) $3
+			   AND h.status OPERATOR(pg_catalog.=) 'active'
+			   AND h.expires_at OPERATOR(pg_catalog.>) pg_catalog.now());
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._usage_counter_held(uuid, text, timestamptz, bigint, timestamptz)
+	FROM PUBLIC;
+
+-- Usage events written directly -------------------------------------------
+
+-- Trigger (BEFORE INSERT, each row, WHEN NOT counted_inline) on
+-- ipai.usage_events: an event inserted directly (service_role, a DBA) gets
+-- its usage period and metered flag like one recorded by record_usage.
+CREATE FUNCTION ipai._usage_events_direct() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r record;
+BEGIN
+	IF NEW.quantity OPERATOR(pg_catalog.<=) 0 THEN
+		RAISE EXCEPTION 'quantity must be positive' USING ERRCODE = '22023',
+			DETAIL = pg_catalog.format('The quantity is %s.', NEW.quantity);
+	END IF;
+	IF NEW.idempotency_key IS NOT NULL
+	   AND pg_catalog.length(NEW.idempotency_key) NOT BETWEEN 1 AND 255 THEN
+		RAISE EXCEPTION 'idempotency key must have 1 to 255 characters' USING ERRCODE = '22023';
+	END IF;
+	SELECT * INTO r FROM ipai._usage_resolve(NEW.org_id, NEW.feature, NEW.occurred_at);
+	IF r.counted_by OPERATOR(pg_catalog.<>) 'usage_events' THEN
+		RAISE EXCEPTION 'usage of feature "%" cannot be recorded', NEW.feature
+			USING ERRCODE = '22023',
+				  DETAIL = 'It is counted from what exists (pages, members and invitations).';
+	END IF;
+	IF NEW.period_start IS NULL THEN
+		NEW.period_start := r.period_start;
+	END IF;
+	NEW.metered := NEW.metered OR (r.in_plan AND r.metered);
+	RETURN NEW;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._usage_events_direct() FROM PUBLIC;
+
+-- Trigger (AFTER INSERT, each row, WHEN NOT counted_inline) on
+-- ipai.usage_events: counts a directly inserted event in its counter and,
+-- when metered, writes its Stripe meter event, in the same transaction.
+-- No limit applies: only privileged roles insert directly, and they report
+-- usage that happened.
+CREATE FUNCTION ipai._usage_events_count() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r record;
+	customer text;
+	event_name text;
+BEGIN
+	SELECT * INTO r FROM ipai._usage_resolve(NEW.org_id, NEW.feature, NEW.occurred_at);
+	PERFORM 1 FROM ipai._usage_counter_lock(
+		NEW.org_id, NEW.feature, NEW.period_start,
+		CASE WHEN r.period_start OPERATOR(pg_catalog.=) NEW.period_start THEN r.period_end END,
+		pg_catalog.now());
+	UPDATE ipai.usage_counters c
+	   SET used = c.used OPERATOR(pg_catalog.+) NEW.quantity, updated_at = pg_catalog.now()
+	 WHERE c.org_id OPERATOR(pg_catalog.=) NEW.org_id
+	   AND c.feature OPERATOR(pg_catalog.=) NEW.feature
+	   AND c.period_start OPERATOR(pg_catalog.=) NEW.period_start;
+	IF NEW.metered THEN
+		SELECT b.stripe_customer_id INTO customer
+		  FROM ipai.billing_customers b WHERE b.org_id OPERATOR(pg_catalog.=) NEW.org_id;
+		SELECT e.stripe_meter_event_name INTO event_name
+		  FROM ipai.plan_entitlements e
+		 WHERE e.feature OPERATOR(pg_catalog.=) NEW.feature AND e.metered
+		 ORDER BY e.plan_id OPERATOR(pg_catalog.=) r.plan_id DESC, e.plan_id
+		 LIMIT 1;
+		INSERT INTO ipai.outbox (org_id, topic, payload, dedupe_key)
+		VALUES (NEW.org_id, 'stripe.meter_event',
+				ipai._meter_event_payload(NEW.org_id, NEW.id, event_name, customer,
+										  NEW.quantity, NEW.occurred_at),
+				ipai._meter_identifier(NEW.org_id, NEW.id));
+	END IF;
+	RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._usage_events_count() FROM PUBLIC;
+
+-- Trigger (BEFORE UPDATE OR DELETE, each row) on ipai.usage_events: the
+-- table is append-only, except that deleting an organization takes its
+-- events with it.
+CREATE FUNCTION ipai._usage_events_append_only() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF TG_OP OPERATOR(pg_catalog.=) 'DELETE'
+	   AND NOT EXISTS (SELECT 1 FROM ipai.organizations o
+						WHERE o.id OPERATOR(pg_catalog.=) OLD.org_id) THEN
+		RETURN OLD;
+	END IF;
+	RAISE EXCEPTION 'table %.% is append-only', TG_TABLE_SCHEMA, TG_TABLE_NAME
+		USING ERRCODE = '42501', DETAIL = pg_catalog.format('%s is not allowed.', TG_OP);
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._usage_events_append_only() FROM PUBLIC;
+
+-- Trigger (AFTER DELETE OR TRUNCATE, each statement) on ipai.organizations:
+-- the events of organizations that are gone go too (what ON DELETE CASCADE
+-- would do; usage_events has no foreign key, see its table).
+CREATE FUNCTION ipai._usage_events_org_deleted() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
+		DELETE FROM ipai.usage_events e
+		 WHERE e.org_id IN (SELECT o.id FROM old_rows o);
+	ELSE
+		DELETE FROM ipai.usage_events e
+		 WHERE NOT EXISTS (SELECT 1 FROM ipai.organizations o
+							WHERE o.id OPERATOR(pg_catalog.=) e.org_id);
+	END IF;
+	RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._usage_events_org_deleted() FROM PUBLIC;
+
+-- Limits on other areas' tables -------------------------------------------
+
+-- Trigger (AFTER INSERT / DELETE / TRUNCATE, each statement, with
+-- transition tables) on ipai.cms_pages: keeps the lifetime counters of
+-- features counted from pages (cms_items) and refuses inserts beyond the
+-- organization's limit (IP001, as consume_entitlement), whoever inserts.
+-- The counter row is the lock: concurrent inserts of one organization
+-- serialize on it (organizations in order, so no deadlock).
+CREATE FUNCTION ipai._cms_pages_usage() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r record;
+	f record;
+	lim record;
+	after_used bigint;
+BEGIN
+	IF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
+		UPDATE ipai.usage_counters c SET used = 0, updated_at = pg_catalog.now()
+		 WHERE c.period_start OPERATOR(pg_catalog.=) '-infinity'::timestamptz
+		   AND c.feature IN (SELECT e.feature FROM ipai.plan_entitlements e
+							  WHERE e.counted_by OPERATOR(pg_catalog.=) 'cms_pages');
+		RETURN NULL;
+	END IF;
+
+	IF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
+		FOR r IN SELECT o.org_id, pg_catalog.count(*) AS n FROM old_rows o
+				  GROUP BY o.org_id ORDER BY o.org_id LOOP
+			UPDATE ipai.usage_counters c
+			   SET used = GREATEST(c.used OPERATOR(pg_catalog.-) r.n, 0), updated_at = pg_catalog.now()
+			 WHERE c.org_id OPERATOR(pg_catalog.=) r.org_id
+			   AND c.period_start OPERATOR(pg_catalog.=) '-infinity'::timestamptz
+			   AND c.feature IN (SELECT e.feature FROM ipai.plan_entitlements e
+								  WHERE e.counted_by OPERATOR(pg_catalog.=) 'cms_pages');
+		END LOOP;
+		RETURN NULL;
+	END IF;
+
+	FOR r IN SELECT n.org_id, pg_catalog.count(*) AS n FROM new_rows n
+			  GROUP BY n.org_id ORDER BY n.org_id LOOP
+		FOR f IN SELECT DISTINCT e.feature FROM ipai.plan_entitlements e
+				  WHERE e.counted_by OPERATOR(pg_catalog.=) 'cms_pages' ORDER BY 1 LOOP
+			UPDATE ipai.usage_counters c
+			   SET used = c.used OPERATOR(pg_catalog.+) r.n, updated_at = pg_catalog.now()
+			 WHERE c.org_id OPERATOR(pg_catalog.=) r.org_id
+			   AND c.feature OPERATOR(pg_catalog.=) f.feature
+			   AND c.period_start OPERATOR(pg_catalog.=) '-infinity'::timestamptz
+			RETURNING c.used INTO after_used;
+			IF NOT FOUND THEN
+				-- the organization's first pages: count what exists, these included
+				INSERT INTO ipai.usage_counters AS c (org_id, feature, period_start, used)
+				SELECT r.org_id, f.feature, '-infinity'::timestamptz, pg_catalog.count(*)
+				  FROM ipai.cms_pages p WHERE p.org_id OPERATOR(pg_catalog.=) r.org_id
+				ON CONFLICT ON CONSTRAINT usage_counters_pkey
+				DO UPDATE SET used = c.used OPERATOR(pg_catalog.+) r.n, updated_at = pg_catalog.now()
+				RETURNING c.used INTO after_used;
+			END IF;
+
+			SELECT e.max_quantity, e.enforcement INTO lim
+			  FROM ipai.organizations o
+			  JOIN ipai.plan_entitlements e ON e.plan_id OPERATOR(pg_catalog.=) o.plan_id
+			 WHERE o.id OPERATOR(pg_catalog.=) r.org_id
+			   AND e.feature OPERATOR(pg_catalog.=) f.feature;
+			IF NOT FOUND THEN
+				-- not in the organization's plan: nothing allowed
+				PERFORM ipai._raise_usage_limit(f.feature, after_used OPERATOR(pg_catalog.-) r.n,
+												0, 0, r.n);
+			ELSIF lim.enforcement OPERATOR(pg_catalog.=) 'hard' AND lim.max_quantity IS NOT NULL
+				  AND after_used OPERATOR(pg_catalog.>) lim.max_quantity THEN
+				PERFORM ipai._raise_usage_limit(f.feature, after_used OPERATOR(pg_catalog.-) r.n,
+												0, lim.max_quantity, r.n);
+			END IF;
+		END LOOP;
+	END LOOP;
+	RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._cms_pages_usage() FROM PUBLIC;
+
+-- Trigger (BEFORE INSERT OR UPDATE, each row) on ipai.plan_entitlements:
+-- all plans count a feature the same way (counted_by, reset_period), since
+-- its counters are shared when an organization changes plans.
+CREATE FUNCTION ipai._plan_entitlements_consistent() RETURNS trigger
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	other record;
+BEGIN
+	SELECT e.plan_id, e.counted_by, e.reset_period INTO other
+	  FROM ipai.plan_entitlements e
+	 WHERE e.feature OPERATOR(pg_catalog.=) NEW.feature
+	   AND e.plan_id OPERATOR(pg_catalog.<>) NEW.plan_id
+	   AND (e.counted_by OPERATOR(pg_catalog.<>) NEW.counted_by
+			OR e.reset_period OPERATOR(pg_catalog.<>) NEW.reset_period)
+	 LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'feature "%" is counted differently in plan "%"', NEW.feature, other.plan_id
+			USING ERRCODE = '22023',
+				  DETAIL = pg_catalog.format('Plan "%s" counts it by %s, reset %s.',
+											 other.plan_id, other.counted_by, other.reset_period),
+				  HINT = 'Every plan must use the same counted_by and reset_period for a feature.';
+	END IF;
+	RETURN NEW;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._plan_entitlements_consistent() FROM PUBLIC;
+
+-- Holds -------------------------------------------------------------------
+
+-- Reserves quantity of feature for long-running work (an AI run) for ttl:
+-- the hold counts against the limit at once (IP001 when it does not fit a
+-- hard limit) and stops counting when it is finalized, released or
+-- expired, with no job involved.  Features counted from usage events only.
+-- Any member.
+CREATE FUNCTION ipai.reserve_entitlement(org_id uuid, feature text, quantity bigint, ttl interval)
+	RETURNS uuid
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r record;
+	c record;
+	hold uuid;
+	expires timestamptz;
+BEGIN
+	IF $1 IS NULL THEN
+		RAISE EXCEPTION 'organization id must not be null' USING ERRCODE = '22023';
+	ELSIF $2 IS NULL THEN
+		RAISE EXCEPTION 'feature must not be null' USING ERRCODE = '22023';
+	ELSIF $3 IS NULL OR $3 OPERATOR(pg_catalog.<=) 0 THEN
+		RAISE EXCEPTION 'quantity must be positive' USING ERRCODE = '22023';
+	ELSIF $4 IS NULL OR $4 OPERATOR(pg_catalog.<=) interval '0' THEN
+		RAISE EXCEPTION 'ttl must be a positive interval' USING ERRCODE = '22023';
+	END IF;
+	PERFORM ipai.require_org_role($1, 'viewer');
+	SELECT * INTO r FROM ipai._usage_resolve($1, $2, pg_catalog.now());
+	IF r.counted_by OPERATOR(pg_catalog.<>) 'usage_events' THEN
+		RAISE EXCEPTION 'feature "%" cannot be reserved', $2
+			USING ERRCODE = '22023',
+				  DETAIL = 'It is counted from what exists (pages, members and invitations).';
+	END IF;
+	expires := pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $4;
+
+	SELECT * INTO c FROM ipai._usage_counter_lock($1, $2, r.period_start, r.period_end,
+												  pg_catalog.now());
+	IF NOT r.in_plan
+	   OR (r.hard AND r.max_quantity IS NOT NULL
+		   AND ((c.used OPERATOR(pg_catalog.+) c.held) OPERATOR(pg_catalog.+) $3)
+			   OPERATOR(pg_catalog.>) r.max_quantity) THEN
+		PERFORM ipai._raise_usage_limit($2, c.used OPERATOR(pg_catalog.+) c.held, c.held,
+										COALESCE(r.max_quantity, 0), $3);
+	END IF;
+
+	INSERT INTO ipai.usage_holds (org_id, feature, quantity, period_start, expires_at, created_by)
+	VALUES ($1, $2, $3, r.period_start, expires, ipai.current_user_id())
+	RETURNING id INTO hold;
+	UPDATE ipai.usage_counters u
+	   SET held = u.held OPERATOR(pg_catalog.+) $3,
+		   hold_expires_at = LEAST(u.hold_expires_at, expires),
+		   updated_at = pg_catalog.now()
+	 WHERE u.org_id OPERATOR(pg_catalog.=) $1
+	   AND u.feature OPERATOR(pg_catalog.=) $2
+	   AND u.period_start OPERATOR(pg_catalog.=) r.period_start;
+	RETURN hold;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai.reserve_entitlement(uuid, text, bigint, interval) FROM PUBLIC;
+
+-- Records the real usage of a hold and closes it; true when recorded now,
+-- false when the hold was already finalized with this quantity (a retry).
+-- Usage up to the reserved quantity always fits while the hold counts;
+-- beyond it, or once the hold has expired (or its period ended), the usage
+-- must fit the limit like a consume (IP001 otherwise, nothing changed).
+-- actual_quantity 0 closes the hold without usage.  Any member.
+CREATE FUNCTION ipai.finalize_hold(hold_id uuid, actual_quantity bigint)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	h record;
+	r record;
+	c record;
+	counted boolean;
+BEGIN
+	IF $1 IS NULL THEN
+		RAISE EXCEPTION 'hold id must not be null' USING ERRCODE = '22023';
+	ELSIF $2 IS NULL OR $2 OPERATOR(pg_catalog.<) 0 THEN
+		RAISE EXCEPTION 'actual quantity must be zero or more' USING ERRCODE = '22023';
+	END IF;
+	SELECT * INTO h FROM ipai.usage_holds u WHERE u.id OPERATOR(pg_catalog.=) $1 FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'hold "%" does not exist', $1 USING ERRCODE = '22023';
+	END IF;
+	PERFORM ipai.require_org_role(h.org_id, 'viewer');
+	IF h.status OPERATOR(pg_catalog.=) 'finalized' THEN
+		IF h.actual_quantity OPERATOR(pg_catalog.=) $2 THEN
+			RETURN false;
+		END IF;
+		RAISE EXCEPTION 'hold "%" is already finalized', $1
+			USING ERRCODE = '22023',
+				  DETAIL = pg_catalog.format('It recorded %s.', h.actual_quantity);
+	ELSIF h.status OPERATOR(pg_catalog.=) 'released' THEN
+		RAISE EXCEPTION 'hold "%" was released', $1 USING ERRCODE = '22023';
+	END IF;
+
+	SELECT * INTO r FROM ipai._usage_resolve(h.org_id, h.feature, pg_catalog.now());
+	PERFORM 1 FROM ipai._usage_counter_lock(h.org_id, h.feature, h.period_start, NULL,
+											 pg_catalog.now());
+	counted := h.expires_at OPERATOR(pg_catalog.>) pg_catalog.now()
+			   AND h.period_start OPERATOR(pg_catalog.=) r.period_start;
+	UPDATE ipai.usage_holds u
+	   SET status = 'finalized', actual_quantity = $2, closed_at = pg_catalog.clock_timestamp()
+	 WHERE u.org_id OPERATOR(pg_catalog.=) h.org_id AND u.id OPERATOR(pg_catalog.=) h.id;
+	PERFORM ipai._usage_holds_recount(h.org_id, h.feature, h.period_start, pg_catalog.now());
+
+	IF $2 OPERATOR(pg_catalog.>) 0 THEN
+		SELECT * INTO c FROM ipai._usage_counter_lock(h.org_id, h.feature, r.period_start,
+													  r.period_end, pg_catalog.now());
+		IF NOT (counted AND $2 OPERATOR(pg_catalog.<=) h.quantity)
+		   AND (NOT r.in_plan
+				OR (r.hard AND r.max_quantity IS NOT NULL
+					AND ((c.used OPERATOR(pg_catalog.+) c.held) OPERATOR(pg_catalog.+) $2)
+						OPERATOR(pg_catalog.>) r.max_quantity)) THEN
+			PERFORM ipai._raise_usage_limit(h.feature, c.used OPERATOR(pg_catalog.+) c.held,
+											c.held, COALESCE(r.max_quantity, 0), $2);
+		END IF;
+		PERFORM ipai._record_usage(h.org_id, h.feature, $2, h.id);
+	END IF;
+	RETURN true;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai.finalize_hold(uuid, bigint) FROM PUBLIC;
+
+-- Cancels a hold: true when released now, false when it already was.  A
+-- finalized hold cannot be released (22023).  Any member.
+CREATE FUNCTION ipai.release_hold(hold_id uuid)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	h record;
+BEGIN
+	IF $1 IS NULL THEN
+		RAISE EXCEPTION 'hold id must not be null' USING ERRCODE = '22023';
+	END IF;
+	SELECT * INTO h FROM ipai.usage_holds u WHERE u.id OPERATOR(pg_catalog.=) $1 FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'hold "%" does not exist', $1 USING ERRCODE = '22023';
+	END IF;
+	PERFORM ipai.require_org_role(h.org_id, 'viewer');
+	IF h.status OPERATOR(pg_catalog.=) 'released' THEN
+		RETURN false;
+	ELSIF h.status OPERATOR(pg_catalog.=) 'finalized' THEN
+		RAISE EXCEPTION 'hold "%" is already finalized', $1 USING ERRCODE = '22023';
+	END IF;
+	PERFORM 1 FROM ipai._usage_counter_lock(h.org_id, h.feature, h.period_start, NULL,
+											 pg_catalog.now());
+	UPDATE ipai.usage_holds u
+	   SET status = 'released', closed_at = pg_catalog.clock_timestamp()
+	 WHERE u.org_id OPERATOR(pg_catalog.=) h.org_id AND u.id OPERATOR(pg_catalog.=) h.id;
+	PERFORM ipai._usage_holds_recount(h.org_id, h.feature, h.period_start, pg_catalog.now());
+	RETURN true;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai.release_hold(uuid) FROM PUBLIC;
+
+-- Invoices and repair -----------------------------------------------------
+
+-- The invoice of the current usage period so far: the plan's base price
+-- plus its metered features (recorded metered usage of the period times
+-- the unit price), in currency units.  Owner and admin only.
+CREATE FUNCTION ipai.preview_invoice(org_id uuid,
+									 OUT plan_id text, OUT currency text,
+									 OUT period_start timestamptz, OUT period_end timestamptz,
+									 OUT base_amount numeric, OUT metered_quantity bigint,
+									 OUT metered_amount numeric, OUT total numeric)
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	the_plan text;
+	the_currency text;
+	base numeric;
+	p record;
+	f record;
+	q bigint;
+	mq bigint := 0;
+	ma numeric := 0;
+BEGIN
+	PERFORM ipai.require_org_role($1, 'admin');
+	SELECT o.plan_id, pl.currency, pl.base_amount INTO the_plan, the_currency, base
+	  FROM ipai.organizations o JOIN ipai.plans pl ON pl.id OPERATOR(pg_catalog.=) o.plan_id
+	 WHERE o.id OPERATOR(pg_catalog.=) $1;
+	SELECT * INTO p FROM ipai.usage_period($1, pg_catalog.now());
+	FOR f IN SELECT e.feature, e.unit_price FROM ipai.plan_entitlements e
+			  WHERE e.plan_id OPERATOR(pg_catalog.=) the_plan AND e.metered
+			  ORDER BY e.feature LOOP
+		SELECT COALESCE(pg_catalog.sum(ev.quantity), 0)::bigint INTO q
+		  FROM ipai.usage_events ev
+		 WHERE ev.org_id OPERATOR(pg_catalog.=) $1
+		   AND ev.period_start OPERATOR(pg_catalog.=) p.period_start
+		   AND ev.feature OPERATOR(pg_catalog.=) f.feature
+		   AND ev.metered;
+		mq := mq OPERATOR(pg_catalog.+) q;
+		ma := ma OPERATOR(pg_catalog.+) (q::numeric OPERATOR(pg_catalog.*) f.unit_price);
+	END LOOP;
+	plan_id := the_plan;
+	currency := the_currency;
+	period_start := p.period_start;
+	period_end := p.period_end;
+	base_amount := pg_catalog.round(base, 2);
+	metered_quantity := mq;
+	metered_amount := pg_catalog.round(ma, 2);
+	total := base_amount OPERATOR(pg_catalog.+) metered_amount;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai.preview_invoice(uuid) FROM PUBLIC;
+
+-- Recomputes every counter from the usage events (and the pages for
+-- cms_items), repairs the ones that drifted, forgets expired holds, and
+-- completes meter events written before the Stripe customer was known.
+-- Returns the number of counters repaired.  Safe to run while usage is
+-- recorded: candidates are found without locks and each is re-counted
+-- under its counter's row lock with a fresh snapshot.  Privileged
+-- callers only (pg_cron runs it every 5 minutes).
+CREATE FUNCTION ipai.refresh_org_usage() RETURNS integer
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r record;
+	pend timestamptz;
+	exact bigint;
+	repaired integer := 0;
+BEGIN
+	IF NOT ipai.caller_is_privileged() THEN
+		RAISE EXCEPTION 'permission denied for function refresh_org_usage'
+			USING ERRCODE = '42501', HINT = 'Run it as service_role or a superuser.';
+	END IF;
+
+	FOR r IN
+		WITH kinds AS (
+			SELECT DISTINCT e.feature, e.counted_by FROM ipai.plan_entitlements e
+			 WHERE e.counted_by OPERATOR(pg_catalog.<>) 'seats'
+		), truth AS (
+			SELECT ev.org_id, ev.feature, ev.period_start,
+				   pg_catalog.sum(ev.quantity)::bigint AS total
+			  FROM ipai.usage_events ev
+			 GROUP BY ev.org_id, ev.feature, ev.period_start
+			UNION ALL
+			SELECT pg.org_id, k.feature, '-infinity'::timestamptz, pg_catalog.count(*)
+			  FROM ipai.cms_pages pg
+			  JOIN kinds k ON k.counted_by OPERATOR(pg_catalog.=) 'cms_pages'
+			 GROUP BY pg.org_id, k.feature
+		), counted AS (
+			SELECT c.org_id, c.feature, c.period_start, c.used FROM ipai.usage_counters c
+		)
+		SELECT COALESCE(t.org_id, c.org_id) AS org_id,
+			   COALESCE(t.feature, c.feature) AS feature,
+			   COALESCE(t.period_start, c.period_start) AS period_start
+		  FROM truth t
+		  FULL JOIN counted c
+			ON c.org_id OPERATOR(pg_catalog.=) t.org_id
+		   AND c.feature OPERATOR(pg_catalog.=) t.feature
+		   AND c.period_start OPERATOR(pg_catalog.=) t.period_start
+		 WHERE c.used IS NULL
+			OR c.used OPERATOR(pg_catalog.<>) COALESCE(t.total, 0)
+		 ORDER BY 1, 2, 3
+	LOOP
+		-- period_end of a counter to create, when the period is known
+		pend := NULL;
+		IF r.period_start OPERATOR(pg_catalog.<>) '-infinity'::timestamptz
+		   AND EXISTS (SELECT 1 FROM ipai.plan_entitlements e
+						WHERE e.feature OPERATOR(pg_catalog.=) r.feature) THEN
+			SELECT CASE WHEN u.period_start OPERATOR(pg_catalog.=) r.period_start
+						THEN u.period_end END INTO pend
+			  FROM ipai._usage_period(r.org_id, r.feature, r.period_start) u;
+		END IF;
+		PERFORM 1 FROM ipai._usage_counter_lock(r.org_id, r.feature, r.period_start, pend,
+												 pg_catalog.now());
+		IF EXISTS (SELECT 1 FROM ipai.plan_entitlements e
+					WHERE e.feature OPERATOR(pg_catalog.=) r.feature
+					  AND e.counted_by OPERATOR(pg_catalog.=) 'cms_pages') THEN
+			SELECT pg_catalog.count(*) INTO exact
+			  FROM ipai.cms_pages pg WHERE pg.org_id OPERATOR(pg_catalog.=) r.org_id;
+		ELSE
+			SELECT COALESCE(pg_catalog.sum(ev.quantity), 0)::bigint INTO exact
+			  FROM ipai.usage_events ev
+			 WHERE ev.org_id OPERATOR(pg_catalog.=) r.org_id
+			   AND ev.feature OPERATOR(pg_catalog.=) r.feature
+			   AND ev.period_start OPERATOR(pg_catalog.=) r.period_start;
+		END IF;
+		UPDATE ipai.usage_counters c SET used = exact, updated_at = pg_catalog.now()
+		 WHERE c.org_id OPERATOR(pg_catalog.=) r.org_id
+		   AND c.feature OPERATOR(pg_catalog.=) r.feature
+		   AND c.period_start OPERATOR(pg_catalog.=) r.period_start
+		   AND c.used OPERATOR(pg_catalog.<>) exact;
+		IF FOUND THEN
+			repaired := repaired OPERATOR(pg_catalog.+) 1;
+		END IF;
+	END LOOP;
+
+	-- holds that expired: recompute what the counters hold back
+	FOR r IN SELECT c.org_id, c.feature, c.period_start FROM ipai.usage_counters c
+			  WHERE c.hold_expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()
+			  ORDER BY 1, 2, 3 LOOP
+		PERFORM 1 FROM ipai._usage_counter_lock(r.org_id, r.feature, r.period_start, NULL,
+												 pg_catalog.now());
+	END LOOP;
+
+	PERFORM ipai._usage_meter_fill_customers(NULL);
+	RETURN repaired;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai.refresh_org_usage() FROM PUBLIC;
+
+CREATE FUNCTION ipai._grants_metering() RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	GRANT EXECUTE ON FUNCTION ipai.check_entitlement(uuid, text, bigint) TO authenticated, service_role;
+	GRANT EXECUTE ON FUNCTION ipai.consume_entitlement(uuid, text, bigint, text) TO authenticated, service_role;
+	GRANT EXECUTE ON FUNCTION ipai.record_usage(uuid, text, bigint, text, timestamptz) TO authenticated, service_role;
+	GRANT EXECUTE ON FUNCTION ipai.usage_period(uuid, timestamptz) TO authenticated, service_role;
+	GRANT EXECUTE ON FUNCTION ipai.reserve_entitlement(uuid, text, bigint, interval) TO authenticated, service_role;
+	GRANT EXECUTE ON FUNCTION ipai.finalize_hold(uuid, bigint) TO authenticated, service_role;
+	GRANT EXECUTE ON FUNCTION ipai.release_hold(uuid) TO authenticated, service_role;
+	GRANT EXECUTE ON FUNCTION ipai.preview_invoice(uuid) TO authenticated, service_role;
+	GRANT EXECUTE ON FUNCTION ipai.refresh_org_usage() TO service_role;
+	-- used by the view ipai.org_usage_current, which runs as its reader
+	GRANT EXECUTE ON FUNCTION ipai._usage_period_is_current(uuid, timestamptz) TO authenticated, service_role;
+	GRANT EXECUTE ON FUNCTION ipai._usage_counter_held(uuid, text, timestamptz, bigint, timestamptz)
+		TO authenticated, service_role;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._grants_metering() FROM PUBLIC;

@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# metering_bench.sh — how close entitlement checks come to SELECT 1.
+#
+#   IPAI_PGBIN=<optimised stage bin> test/cluster.sh run -- test/bench/metering_bench.sh
+#   (bin dir from: bash -c '. test/lib/common.sh; ipai_stage opt -O2')
+#
+# Seeds 1,000 organizations (700 on a "team" plan with a hard monthly
+# ai_runs limit, 300 on pro: active Stripe subscription, metered ai_runs;
+# four time zones) and 1,000,000 usage events over the last 90 days, then
+# runs pgbench (-n -M prepared -c 2 -j 2 -T $SECS) over the Unix socket,
+# each run against random organizations, all in one cluster so the ratios
+# compare like with like:
+#
+#   select1    SELECT 1 (the physical limit of a round trip)
+#   check      SELECT * FROM ipai.check_entitlement(org, 'ai_runs', 1)
+#   consume    SELECT * FROM ipai.consume_entitlement(org, 'ai_runs', 1)
+#   baseline   the seed's design in plain PL/pgSQL: usage from a
+#              materialized view (refreshed by a job) joined to the limits
+#              table, which is also stale by up to the refresh interval
+#   org_expr   SELECT of the uuid expression the scripts use to pick an
+#              organization, to show what part of the gap is pgbench's
+#   pkread     one prepared primary-key read of a counter: the floor of any
+#              exact check
+#   update     one single-row UPDATE of a counter and its commit: the floor
+#              of any exact consume
+#
+# The scripts run in interleaved rounds (IPAI_BENCH_ROUNDS, default 3);
+# prints the median TPS of each and the ratios.  Never asserts a speed.
+set -euo pipefail
+
+SECS=${IPAI_BENCH_SECS:-10}
+DB=ipai_bench
+PGBIN=${IPAI_PGBIN:-/usr/lib/postgresql/15/bin}
+work=$(mktemp -d /tmp/ipai-bench.XXXXXX)
+chmod 0755 "$work"
+cleanup() {
+	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+
+echo "seeding 1,000 organizations and 1,000,000 usage events ..."
+start=$(date +%s)
+psql -X -q -v ON_ERROR_STOP=1 -d "$DB" >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE EXTENSION ipai_saas CASCADE;
+SELECT ipai.install_schema();
+
+-- organization n (1..1000) has a predictable id, so pgbench can pick one
+CREATE SCHEMA bench;
+CREATE FUNCTION bench.org(n bigint) RETURNS uuid LANGUAGE sql IMMUTABLE
+	AS $$ SELECT ('00000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid $$;
+
+INSERT INTO ipai.plans (id, name, currency, base_amount) VALUES ('team', 'Team', 'usd', 29);
+INSERT INTO ipai.plan_entitlements
+	(plan_id, feature, max_quantity, enforcement, counted_by, reset_period)
+VALUES ('team', 'ai_runs', 100000000, 'hard', 'usage_events', 'billing_period'),
+	   ('team', 'cms_items', 1000, 'hard', 'cms_pages', 'never'),
+	   ('team', 'seats', 10, 'hard', 'seats', 'never');
+
+-- (triggers off for this bulk insert only: the time zone check of
+-- ipai.organizations reads the whole pg_timezone_names per row)
+SET session_replication_role = replica;
+INSERT INTO ipai.organizations (id, name, plan_id, timezone)
+SELECT bench.org(n), 'Org ' || n, CASE WHEN n % 10 < 3 THEN 'pro' ELSE 'team' END,
+	   (ARRAY['UTC', 'Asia/Manila', 'America/New_York', 'Europe/Berlin'])[1 + n % 4]
+  FROM generate_series(1, 1000) n;
+RESET session_replication_role;
+INSERT INTO ipai.org_members (org_id, user_id, role)
+SELECT bench.org(n), gen_random_uuid(), 'owner' FROM generate_series(1, 1000) n;
+-- pro organizations: a Stripe customer and a subscription anchored mid-month
+INSERT INTO ipai.billing_customers (org_id, stripe_customer_id)
+SELECT bench.org(n), 'cus_bench' || n FROM generate_series(1, 1000) n WHERE n % 10 < 3;
+INSERT INTO ipai.subscriptions (org_id, stripe_subscription_id, status, plan_id,
+								current_period_start, current_period_end)
+SELECT bench.org(n), 'sub_bench' || n, 'active', 'pro',
+	   now() - interval '12 days', now() - interval '12 days' + interval '1 month'
+  FROM generate_series(1, 1000) n WHERE n % 10 < 3;
+
+-- 1,000,000 events over 90 days (history: already counted and reported),
+-- in the usage period the extension assigns: the subscription's period
+-- when it contains the moment, else the calendar month in the time zone;
+-- counters are then built by refresh_org_usage() from the events
+INSERT INTO ipai.usage_events (org_id, feature, quantity, idempotency_key, occurred_at,
+							   period_start, metered, counted_inline)
+SELECT o.id, 'ai_runs', 1 + g % 3, CASE WHEN g % 2 = 0 THEN 'seed-' || g END, e.at,
+	   CASE WHEN s.current_period_start <= e.at THEN s.current_period_start
+			ELSE date_trunc('month', e.at AT TIME ZONE o.timezone) AT TIME ZONE o.timezone END,
+	   o.plan_id = 'pro', true
+  FROM generate_series(1, 1000000) g
+  JOIN ipai.organizations o ON o.id = bench.org(1 + g % 1000)
+  LEFT JOIN ipai.subscriptions s ON s.org_id = o.id
+ CROSS JOIN LATERAL (SELECT now() - g * interval '7.776 seconds' AS at) e;
+SELECT ipai.refresh_org_usage() AS counters_built \gset
+VACUUM ANALYZE;
+
+
+-- The baseline: the seed's design (its migration
+-- 20260212000000_billing_usage_tracking.sql) in plain PL/pgSQL: usage
+-- counted per organization in a materialized view over the current month
+-- (COUNT(*) FILTER per event type, unique index on org_id, REFRESH ...
+-- CONCURRENTLY by pg_cron every 5 minutes, so up to 5 minutes stale), and
+-- the check joins it to the limits table.
+CREATE MATERIALIZED VIEW bench.org_usage_current AS
+SELECT e.org_id,
+	   count(*) FILTER (WHERE e.feature = 'ai_runs') AS ai_runs_count,
+	   count(*) FILTER (WHERE e.feature = 'cms_items') AS cms_items_count,
+	   max(e.occurred_at) AS last_event_at
+  FROM ipai.usage_events e
+ WHERE e.occurred_at >= date_trunc('month', now())
+ GROUP BY e.org_id;
+CREATE UNIQUE INDEX ON bench.org_usage_current (org_id);
+ANALYZE bench.org_usage_current;
+
+CREATE FUNCTION bench.check_entitlement(p_org uuid, p_feature text, p_quantity bigint DEFAULT 1,
+										OUT allowed boolean, OUT feature text, OUT plan_id text,
+										OUT current bigint, OUT max bigint, OUT remaining bigint,
+										OUT reason text)
+	LANGUAGE plpgsql STABLE
+	AS $$
+DECLARE
+	v_plan text;
+	v_max bigint;
+	v_found boolean;
+	v_used bigint;
+BEGIN
+	SELECT o.plan_id INTO v_plan FROM ipai.organizations o WHERE o.id = p_org;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'organization "%" does not exist', p_org USING ERRCODE = '22023';
+	END IF;
+	SELECT e.max_quantity, true,
+		   COALESCE(CASE p_feature WHEN 'ai_runs' THEN u.ai_runs_count
+								   WHEN 'cms_items' THEN u.cms_items_count END, 0)
+	  INTO v_max, v_found, v_used
+	  FROM ipai.plan_entitlements e
+	  LEFT JOIN bench.org_usage_current u ON u.org_id = p_org
+	 WHERE e.plan_id = v_plan AND e.feature = p_feature;
+	IF v_found IS NULL THEN
+		RAISE EXCEPTION 'unknown feature "%"', p_feature USING ERRCODE = '22023';
+	END IF;
+	feature := p_feature;
+	plan_id := v_plan;
+	current := v_used;
+	max := v_max;
+	remaining := CASE WHEN v_max IS NOT NULL THEN greatest(v_max - v_used, 0) END;
+	allowed := v_max IS NULL OR v_used + p_quantity <= v_max;
+	reason := CASE WHEN v_max IS NULL THEN 'unlimited'
+				   WHEN allowed THEN 'ok' ELSE 'limit_exceeded' END;
+END
+$$;
+SQL
+echo "seeded in $(( $(date +%s) - start ))s"
+psql -X -q -A -t -d "$DB" -c "SELECT format('%s organizations, %s usage events, %s counters', (SELECT count(*) FROM ipai.organizations), (SELECT count(*) FROM ipai.usage_events), (SELECT count(*) FROM ipai.usage_counters))"
+
+cat >"$work/select1.sql" <<'SQL'
+SELECT 1;
+SQL
+cat >"$work/org_expr.sql" <<'SQL'
+\set n random(1, 1000)
+SELECT ('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid;
+SQL
+# the floors of any implementation: read one counter row by primary key,
+# update one counter row (the period of the organizations in UTC)
+ps=$(psql -X -q -A -t -d "$DB" -c "SELECT period_start FROM ipai.usage_period(bench.org(4))")
+cat >"$work/pkread.sql" <<SQL
+\\set n random(1, 1000)
+SELECT used, held FROM ipai.usage_counters WHERE org_id = ('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid AND feature = 'ai_runs' AND period_start = '$ps';
+SQL
+cat >"$work/update.sql" <<SQL
+\\set n random(1, 1000)
+UPDATE ipai.usage_counters SET updated_at = now() WHERE org_id = ('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid AND feature = 'ai_runs' AND period_start = '$ps';
+SQL
+cat >"$work/check.sql" <<'SQL'
+\set n random(1, 1000)
+SELECT * FROM ipai.check_entitlement(('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid, 'ai_runs', 1);
+SQL
+cat >"$work/consume.sql" <<'SQL'
+\set n random(1, 1000)
+SELECT * FROM ipai.consume_entitlement(('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid, 'ai_runs', 1);
+SQL
+cat >"$work/baseline.sql" <<'SQL'
+\set n random(1, 1000)
+SELECT * FROM bench.check_entitlement(('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid, 'ai_runs', 1);
+SQL
+
+# Interleaved rounds (ROUNDS x SECS/ROUNDS seconds per script), median tps
+# per script: every script sees the same share of whatever else the shared
+# machine is doing.
+ROUNDS=${IPAI_BENCH_ROUNDS:-3}
+per=$(( (SECS + ROUNDS - 1) / ROUNDS ))
+runs="select1 org_expr pkread check baseline update consume"
+declare -A samples
+for round in $(seq 1 "$ROUNDS"); do
+	for run in $runs; do
+		out=$("$PGBIN/pgbench" -n -M prepared -c 2 -j 2 -T "$per" -f "$work/$run.sql" "$DB" 2>&1) || {
+			echo "$out"
+			exit 1
+		}
+		samples[$run]+=" $(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)"
+	done
+done
+declare -A tps
+echo "pgbench -M prepared -c 2 -j 2, $ROUNDS interleaved rounds of ${per}s, median tps:"
+for run in $runs; do
+	tps[$run]=$(echo ${samples[$run]} | tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+	printf '%-10s %12.0f tps   (rounds:%s)\n' "$run" "${tps[$run]}" "${samples[$run]}"
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+echo
+echo "check    / SELECT 1  = $(ratio "${tps[check]}" "${tps[select1]}")x   (goal >= 0.8)"
+echo "consume  / SELECT 1  = $(ratio "${tps[consume]}" "${tps[select1]}")x   (goal >= 0.5)"
+echo "check    / baseline  = $(ratio "${tps[check]}" "${tps[baseline]}")x   (goal >= 5)"
+echo "check    / org_expr  = $(ratio "${tps[check]}" "${tps[org_expr]}")x   (the same organization-picking expression, no function)"
+echo "check    / pkread    = $(ratio "${tps[check]}" "${tps[pkread]}")x   (floor of any exact check: one prepared primary-key read)"
+echo "consume  / update    = $(ratio "${tps[consume]}" "${tps[update]}")x   (floor of any exact consume: one single-row UPDATE and commit)"
+psql -X -q -A -t -d "$DB" -c "SELECT format('after the runs: %s usage events, %s meter events in the outbox; counters drifted: %s', (SELECT count(*) FROM ipai.usage_events), (SELECT count(*) FROM ipai.outbox), ipai.refresh_org_usage())"
