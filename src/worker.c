@@ -61,7 +61,12 @@
 
 #include "scheduler.h"
 
-/* schedules claimed and executed per pair of transactions */
+/*
+ * Schedules claimed and executed per pair of transactions.  Each row's
+ * action runs in a subtransaction with an xid of its own: at most 64
+ * (PGPROC_MAX_CACHED_SUBXIDS) keep every other backend's visibility checks
+ * away from pg_subtrans.
+ */
 #define CLAIM_CHUNK			64
 /* safety net: look at the schedule at least this often */
 #define MAX_SLEEP_MS		60000L
