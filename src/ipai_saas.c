@@ -15,6 +15,8 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "scheduler.h"
+
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
@@ -62,6 +64,9 @@ _PG_init(void)
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
+
+	/* the worker's own settings, its registration and shared memory */
+	ipai_scheduler_init();
 
 	MarkGUCPrefixReserved("ipai");
 }

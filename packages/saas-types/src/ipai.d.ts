@@ -226,6 +226,7 @@ export type Database = {
           updated_at?: string;
         };
       };
+      /** Scheduled publish/unpublish of pages: pending, running (claimed), done or failed */
       cms_schedule: {
         Row: {
           org_id: string;
@@ -235,14 +236,17 @@ export type Database = {
           run_at: string;
           status: Database["ipai"]["Enums"]["schedule_status"];
           attempts: number;
+          retry_at: string | null;
           claimed_by_pid: number | null;
           claimed_backend_start: string | null;
           claimed_at: string | null;
           executed_at: string | null;
           lateness: string | null;
+          executed_via: string | null;
           error: string | null;
           created_by: string | null;
           created_at: string;
+          updated_at: string;
         };
         Insert: {
           org_id: string;
@@ -252,14 +256,17 @@ export type Database = {
           run_at: string;
           status?: Database["ipai"]["Enums"]["schedule_status"];
           attempts?: number;
+          retry_at?: string | null;
           claimed_by_pid?: number | null;
           claimed_backend_start?: string | null;
           claimed_at?: string | null;
           executed_at?: string | null;
           lateness?: string | null;
+          executed_via?: string | null;
           error?: string | null;
           created_by?: string | null;
           created_at?: string;
+          updated_at?: string;
         };
         Update: {
           org_id?: string;
@@ -269,14 +276,17 @@ export type Database = {
           run_at?: string;
           status?: Database["ipai"]["Enums"]["schedule_status"];
           attempts?: number;
+          retry_at?: string | null;
           claimed_by_pid?: number | null;
           claimed_backend_start?: string | null;
           claimed_at?: string | null;
           executed_at?: string | null;
           lateness?: string | null;
+          executed_via?: string | null;
           error?: string | null;
           created_by?: string | null;
           created_at?: string;
+          updated_at?: string;
         };
       };
       /** Kinds of CMS pages per organization, with an optional JSON schema for page metadata */
@@ -939,6 +949,27 @@ export type Database = {
           can_review: boolean | null;
         };
       };
+      /** Pages with status_live: the status readers see now, counting due schedules as executed */
+      cms_live_pages: {
+        Row: {
+          org_id: string | null;
+          id: string | null;
+          slug: string | null;
+          title: string | null;
+          body: string | null;
+          metadata: Json | null;
+          content_type_id: string | null;
+          version: number | null;
+          status: Database["ipai"]["Enums"]["page_status"] | null;
+          status_live: Database["ipai"]["Enums"]["page_status"] | null;
+          is_live: boolean | null;
+          live_since: string | null;
+          next_publish_at: string | null;
+          next_unpublish_at: string | null;
+          published_at: string | null;
+          updated_at: string | null;
+        };
+      };
       /** One row per Stripe invoice; amounts in the smallest currency unit and in currency units (_decimal) */
       invoice_history: {
         Row: {
@@ -1045,6 +1076,12 @@ export type Database = {
         };
         Returns: number;
       };
+      cms_cancel_schedule: {
+        Args: {
+          schedule_id: number;
+        };
+        Returns: boolean;
+      };
       cms_create_page: {
         Args: {
           org_id: string;
@@ -1091,6 +1128,14 @@ export type Database = {
           comment?: string;
         };
         Returns: string;
+      };
+      cms_schedule_publish: {
+        Args: {
+          page_id: string;
+          run_at: string;
+          action?: string;
+        };
+        Returns: number;
       };
       cms_slugify: {
         Args: {
@@ -1241,6 +1286,10 @@ export type Database = {
         };
         Returns: boolean;
       };
+      recover_stuck_runs: {
+        Args: Record<PropertyKey, never>;
+        Returns: number;
+      };
       refresh_org_usage: {
         Args: Record<PropertyKey, never>;
         Returns: number;
@@ -1285,6 +1334,46 @@ export type Database = {
         Args: {
           invitation_id: string;
         };
+        Returns: boolean;
+      };
+      run_due_publications: {
+        Args: Record<PropertyKey, never>;
+        Returns: number;
+      };
+      schedule_jobs: {
+        Args: Record<PropertyKey, never>;
+        Returns: {
+          jobname: string | null;
+          schedule: string | null;
+          command: string | null;
+          jobid: number | null;
+        }[];
+      };
+      scheduler_status: {
+        Args: Record<PropertyKey, never>;
+        Returns: {
+          preloaded: boolean | null;
+          enabled: boolean | null;
+          database: string | null;
+          serves_this_database: boolean | null;
+          worker_pid: number | null;
+          state: string | null;
+          started_at: string | null;
+          heartbeat_at: string | null;
+          next_wakeup_at: string | null;
+          executed: number | null;
+          failed: number | null;
+          deferred: number | null;
+          recovered: number | null;
+          last_lateness: string | null;
+          max_lateness: string | null;
+          last_executed_at: string | null;
+          worker_starts: number | null;
+          helpers: number | null;
+        };
+      };
+      scheduler_wakeup: {
+        Args: Record<PropertyKey, never>;
         Returns: boolean;
       };
       set_member_role: {
@@ -1433,6 +1522,10 @@ export type Database = {
       typescript_types: {
         Args: Record<PropertyKey, never>;
         Returns: string;
+      };
+      unschedule_jobs: {
+        Args: Record<PropertyKey, never>;
+        Returns: number;
       };
       update_organization_settings: {
         Args: {
