@@ -17,7 +17,7 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 RUNS=${1:-10000000}
 shift || true
 TARGETS=${*:-email signature diff}
-OUT="$SRC/.build/fuzz"
+OUT=${IPAI_FUZZ_OUT:-$SRC/.build/fuzz}
 mkdir -p "$OUT"
 CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I$SRC/src"
 

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # A short run of every libFuzzer target (TAP); `make fuzz` runs the long one.
 targets="email signature diff"
+# a scratch output directory: a long `make fuzz` may be running beside us
+export IPAI_FUZZ_OUT=$(mktemp -d)
+trap 'rm -rf "$IPAI_FUZZ_OUT"' EXIT
 echo "1..3"
 i=0
 for t in $targets; do
