@@ -126,19 +126,20 @@ hex_digit_value(char c)
 }
 
 /*
- * parse_uuid_strict
- *		Parse the canonical 8-4-4-4-12 hex form (either case) into *out.
+ * ipai_parse_uuid
+ *		Parse the canonical 8-4-4-4-12 hex form (either case) into *out;
+ *		false for anything else (NULL included).
  *
  * Stricter than uuid_in on purpose: an identity is compared byte for byte
  * with stored ids, and an odd spelling is more likely a bug than a user.
  */
-static bool
-parse_uuid_strict(const char *str, pg_uuid_t *out)
+bool
+ipai_parse_uuid(const char *str, pg_uuid_t *out)
 {
 	int			i;
 	int			byte = 0;
 
-	if (strlen(str) != 36)
+	if (str == NULL || strlen(str) != 36)
 		return false;
 	for (i = 0; i < 36;)
 	{
@@ -205,7 +206,7 @@ parse_claims(const char *claims, pg_uuid_t *out)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("claim \"sub\" in setting \"request.jwt.claims\" is not a string")));
-	if (!parse_uuid_strict(state.sub, out))
+	if (!ipai_parse_uuid(state.sub, out))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("claim \"sub\" in setting \"request.jwt.claims\" is not a uuid"),
@@ -250,7 +251,7 @@ ipai_current_user_uuid(pg_uuid_t *result)
 
 	if (ipai_user_id_setting != NULL && ipai_user_id_setting[0] != '\0')
 	{
-		if (!parse_uuid_strict(ipai_user_id_setting, result))
+		if (!ipai_parse_uuid(ipai_user_id_setting, result))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("setting \"ipai.user_id\" is not a uuid"),

@@ -28,6 +28,7 @@ extern bool ipai_scheduler_enabled;
 
 /* identity.c */
 extern bool ipai_current_user_uuid(pg_uuid_t *result);
+extern bool ipai_parse_uuid(const char *str, pg_uuid_t *out);
 
 /* diff.c: word diff for C callers; chunks as in diff_core.h */
 struct IpaiDiffResult;

@@ -182,48 +182,6 @@ stripe_json_time(JsonbContainer *obj, const char *key, TimestampTz *out)
 		stripe_unix_to_timestamptz(secs, out);
 }
 
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-bool
-stripe_parse_uuid(const char *str, pg_uuid_t *out)
-{
-	int			i;
-	int			byte = 0;
-
-	if (str == NULL || strlen(str) != 36)
-		return false;
-	for (i = 0; i < 36;)
-	{
-		int			hi,
-					lo;
-
-		if (i == 8 || i == 13 || i == 18 || i == 23)
-		{
-			if (str[i] != '-')
-				return false;
-			i++;
-			continue;
-		}
-		hi = hex_value(str[i]);
-		lo = hex_value(str[i + 1]);
-		if (hi < 0 || lo < 0)
-			return false;
-		out->data[byte++] = (unsigned char) ((hi << 4) | lo);
-		i += 2;
-	}
-	return byte == UUID_LEN;
-}
-
 /* ---- the envelope ---- */
 
 static void
@@ -272,7 +230,7 @@ add_org_hint(StripeEvent *ev, const char *text)
 {
 	pg_uuid_t	u;
 
-	if (ev->n_org_hints < STRIPE_MAX_ORG_HINTS && stripe_parse_uuid(text, &u))
+	if (ev->n_org_hints < STRIPE_MAX_ORG_HINTS && ipai_parse_uuid(text, &u))
 		ev->org_hints[ev->n_org_hints++] = u;
 }
 

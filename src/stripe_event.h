@@ -111,6 +111,5 @@ extern bool stripe_json_time(JsonbContainer *obj, const char *key, TimestampTz *
 extern bool stripe_unix_to_timestamptz(int64 secs, TimestampTz *out);
 
 /* canonical 8-4-4-4-12 hex uuid text (either case) into *out */
-extern bool stripe_parse_uuid(const char *str, pg_uuid_t *out);
 
 #endif							/* IPAI_STRIPE_EVENT_H */

@@ -25,6 +25,25 @@ psql -X -q -d postgres -c "CREATE DATABASE $src TEMPLATE ipai_template" >/dev/nu
 for f in "$IPAI_SRC"/test/fixtures/rls/*.sql; do
 	psql -X -q -v ON_ERROR_STOP=1 -d "$src" -f "$f" >/dev/null || { nok "fixture $f loads"; echo "1..$n"; exit 1; }
 done
+# and through the public API: a webhook secret, a delivered event, usage,
+# an approved page waiting to be published
+psql -X -q -v ON_ERROR_STOP=1 -d "$src" -f "$IPAI_SRC/test/fixtures/stripe/billing_events.sql" >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 -d "$src" >/dev/null <<'SQL'
+SELECT ipai.set_stripe_webhook_secret(stripe_fixture.secret());
+UPDATE ipai.plans SET stripe_price_id = 'price_dump_pro' WHERE id = 'pro';
+SELECT stripe_fixture.deliver(stripe_fixture.subscription_event('evt_dump_1', 'customer.subscription.created',
+	1767225600, 'sub_dump', 'cus_fixtureA', 'active', 'price_dump_pro', 1767225600, 1769904000,
+	'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa'));
+SELECT ipai.consume_entitlement('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', 'ai_runs', 2, 'dump-key-1');
+INSERT INTO ipai.org_members (org_id, user_id, role) VALUES
+	('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'aaaaaaaa-0000-4000-8000-000000000002', 'editor');
+SET ipai.user_id = 'aaaaaaaa-0000-4000-8000-000000000002';
+SELECT ipai.cms_create_page('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'Restored page', '<p>kept</p>', 'restored-page');
+SELECT ipai.cms_request_approval((SELECT id FROM ipai.cms_pages WHERE slug = 'restored-page'));
+SET ipai.user_id = 'aaaaaaaa-0000-4000-8000-000000000001';
+SELECT ipai.cms_approve((SELECT id FROM ipai.cms_pages WHERE slug = 'restored-page'));
+RESET ipai.user_id;
+SQL
 psql -X -q -v ON_ERROR_STOP=1 -d "$src" >/dev/null <<'SQL'
 ALTER TABLE ipai.organizations ADD COLUMN crm_ref text;
 CREATE INDEX organizations_crm_ref ON ipai.organizations (crm_ref);
@@ -78,4 +97,21 @@ fi
 # it still works: a tenant sees its organization through RLS
 check "RLS works after the restore" \
 	"$(psql -X -q -A -t -d "$dst" -c "SET ROLE authenticated; SET ipai.user_id = 'aaaaaaaa-0000-4000-8000-000000000001'; SELECT string_agg(name, ',') FROM ipai.organizations")" "Org A"
+
+# everything still works on the restored database
+check "a redelivered event is a duplicate after the restore" \
+	"$(psql -X -A -t -q -d "$dst" -c "SELECT (stripe_fixture.deliver(stripe_fixture.subscription_event('evt_dump_1', 'customer.subscription.created',
+		1767225600, 'sub_dump', 'cus_fixtureA', 'active', 'price_dump_pro', 1767225600, 1769904000,
+		'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa'))).status")" "duplicate"
+check "a new webhook is verified with the restored secret and applied" \
+	"$(psql -X -A -t -q -d "$dst" -c "SELECT (stripe_fixture.deliver(stripe_fixture.subscription_event('evt_dump_2', 'customer.subscription.deleted',
+		1767229200, 'sub_dump', 'cus_fixtureA', 'canceled', 'price_dump_pro', 1767225600, 1769904000,
+		'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa'))).status"),$(psql -X -A -t -q -d "$dst" -c "SELECT plan_id FROM ipai.organizations WHERE id = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa'")" \
+	"processed,free"
+check "consume counts on the restored counters, and the idempotency key survived" \
+	"$(psql -X -A -t -q -d "$dst" -c "SELECT current FROM ipai.consume_entitlement('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', 'ai_runs', 1, 'dump-key-2')"),$(psql -X -A -t -q -d "$dst" -c "SELECT ipai.record_usage('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', 'ai_runs', 2, 'dump-key-1')"),$(psql -X -A -t -q -d "$dst" -c "SELECT ipai.refresh_org_usage()")" \
+	"4,f,0"
+check "the approved page is published on the restored database, with its snapshot" \
+	"$(psql -X -A -t -q -d "$dst" -c "SET ipai.user_id = 'aaaaaaaa-0000-4000-8000-000000000001'; SELECT ipai.cms_publish((SELECT id FROM ipai.cms_pages WHERE slug = 'restored-page'))")/$(psql -X -A -t -q -d "$dst" -c "SELECT v.status || ':' || count(*) OVER () FROM ipai.cms_page_versions v JOIN ipai.cms_pages p ON p.id = v.page_id WHERE p.slug = 'restored-page' ORDER BY v.version DESC LIMIT 1")" \
+	"4/published:4"
 echo "1..$n"

@@ -2,71 +2,26 @@
 // the upgrade button.  Returns 200 {url, id} of a new Stripe Checkout
 // Session.
 //
-// Who is asking: the caller sends its Supabase access token (a JWT) as
-// "Authorization: Bearer <jwt>".  This handler verifies it (HS256 with
-// SUPABASE_JWT_SECRET, WebCrypto; expiry and not-before checked) and then,
-// in one transaction on its privileged connection, does what PostgREST
-// does: set_config('request.jwt.claims', <verified claims>, true) and SET
-// LOCAL ROLE authenticated, before calling
-// ipai.checkout_session_params(...).  So the database decides, with the
-// caller's identity and under RLS, whether the user may upgrade this
-// organization (owner or admin) and builds the request.  The handler then
+// Who is asking: see ../_shared/auth.ts.  With SUPABASE_JWT_SECRET set,
+// the caller's verified JWT decides, in the database and under RLS, whether
+// the user may upgrade this organization (owner or admin) before
+// ipai.checkout_session_params(...) builds the request; without it the
+// caller is trusted and acts with the connection's privileges.  The handler then
 // posts that request form-encoded (Stripe's bracket notation) to
 // ${STRIPE_API_BASE}/v1/checkout/sessions with the secret key
 // STRIPE_SECRET_KEY.
 //
-// Status codes: 401 without a valid token, 400 for a malformed body or a
+// Status codes: 401 without a valid token (when SUPABASE_JWT_SECRET is
+// set), 400 for a malformed body or a
 // bad argument (22023, 22P02), 403 when the user may not (42501), 502 when
 // Stripe refuses, 500 otherwise.  An Idempotency-Key request header is
 // passed on to Stripe.
 import { errorResponse, json, serve, sql } from "../_shared/db.ts";
+import { actAs, callerOf } from "../_shared/auth.ts";
 
 const STRIPE_API_BASE = (Deno.env.get("STRIPE_API_BASE") ?? "https://api.stripe.com")
   .replace(/\/+$/, "");
 const STRIPE_SECRET_KEY = Deno.env.get("STRIPE_SECRET_KEY");
-const JWT_SECRET = Deno.env.get("SUPABASE_JWT_SECRET");
-
-const encoder = new TextEncoder();
-
-function base64urlDecode(s: string): Uint8Array {
-  if (!/^[A-Za-z0-9_-]*$/.test(s)) throw new Error("not base64url");
-  const b64 = s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4);
-  const bin = atob(b64);
-  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
-}
-
-let jwtKey: Promise<CryptoKey> | null = null;
-
-/**
- * The verified claims of an HS256 JWT, or null: wrong algorithm, bad
- * signature (compared by WebCrypto), expired, not yet valid, or no subject.
- */
-async function verifyJwt(token: string): Promise<Record<string, unknown> | null> {
-  if (!JWT_SECRET) throw new Error("SUPABASE_JWT_SECRET is not set");
-  const parts = token.split(".");
-  if (parts.length !== 3) return null;
-  try {
-    const header = JSON.parse(new TextDecoder().decode(base64urlDecode(parts[0])));
-    if (header?.alg !== "HS256") return null;
-    jwtKey ??= crypto.subtle.importKey(
-      "raw", encoder.encode(JWT_SECRET), { name: "HMAC", hash: "SHA-256" }, false, ["verify"],
-    );
-    const valid = await crypto.subtle.verify(
-      "HMAC", await jwtKey, base64urlDecode(parts[2]), encoder.encode(parts[0] + "." + parts[1]),
-    );
-    if (!valid) return null;
-    const claims = JSON.parse(new TextDecoder().decode(base64urlDecode(parts[1])));
-    if (!claims || typeof claims !== "object" || Array.isArray(claims)) return null;
-    const now = Math.floor(Date.now() / 1000);
-    if (typeof claims.exp !== "number" || claims.exp <= now) return null;
-    if (claims.nbf !== undefined && (typeof claims.nbf !== "number" || claims.nbf > now)) return null;
-    if (typeof claims.sub !== "string" || claims.sub === "") return null;
-    return claims;
-  } catch {
-    return null;
-  }
-}
-
 /** Stripe's form encoding: nested objects and arrays in bracket notation. */
 export function stripeForm(params: unknown): string {
   const pairs: [string, string][] = [];
@@ -88,12 +43,8 @@ export function stripeForm(params: unknown): string {
 }
 
 serve("/billing-checkout", "POST", async (req) => {
-  const auth = req.headers.get("authorization") ?? "";
-  const match = /^Bearer\s+(\S+)$/i.exec(auth);
-  const claims = match ? await verifyJwt(match[1]) : null;
-  if (!claims) {
-    return json({ error: "a valid Supabase access token is required" }, 401);
-  }
+  const caller = await callerOf(req);
+  if (caller instanceof Response) return caller;
 
   let body: Record<string, unknown>;
   try {
@@ -117,8 +68,7 @@ serve("/billing-checkout", "POST", async (req) => {
   let params: unknown;
   try {
     params = await sql.begin(async (tx) => {
-      await tx`SELECT set_config('request.jwt.claims', ${JSON.stringify(claims)}, true)`;
-      await tx`SET LOCAL ROLE authenticated`;
+      await actAs(tx, caller);
       const [row] = await tx`
         SELECT ipai.checkout_session_params(${body.org_id as string}::uuid, ${body.plan_id as string},
                                             ${body.success_url as string}, ${body.cancel_url as string}) AS params`;
