@@ -47,12 +47,14 @@ is "$(q "SELECT count(*) FROM ipai.cms_schedule WHERE status = 'pending'")" "$N"
 
 check "SELECT count(*) BETWEEN 64 AND $((N - 150)) FROM ipai.cms_schedule WHERE status = 'done'" \
 	"the worker is part-way through the batch" 30
-stop_at=$(q "SELECT clock_timestamp()")
 done_before=$(q "SELECT count(*) FROM ipai.cms_schedule WHERE status = 'done'")
 running=$(q "SELECT count(*) FROM ipai.cms_schedule WHERE status = 'running'")
 if pgctl -m immediate -w stop >/dev/null 2>&1; then
 	ok "pg_ctl stop -m immediate with $done_before done and $running visibly running"
+	# the moment the server was gone, by the same clock (this machine's)
+	stop_at=$(date -u '+%Y-%m-%d %H:%M:%S.%6N+00')
 else
+	stop_at=$(date -u '+%Y-%m-%d %H:%M:%S.%6N+00')
 	nok "pg_ctl stop -m immediate"
 fi
 "$IPAI_PGBIN/pg_isready" -q -t 1 && nok "the server is down" || ok "the server is down"
