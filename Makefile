@@ -7,7 +7,7 @@
 # headers exist: PGXS is included only when its makefile is present.
 
 EXTENSION   = ipai_saas
-EXTVERSION  = 1.0
+EXTVERSION  = 1.1
 MODULE_big  = ipai_saas
 
 # VPATH builds (make -f /src/Makefile VPATH=/src) read sources from there
@@ -20,7 +20,8 @@ SRCS        = $(sort $(notdir $(wildcard $(srcdir)/src/*.c)))
 OBJS        = $(addprefix src/,$(SRCS:.c=.o))
 SQL_SRCS    = $(sort $(wildcard $(srcdir)/src/sql/*.sql))
 DATA_built  = ipai_saas--$(EXTVERSION).sql
-DATA        = $(wildcard $(srcdir)/src/sql/upgrade/ipai_saas--*.sql)
+# released versions, frozen: their full scripts and the upgrade scripts
+DATA        = $(addprefix src/sql/released/,$(notdir $(wildcard $(srcdir)/src/sql/released/ipai_saas--*.sql)))
 SHLIB_LINK += -lcrypto
 PG_CFLAGS  += -Wall -Wextra -Wno-unused-parameter $(IPAI_CFLAGS)
 EXTRA_CLEAN = ipai_saas--$(EXTVERSION).sql

@@ -113,6 +113,9 @@ VALUES ('50000000-0000-4000-8000-00000000000b', 'sub_Manila', 'trialing', 'pro',
 SELECT * FROM ipai.usage_period('50000000-0000-4000-8000-00000000000b', '2026-03-31 20:00+00');
 SELECT * FROM ipai.usage_period('50000000-0000-4000-8000-00000000000b', '2026-03-10 00:00+00');
 SELECT * FROM ipai.usage_period('50000000-0000-4000-8000-00000000000b', '2026-04-20 00:00+00');
+-- past_due keeps the plan while Stripe retries, and the period with it
+UPDATE ipai.subscriptions SET status = 'past_due' WHERE stripe_subscription_id = 'sub_Manila';
+SELECT * FROM ipai.usage_period('50000000-0000-4000-8000-00000000000b', '2026-03-31 20:00+00');
 -- canceled: back to calendar months
 UPDATE ipai.subscriptions SET status = 'canceled' WHERE stripe_subscription_id = 'sub_Manila';
 SELECT * FROM ipai.usage_period('50000000-0000-4000-8000-00000000000b', '2026-03-31 20:00+00');

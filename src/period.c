@@ -4,7 +4,9 @@
  *		Usage periods: which period a moment of usage counts in.
  *
  * A usage period is the subscription's current period when the
- * organization has an active (or trialing) subscription, otherwise the
+ * organization has a subscription that grants its plan (active, trialing,
+ * or past_due while Stripe retries the payment: the statuses of
+ * ipai.subscription_grants_plan()), otherwise the
  * calendar month in the organization's time zone: for an organization in
  * Asia/Manila, usage at 2026-03-31 20:00 UTC (04:00 on April 1st in
  * Manila) belongs to April.  Features that never reset (cms_items, seats)

@@ -7,7 +7,8 @@
  * The entitlement functions answer from two per-backend caches (plans'
  * entitlements, and each organization's plan, time zone, subscription
  * period and Stripe customer), which triggers on the source tables
- * invalidate in every backend at commit, plus one kept SPI statement per
+ * invalidate in every backend at commit (through ipai._usage_cache_signal),
+ * plus one kept SPI statement per
  * call for what changes all the time (the live counter).
  *
  *-------------------------------------------------------------------------
@@ -56,7 +57,7 @@ typedef struct OrgInfo
 	pg_uuid_t	org_id;
 	char		plan_id[USAGE_NAME_LEN];
 	pg_tz	   *tz;
-	bool		has_subscription;	/* active or trialing, with a period */
+	bool		has_subscription;	/* one that grants the plan, with a period */
 	TimestampTz sub_start;
 	TimestampTz sub_end;
 	TimestampTz month_start;	/* last calendar month computed, or 0/0 */
@@ -98,6 +99,7 @@ typedef enum UsageStmt
 /* usage_cache.c */
 extern SPIPlanPtr usage_stmt(UsageStmt stmt);
 extern void usage_refresh_caches(void);
+extern void usage_signal_caches(void);
 extern bool usage_org_lookup(const pg_uuid_t *org_id, OrgInfo *out);
 extern bool usage_entitlement_lookup(const char *plan_id, const char *feature,
 									 Entitlement *out);

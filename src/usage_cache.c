@@ -6,15 +6,22 @@
  *
  * What rarely changes is cached per backend: the rows of
  * ipai.plan_entitlements, and per organization its plan, time zone,
- * current subscription period and Stripe customer.  Statement-level
- * triggers on the source tables (ipai._usage_cache_invalidate) register a
- * relcache invalidation of the changed table; PostgreSQL delivers it to
- * every backend at commit (and to the changing backend at its next command
- * or on abort), and the callback below marks the caches stale.  Callers
- * run usage_refresh_caches() first, which accepts pending invalidations
- * and drops stale caches, so a call sees every change committed before it
- * started.  Loads read with the latest snapshot, never an older transaction
- * snapshot, so a repeatable-read transaction cannot cache the past.
+ * current subscription period and Stripe customer.  Row-level triggers on
+ * the source tables (ipai._usage_cache_invalidate), which fire only when a
+ * cached column changes (and on INSERT, DELETE, TRUNCATE), register a
+ * relcache invalidation of ipai._usage_cache_signal, a table without rows
+ * or columns that no statement reads: PostgreSQL delivers it to every
+ * backend at commit (and to the changing backend at its next command or on
+ * abort), and the callback below marks the caches stale.  Because no plan
+ * depends on that relation, the message re-plans nothing; invalidating the
+ * source tables themselves would make every backend re-plan every cached
+ * statement that reads them (the Stripe webhook's, for subscriptions) on
+ * every write.  Callers run usage_refresh_caches() first, which accepts
+ * pending invalidations and drops stale caches, so a call sees every change
+ * committed before it started.  Loads read with the latest snapshot, never
+ * an older transaction snapshot, so a repeatable-read transaction cannot
+ * cache the past.  An aborted change sends nothing to other backends; the
+ * changing backend drops its caches (which may hold the aborted rows).
  *
  * The callback only sets flags: it can run in the middle of a lookup (any
  * lock acquisition accepts invalidations), so entries are copied out
@@ -84,6 +91,12 @@ typedef struct UsageStmtDef
 } UsageStmtDef;
 
 static const UsageStmtDef stmt_defs[STMT_COUNT] = {
+	/*
+	 * The usage period follows the subscription whenever it grants the
+	 * plan: the statuses of ipai.subscription_grants_plan() (billing), spelt
+	 * out here so the plan never depends on how the caller's search_path
+	 * resolves that function's body.
+	 */
 	[STMT_ORG_LOAD] = {
 		"SELECT o.plan_id, o.timezone, s.current_period_start, s.current_period_end, "
 		"       b.stripe_customer_id "
@@ -92,7 +105,7 @@ static const UsageStmtDef stmt_defs[STMT_COUNT] = {
 		"       SELECT s.current_period_start, s.current_period_end "
 		"         FROM ipai.subscriptions s "
 		"        WHERE s.org_id OPERATOR(pg_catalog.=) o.id "
-		"          AND s.status OPERATOR(pg_catalog.=) ANY ('{active,trialing}'::pg_catalog.text[]) "
+		"          AND s.status OPERATOR(pg_catalog.=) ANY ('{active,trialing,past_due}'::pg_catalog.text[]) "
 		"          AND s.current_period_start IS NOT NULL "
 		"          AND s.current_period_end IS NOT NULL "
 		"          AND s.current_period_end OPERATOR(pg_catalog.>) s.current_period_start "
@@ -307,35 +320,61 @@ static bool entitlements_stale = true;
 static bool orgs_stale = true;
 static bool callback_registered = false;
 
-/* the tables whose changes invalidate the caches (resolved at load) */
-static Oid	rel_plan_entitlements = InvalidOid;
-static Oid	rel_organizations = InvalidOid;
-static Oid	rel_subscriptions = InvalidOid;
-static Oid	rel_billing_customers = InvalidOid;
+/* the relation whose relcache invalidations say "drop the caches" */
+static Oid	rel_signal = InvalidOid;
 
 /*
  * Relcache invalidation callback: only flags, see the file header.
  * InvalidOid means "everything" (for instance after a sinval overflow).
+ * Dropping or recreating the signal relation (DROP EXTENSION) also sends
+ * its OID, and the next load resolves the new one.
  */
 static void
 usage_relcache_callback(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == rel_plan_entitlements)
+	if (relid == InvalidOid || relid == rel_signal)
+	{
 		entitlements_stale = true;
-	if (relid == InvalidOid || relid == rel_organizations ||
-		relid == rel_subscriptions || relid == rel_billing_customers)
 		orgs_stale = true;
+	}
 }
 
+/* the OID of ipai._usage_cache_signal, looked up by name */
+static Oid
+lookup_signal_relid(void)
+{
+	Oid			relid;
+
+	relid = get_relname_relid("_usage_cache_signal", get_namespace_oid("ipai", false));
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"ipai._usage_cache_signal\" does not exist"),
+				 errhint("Run SELECT ipai.install_schema().")));
+	return relid;
+}
+
+/*
+ * resolve_relids
+ *		Called before every cache load: the load's data is good until the
+ *		next signal of this relation.
+ */
 static void
 resolve_relids(void)
 {
-	Oid			nsp = get_namespace_oid("ipai", false);
+	rel_signal = lookup_signal_relid();
+}
 
-	rel_plan_entitlements = get_relname_relid("plan_entitlements", nsp);
-	rel_organizations = get_relname_relid("organizations", nsp);
-	rel_subscriptions = get_relname_relid("subscriptions", nsp);
-	rel_billing_customers = get_relname_relid("billing_customers", nsp);
+/*
+ * usage_signal_caches
+ *		Drop the metering caches of every backend when the current
+ *		transaction commits (of this backend at its next command, and on
+ *		abort).  Called by the invalidation triggers.
+ */
+void
+usage_signal_caches(void)
+{
+	CacheInvalidateRelcacheByRelid(lookup_signal_relid());
 }
 
 static HTAB *

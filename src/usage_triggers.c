@@ -34,7 +34,6 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -103,18 +102,19 @@ ipai_raise_usage_limit(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(ipai_usage_cache_invalidate);
 
 /*
- * ipai._usage_cache_invalidate() trigger, statement level, on the tables
- * the metering caches read.  Registers a relcache invalidation of the
- * table: every backend drops its cached copy at commit (usage_cache.c).
+ * ipai._usage_cache_invalidate() trigger on the tables the metering caches
+ * read: row level AFTER INSERT, DELETE and UPDATE (WHEN a cached column
+ * changed), statement level AFTER TRUNCATE.  Registers a relcache
+ * invalidation of ipai._usage_cache_signal, which every backend receives
+ * at commit and no plan depends on (see usage_cache.c).  Several rows
+ * register one message: the transaction's invalidations are deduplicated.
  */
 Datum
 ipai_usage_cache_invalidate(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "ipai._usage_cache_invalidate() must be called as a trigger");
-	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
+	usage_signal_caches();
 	return PointerGetDatum(NULL);
 }
 

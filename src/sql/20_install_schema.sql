@@ -15,9 +15,11 @@
 
 -- The schema version this code creates.  Bump it with a new step in every
 -- area function that changes.
+--   1  extension 1.0: every table of the SPEC
+--   2  extension 1.1: indexes for ipai.health()
 CREATE FUNCTION ipai._schema_target_version() RETURNS integer
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	AS $$ SELECT 1 $$;
+	AS $$ SELECT 2 $$;
 
 CREATE FUNCTION ipai.install_schema(distributed boolean DEFAULT false) RETURNS text
 	LANGUAGE plpgsql

@@ -162,6 +162,11 @@ BEGIN
 		GRANT SELECT, INSERT, UPDATE, DELETE ON ipai.billing_customers, ipai.subscriptions,
 			ipai.invoices, ipai.webhook_events TO service_role;
 	END IF;
+	IF from_version < 2 THEN
+		-- ipai.health() watches the inbox's backlog: deferred and failed events
+		CREATE INDEX webhook_events_backlog ON ipai.webhook_events (status, received_at)
+			WHERE status IN ('deferred', 'failed');
+	END IF;
 END
 $$;
 REVOKE ALL ON FUNCTION ipai._schema_billing(integer) FROM PUBLIC;

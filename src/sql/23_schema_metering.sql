@@ -5,7 +5,8 @@
 -- triggers to ipai.cms_pages (cms_items), ipai.org_members and
 -- ipai.org_invitations (seats), and cache invalidation triggers to the
 -- tables the entitlement functions cache per backend (organizations,
--- subscriptions, billing_customers, plan_entitlements).  The functions
+-- subscriptions, billing_customers, plan_entitlements), which signal
+-- through ipai._usage_cache_signal.  The functions
 -- named here live in src/sql/50_metering.sql and src/usage*.c.
 
 CREATE FUNCTION ipai._schema_metering(from_version integer) RETURNS void
@@ -177,24 +178,89 @@ BEGIN
 			AFTER UPDATE OF accepted_at ON ipai.org_invitations
 			FOR EACH ROW EXECUTE FUNCTION ipai._seat_limit('accepted');
 
-		-- the entitlement functions cache plans, organizations and their
-		-- subscription period per backend; changes invalidate the caches
-		-- of every backend at commit
+		-- The entitlement functions cache plans, organizations and their
+		-- subscription period per backend.  A change of what they cache
+		-- registers a relcache invalidation of ipai._usage_cache_signal,
+		-- which every backend receives at commit and which no statement
+		-- reads: invalidating the changed table itself would re-plan every
+		-- cached statement on it in every backend (the Stripe webhook's, on
+		-- each subscription write).  Row triggers fire only when a column
+		-- the caches read changed; ENABLE ALWAYS: also under
+		-- session_replication_role = replica (logical replication).
+		CREATE TABLE ipai._usage_cache_signal ();
+		ALTER TABLE ipai._usage_cache_signal ENABLE ROW LEVEL SECURITY;
+		REVOKE ALL ON ipai._usage_cache_signal FROM PUBLIC;
+		COMMENT ON TABLE ipai._usage_cache_signal IS
+			'No rows: its relcache invalidation tells every backend to drop its metering caches';
+
 		CREATE TRIGGER plan_entitlements_consistent
 			BEFORE INSERT OR UPDATE ON ipai.plan_entitlements
 			FOR EACH ROW EXECUTE FUNCTION ipai._plan_entitlements_consistent();
 		CREATE TRIGGER plan_entitlements_cache
-			AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ipai.plan_entitlements
+			AFTER INSERT OR DELETE ON ipai.plan_entitlements
+			FOR EACH ROW EXECUTE FUNCTION ipai._usage_cache_invalidate();
+		CREATE TRIGGER plan_entitlements_cache_update
+			AFTER UPDATE ON ipai.plan_entitlements
+			FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
+			EXECUTE FUNCTION ipai._usage_cache_invalidate();
+		CREATE TRIGGER plan_entitlements_cache_truncate
+			AFTER TRUNCATE ON ipai.plan_entitlements
 			FOR EACH STATEMENT EXECUTE FUNCTION ipai._usage_cache_invalidate();
+		-- organizations: a new one is not cached yet (misses are not cached)
 		CREATE TRIGGER organizations_usage_cache
-			AFTER UPDATE OF id, plan_id, timezone OR DELETE OR TRUNCATE ON ipai.organizations
+			AFTER DELETE ON ipai.organizations
+			FOR EACH ROW EXECUTE FUNCTION ipai._usage_cache_invalidate();
+		CREATE TRIGGER organizations_usage_cache_update
+			AFTER UPDATE OF id, plan_id, timezone ON ipai.organizations
+			FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id
+							   OR OLD.plan_id IS DISTINCT FROM NEW.plan_id
+							   OR OLD.timezone IS DISTINCT FROM NEW.timezone)
+			EXECUTE FUNCTION ipai._usage_cache_invalidate();
+		CREATE TRIGGER organizations_usage_cache_truncate
+			AFTER TRUNCATE ON ipai.organizations
 			FOR EACH STATEMENT EXECUTE FUNCTION ipai._usage_cache_invalidate();
 		CREATE TRIGGER subscriptions_usage_cache
-			AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ipai.subscriptions
+			AFTER INSERT OR DELETE ON ipai.subscriptions
+			FOR EACH ROW EXECUTE FUNCTION ipai._usage_cache_invalidate();
+		CREATE TRIGGER subscriptions_usage_cache_update
+			AFTER UPDATE OF org_id, status, plan_id, current_period_start, current_period_end
+			ON ipai.subscriptions
+			FOR EACH ROW WHEN (OLD.org_id IS DISTINCT FROM NEW.org_id
+							   OR OLD.status IS DISTINCT FROM NEW.status
+							   OR OLD.plan_id IS DISTINCT FROM NEW.plan_id
+							   OR OLD.current_period_start IS DISTINCT FROM NEW.current_period_start
+							   OR OLD.current_period_end IS DISTINCT FROM NEW.current_period_end)
+			EXECUTE FUNCTION ipai._usage_cache_invalidate();
+		CREATE TRIGGER subscriptions_usage_cache_truncate
+			AFTER TRUNCATE ON ipai.subscriptions
 			FOR EACH STATEMENT EXECUTE FUNCTION ipai._usage_cache_invalidate();
 		CREATE TRIGGER billing_customers_usage_cache
-			AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ipai.billing_customers
+			AFTER INSERT OR DELETE ON ipai.billing_customers
+			FOR EACH ROW EXECUTE FUNCTION ipai._usage_cache_invalidate();
+		CREATE TRIGGER billing_customers_usage_cache_update
+			AFTER UPDATE OF org_id, stripe_customer_id ON ipai.billing_customers
+			FOR EACH ROW WHEN (OLD.org_id IS DISTINCT FROM NEW.org_id
+							   OR OLD.stripe_customer_id IS DISTINCT FROM NEW.stripe_customer_id)
+			EXECUTE FUNCTION ipai._usage_cache_invalidate();
+		CREATE TRIGGER billing_customers_usage_cache_truncate
+			AFTER TRUNCATE ON ipai.billing_customers
 			FOR EACH STATEMENT EXECUTE FUNCTION ipai._usage_cache_invalidate();
+		ALTER TABLE ipai.plan_entitlements
+			ENABLE ALWAYS TRIGGER plan_entitlements_cache,
+			ENABLE ALWAYS TRIGGER plan_entitlements_cache_update,
+			ENABLE ALWAYS TRIGGER plan_entitlements_cache_truncate;
+		ALTER TABLE ipai.organizations
+			ENABLE ALWAYS TRIGGER organizations_usage_cache,
+			ENABLE ALWAYS TRIGGER organizations_usage_cache_update,
+			ENABLE ALWAYS TRIGGER organizations_usage_cache_truncate;
+		ALTER TABLE ipai.subscriptions
+			ENABLE ALWAYS TRIGGER subscriptions_usage_cache,
+			ENABLE ALWAYS TRIGGER subscriptions_usage_cache_update,
+			ENABLE ALWAYS TRIGGER subscriptions_usage_cache_truncate;
+		ALTER TABLE ipai.billing_customers
+			ENABLE ALWAYS TRIGGER billing_customers_usage_cache,
+			ENABLE ALWAYS TRIGGER billing_customers_usage_cache_update,
+			ENABLE ALWAYS TRIGGER billing_customers_usage_cache_truncate;
 		-- meter events written before the Stripe customer was known get it
 		CREATE TRIGGER billing_customers_meter_events
 			AFTER INSERT OR UPDATE OF stripe_customer_id ON ipai.billing_customers

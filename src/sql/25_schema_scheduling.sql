@@ -139,6 +139,11 @@ BEGIN
 
 		GRANT SELECT ON ipai.cms_live_pages TO authenticated, service_role;
 	END IF;
+	IF from_version < 2 THEN
+		-- ipai.health() counts the runs that failed in the last day
+		CREATE INDEX cms_schedule_failed ON ipai.cms_schedule (executed_at)
+			WHERE status = 'failed';
+	END IF;
 END
 $$;
 REVOKE ALL ON FUNCTION ipai._schema_scheduling(integer) FROM PUBLIC;

@@ -59,7 +59,7 @@ CREATE FUNCTION ipai.usage_period(org_id uuid, at timestamptz DEFAULT now(),
 	LANGUAGE C STABLE;
 REVOKE ALL ON FUNCTION ipai.usage_period(uuid, timestamptz) FROM PUBLIC;
 COMMENT ON FUNCTION ipai.usage_period(uuid, timestamptz) IS
-	'The usage period containing at: the active subscription''s period, else the calendar month in the organization''s time zone';
+	'The usage period containing at: the period of the subscription that grants the plan (active, trialing, past_due), else the calendar month in the organization''s time zone';
 
 -- internal: no permission checks, not granted to anyone
 CREATE FUNCTION ipai._usage_period(org_id uuid, feature text, at timestamptz,

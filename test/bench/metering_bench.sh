@@ -13,6 +13,8 @@
 #
 #   select1    SELECT 1 (the physical limit of a round trip)
 #   check      SELECT * FROM ipai.check_entitlement(org, 'ai_runs', 1)
+#   check_scalar  SELECT ipai.check_entitlement(org, 'ai_runs', 1) (the
+#              composite as one column: no FunctionScan)
 #   consume    SELECT * FROM ipai.consume_entitlement(org, 'ai_runs', 1)
 #   baseline   the seed's design in plain PL/pgSQL: usage from a
 #              materialized view (refreshed by a job) joined to the limits
@@ -176,6 +178,11 @@ cat >"$work/check.sql" <<'SQL'
 \set n random(1, 1000)
 SELECT * FROM ipai.check_entitlement(('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid, 'ai_runs', 1);
 SQL
+# the same check called as a scalar (one composite column, no FunctionScan)
+cat >"$work/check_scalar.sql" <<'SQL'
+\set n random(1, 1000)
+SELECT ipai.check_entitlement(('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid, 'ai_runs', 1);
+SQL
 cat >"$work/consume.sql" <<'SQL'
 \set n random(1, 1000)
 SELECT * FROM ipai.consume_entitlement(('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid, 'ai_runs', 1);
@@ -190,7 +197,7 @@ SQL
 # machine is doing.
 ROUNDS=${IPAI_BENCH_ROUNDS:-3}
 per=$(( (SECS + ROUNDS - 1) / ROUNDS ))
-runs="select1 org_expr pkread check baseline update consume"
+runs="select1 org_expr pkread check check_scalar baseline update consume"
 declare -A samples
 for round in $(seq 1 "$ROUNDS"); do
 	for run in $runs; do
@@ -213,6 +220,7 @@ echo
 echo "check    / SELECT 1  = $(ratio "${tps[check]}" "${tps[select1]}")x   (goal >= 0.8)"
 echo "consume  / SELECT 1  = $(ratio "${tps[consume]}" "${tps[select1]}")x   (goal >= 0.5)"
 echo "check    / baseline  = $(ratio "${tps[check]}" "${tps[baseline]}")x   (goal >= 5)"
+echo "scalar   / SELECT 1  = $(ratio "${tps[check_scalar]}" "${tps[select1]}")x   (SELECT ipai.check_entitlement(...) instead of SELECT * FROM)"
 echo "check    / org_expr  = $(ratio "${tps[check]}" "${tps[org_expr]}")x   (the same organization-picking expression, no function)"
 echo "check    / pkread    = $(ratio "${tps[check]}" "${tps[pkread]}")x   (floor of any exact check: one prepared primary-key read)"
 echo "consume  / update    = $(ratio "${tps[consume]}" "${tps[update]}")x   (floor of any exact consume: one single-row UPDATE and commit)"

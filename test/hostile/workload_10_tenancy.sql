@@ -13,3 +13,4 @@ SELECT name, billing_email, timezone, plan_id FROM ipai.organizations WHERE id O
 SELECT role FROM ipai.org_members WHERE org_id OPERATOR(pg_catalog.=) (SELECT id FROM hostile_ids WHERE k OPERATOR(pg_catalog.=) 'org') ORDER BY role;
 SELECT action FROM ipai.audit_log WHERE org_id OPERATOR(pg_catalog.=) (SELECT id FROM hostile_ids WHERE k OPERATOR(pg_catalog.=) 'org') ORDER BY id;
 SELECT ipai.install_schema();
+SELECT name, status FROM ipai.health();

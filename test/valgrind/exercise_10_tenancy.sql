@@ -21,3 +21,5 @@ SELECT ipai.caller_is_privileged(), ipai._current_role_is_privileged();
 SELECT ipai.email_is_valid(e) FROM unnest(ARRAY['a@b.co', 'bad', repeat('x', 300) || '@b.co', 'jos' || chr(233) || '@example.fr']) e;
 
 SELECT ipai.create_organization('Valgrind Org', '11111111-1111-4111-8111-111111111111');
+
+SELECT name, status FROM ipai.health();

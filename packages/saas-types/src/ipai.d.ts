@@ -1,4 +1,4 @@
-// TypeScript declarations of schema "ipai" (ipai_saas 1.0, schema version 1),
+// TypeScript declarations of schema "ipai" (ipai_saas 1.1, schema version 2),
 // generated from the catalog by ipai.typescript_types().  Do not edit:
 // psql -X -A -t -c 'SELECT ipai.typescript_types()' -o packages/saas-types/src/ipai.d.ts
 
@@ -1197,6 +1197,14 @@ export type Database = {
           actual_quantity: number;
         };
         Returns: boolean;
+      };
+      health: {
+        Args: Record<PropertyKey, never>;
+        Returns: {
+          name: string | null;
+          status: string | null;
+          detail: string | null;
+        }[];
       };
       install_schema: {
         Args: {
