@@ -64,7 +64,7 @@ typedef struct ipai_stripe_header
 	int64_t		timestamp;		/* t, Unix seconds */
 	const char *t_text;			/* t's digits in the header, signed as is */
 	size_t		t_len;
-	size_t		n_v1;			/* number of v1 signatures (>= 1) */
+	size_t		n_v1;			/* number of usable v1 values (>= 1) */
 } ipai_stripe_header;
 
 extern ipai_sig_status ipai_wh_stripe_parse_header(const char *header,
