@@ -297,3 +297,14 @@ FROM wh, whh, LATERAL (VALUES
 ) AS c(label, header)
 ORDER BY label COLLATE "C";
 ROLLBACK;
+
+-- the tolerance is exact to the microsecond: |now - t| <= tolerance
+WITH h AS (SELECT ipai.stripe_sign('{}', 'whsec_x', to_timestamp(1767225600)) AS h)
+SELECT d AS seconds_after_t,
+	   ipai.stripe_verify_signature('{}'::text, h, 'whsec_x', 300, to_timestamp(1767225600 + d)) AS ok
+  FROM h, unnest(ARRAY[-300.5, -300.000001, -300, -299.5, 299.5, 300, 300.000001, 300.5]::numeric[]) d;
+SELECT d AS seconds_after_t,
+	   ipai.standard_webhook_verify(convert_to('{"test": 2432232314}', 'UTF8'), 'msg_p5jXN8AQM9LWM0D4loKWxJek',
+			'1614265330', 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=',
+			'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 300, to_timestamp(1614265330 + d)) AS ok
+  FROM unnest(ARRAY[-300.5, -300, 300, 300.5]::numeric[]) d;

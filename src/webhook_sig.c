@@ -189,13 +189,29 @@ ipai_parse_unix_seconds(const char *s, size_t len, int64_t *result)
 bool
 ipai_within_tolerance(int64_t t, int64_t now, int32_t tolerance)
 {
+	return ipai_within_tolerance_us(t, now, 0, tolerance);
+}
+
+/*
+ * ipai_within_tolerance_us
+ *		|(now + now_us / 10^6) - t| <= tolerance exactly, for a moment with a
+ *		fraction of a second (0 <= now_us < 10^6): past t, the fraction makes
+ *		a whole second of difference count as more than it.
+ */
+bool
+ipai_within_tolerance_us(int64_t t, int64_t now, int32_t now_us, int32_t tolerance)
+{
 	uint64_t	diff;
 
 	if (tolerance < 0)
 		return false;
 	/* the true difference of two int64 always fits in uint64 */
 	if (now >= t)
+	{
 		diff = (uint64_t) now - (uint64_t) t;
+		if (now_us > 0)
+			return diff < (uint64_t) tolerance;
+	}
 	else
 		diff = (uint64_t) t - (uint64_t) now;
 	return diff <= (uint64_t) tolerance;
@@ -634,6 +650,18 @@ ipai_wh_stripe_verify(const void *payload, size_t payload_len,
 				   int64_t now, int32_t tolerance,
 				   ipai_hmac_sha256_fn hmac)
 {
+	return ipai_wh_stripe_verify_us(payload, payload_len, header, header_len,
+									secret, secret_len, now, 0, tolerance, hmac);
+}
+
+/* the same at now + now_us microseconds (0 <= now_us < 10^6) */
+ipai_sig_status
+ipai_wh_stripe_verify_us(const void *payload, size_t payload_len,
+						 const char *header, size_t header_len,
+						 const char *secret, size_t secret_len,
+						 int64_t now, int32_t now_us, int32_t tolerance,
+						 ipai_hmac_sha256_fn hmac)
+{
 	ipai_stripe_header h;
 	ipai_sig_status st;
 	unsigned char mac[IPAI_HMAC_SHA256_LEN];
@@ -675,7 +703,7 @@ ipai_wh_stripe_verify(const void *payload, size_t payload_len,
 	}
 	if (!matched)
 		return IPAI_SIG_MISMATCH;
-	if (!ipai_within_tolerance(h.timestamp, now, tolerance))
+	if (!ipai_within_tolerance_us(h.timestamp, now, now_us, tolerance))
 		return IPAI_SIG_OUTSIDE_TOLERANCE;
 	return IPAI_SIG_OK;
 }
@@ -856,6 +884,21 @@ ipai_wh_standard_verify(const void *payload, size_t payload_len,
 				  int64_t now, int32_t tolerance,
 				  ipai_hmac_sha256_fn hmac)
 {
+	return ipai_wh_standard_verify_us(payload, payload_len, msg_id, id_len,
+									  msg_timestamp, ts_len, header, header_len,
+									  secret, secret_len, now, 0, tolerance, hmac);
+}
+
+/* the same at now + now_us microseconds (0 <= now_us < 10^6) */
+ipai_sig_status
+ipai_wh_standard_verify_us(const void *payload, size_t payload_len,
+						   const char *msg_id, size_t id_len,
+						   const char *msg_timestamp, size_t ts_len,
+						   const char *header, size_t header_len,
+						   const char *secret, size_t secret_len,
+						   int64_t now, int32_t now_us, int32_t tolerance,
+						   ipai_hmac_sha256_fn hmac)
+{
 	unsigned char *key;
 	size_t		keylen;
 	unsigned char expected[IPAI_HMAC_SHA256_LEN];
@@ -933,7 +976,7 @@ ipai_wh_standard_verify(const void *payload, size_t payload_len,
 	}
 	if (!matched)
 		return IPAI_SIG_MISMATCH;
-	if (!ipai_within_tolerance(ts, now, tolerance))
+	if (!ipai_within_tolerance_us(ts, now, now_us, tolerance))
 		return IPAI_SIG_OUTSIDE_TOLERANCE;
 	return IPAI_SIG_OK;
 }
