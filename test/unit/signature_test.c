@@ -242,6 +242,19 @@ test_building_blocks(void)
 	   !ipai_within_tolerance(0, INT64_MIN, INT32_MAX) &&
 	   ipai_within_tolerance(INT64_MAX, INT64_MAX, 1),
 	   "tolerance: extremes");
+	/* with microseconds: now = 399.5 and 400.000001 around t = 100 */
+	ok(ipai_within_tolerance_us(100, 399, 500000, 300) &&
+	   ipai_within_tolerance_us(100, 400, 0, 300) &&
+	   !ipai_within_tolerance_us(100, 400, 1, 300),
+	   "tolerance: past edge to the microsecond");
+	/* now = 100, 99.999999, 100.5 and 100.5 against t = 400 and 401 */
+	ok(ipai_within_tolerance_us(400, 100, 0, 300) &&
+	   !ipai_within_tolerance_us(400, 99, 999999, 300) &&
+	   ipai_within_tolerance_us(400, 100, 500000, 300) &&
+	   !ipai_within_tolerance_us(401, 100, 500000, 300),
+	   "tolerance: future edge to the microsecond");
+	ok(!ipai_within_tolerance_us(INT64_MIN, INT64_MAX, 999999, INT32_MAX),
+	   "tolerance: extremes with microseconds");
 }
 
 static void
