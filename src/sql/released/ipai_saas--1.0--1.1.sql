@@ -2,28 +2,12 @@
 --   * ipai.health(): one row per operational check;
 --   * schema version 2, applied by SELECT ipai.install_schema() after this
 --     update: indexes of the inbox backlog and of failed schedules that
---     health() reads;
---   * ipai._billing_customer_linked(), the trigger (schema version 2) by
---     which a Stripe customer linked outside the webhook releases its
---     deferred events.
+--     health() reads.
 \echo Use "ALTER EXTENSION ipai_saas UPDATE TO '1.1'" to load this file. \quit
 
 CREATE OR REPLACE FUNCTION ipai._schema_target_version() RETURNS integer
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	AS $$ SELECT 2 $$;
-
--- Row trigger of ipai.billing_customers (BEFORE and AFTER INSERT OR UPDATE
--- OF stripe_customer_id, src/webhook.c): a link written by anyone but the
--- webhook releases the deferred events of that customer in the same
--- transaction.  BEFORE takes the customer's advisory lock (the one every
--- delivery of that customer takes), AFTER applies the events.
-CREATE FUNCTION ipai._billing_customer_linked() RETURNS trigger
-	AS 'MODULE_PATHNAME', 'ipai_billing_customer_linked'
-	LANGUAGE C VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, pg_temp;
-REVOKE ALL ON FUNCTION ipai._billing_customer_linked() FROM PUBLIC;
-COMMENT ON FUNCTION ipai._billing_customer_linked() IS
-	'Trigger: a Stripe customer linked to an organization outside the webhook releases its deferred webhook events';
 
 CREATE OR REPLACE FUNCTION ipai._schema_billing(from_version integer) RETURNS void
 	LANGUAGE plpgsql
@@ -184,15 +168,6 @@ BEGIN
 		-- ipai.health() watches the inbox's backlog: deferred and failed events
 		CREATE INDEX webhook_events_backlog ON ipai.webhook_events (status, received_at)
 			WHERE status IN ('deferred', 'failed');
-		-- a customer linked by anyone (an operator's INSERT or UPDATE)
-		-- releases its deferred events: lock before the row is written,
-		-- apply after (src/webhook.c, ipai._billing_customer_linked)
-		CREATE TRIGGER billing_customers_link_lock
-			BEFORE INSERT OR UPDATE OF stripe_customer_id ON ipai.billing_customers
-			FOR EACH ROW EXECUTE FUNCTION ipai._billing_customer_linked();
-		CREATE TRIGGER billing_customers_link_release
-			AFTER INSERT OR UPDATE OF stripe_customer_id ON ipai.billing_customers
-			FOR EACH ROW EXECUTE FUNCTION ipai._billing_customer_linked();
 	END IF;
 END
 $$;
