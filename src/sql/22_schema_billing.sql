@@ -167,6 +167,8 @@ BEGIN
 		-- ipai.health() watches the inbox's backlog: deferred and failed events
 		CREATE INDEX webhook_events_backlog ON ipai.webhook_events (status, received_at)
 			WHERE status IN ('deferred', 'failed');
+	END IF;
+	IF from_version < 3 THEN
 		-- a customer linked by anyone (an operator's INSERT or UPDATE)
 		-- releases its deferred events: lock before the row is written,
 		-- apply after (src/webhook.c, ipai._billing_customer_linked)
