@@ -3,7 +3,7 @@
 -- a subscription that starts late, is canceled or moves its billing anchor
 -- neither loses usage (no limit bypass) nor counts it twice.
 BEGIN;
-SELECT plan(18);
+SELECT plan(20);
 SET LOCAL client_min_messages = warning;
 
 INSERT INTO ipai.organizations (id, name, plan_id, timezone) VALUES
@@ -92,6 +92,12 @@ VALUES ('5e000000-0000-4000-8000-00000000000d', 'sub_TapUp', 'active', 'pro',
 UPDATE ipai.organizations SET plan_id = 'pro' WHERE id = '5e000000-0000-4000-8000-00000000000d';
 SELECT is(pg_temp.used('5e000000-0000-4000-8000-00000000000d'), 4::bigint,
 		  'a late subscription: usage already inside its period counts');
+SELECT is((SELECT metered_quantity FROM ipai.preview_invoice('5e000000-0000-4000-8000-00000000000d')),
+		  4::bigint, '... and is billed: preview_invoice');
+UPDATE ipai.subscriptions SET status = 'past_due' WHERE stripe_subscription_id = 'sub_TapUp';
+SELECT is((SELECT count(*) || ':' || sum((payload->>'value')::int) FROM ipai.outbox
+			WHERE org_id = '5e000000-0000-4000-8000-00000000000d' AND topic = 'stripe.meter_event'),
+		  '1:4', '... through one Stripe meter event, written once');
 
 -- the counters agree with the events; refresh and health() say so
 SELECT is(ipai.refresh_org_usage(), 0, 'refresh_org_usage finds nothing to repair');

@@ -5,6 +5,8 @@
 --     (ipai._usage_window_sums, ipai._usage_counters_rebase,
 --     ipai._usage_periods_changed; refresh_org_usage, preview_invoice and
 --     health() count by window);
+--   * a subscription that grants a metered plan bills the usage inside its
+--     period recorded before it arrived (ipai._usage_meter_backfill);
 --   * schema version 3, applied by SELECT ipai.install_schema() after this
 --     update: usage_counters.carried, the usage_events_window index and the
 --     triggers that rebase counters when an organization's periods change;
@@ -623,6 +625,39 @@ END
 $$;
 REVOKE ALL ON FUNCTION ipai._usage_counters_rebase(uuid) FROM PUBLIC;
 
+-- new: ipai._usage_meter_backfill
+CREATE FUNCTION ipai._usage_meter_backfill(for_org uuid, for_plan text,
+										   from_at timestamptz, until_at timestamptz)
+	RETURNS integer
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n integer;
+BEGIN
+	INSERT INTO ipai.outbox (org_id, topic, payload, dedupe_key)
+	SELECT ev.org_id, 'stripe.meter_event',
+		   ipai._meter_event_payload(ev.org_id, ev.id, e.stripe_meter_event_name,
+									 b.stripe_customer_id, ev.quantity, ev.occurred_at),
+		   ipai._meter_identifier(ev.org_id, ev.id)
+	  FROM ipai.plan_entitlements e
+	  JOIN ipai.usage_events ev
+		ON ev.org_id OPERATOR(pg_catalog.=) $1
+	   AND ev.feature OPERATOR(pg_catalog.=) e.feature
+	   AND ev.occurred_at OPERATOR(pg_catalog.>=) $3
+	   AND ev.occurred_at OPERATOR(pg_catalog.<) $4
+	   AND NOT ev.metered
+	  LEFT JOIN ipai.billing_customers b ON b.org_id OPERATOR(pg_catalog.=) $1
+	 WHERE e.plan_id OPERATOR(pg_catalog.=) $2
+	   AND e.metered
+	 ORDER BY ev.id
+	ON CONFLICT (org_id, topic, dedupe_key) DO NOTHING;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._usage_meter_backfill(uuid, text, timestamptz, timestamptz) FROM PUBLIC;
+
 -- new: ipai._usage_periods_changed
 CREATE FUNCTION ipai._usage_periods_changed() RETURNS trigger
 	LANGUAGE plpgsql SECURITY DEFINER
@@ -635,6 +670,14 @@ BEGIN
 	END IF;
 	IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' AND NEW.org_id IS NOT NULL THEN
 		PERFORM ipai._usage_counters_rebase(NEW.org_id);
+		-- the statuses of ipai.subscription_grants_plan()
+		IF NEW.status OPERATOR(pg_catalog.=) ANY ('{active,trialing,past_due}'::text[])
+		   AND NEW.plan_id IS NOT NULL
+		   AND NEW.current_period_start IS NOT NULL
+		   AND NEW.current_period_end OPERATOR(pg_catalog.>) NEW.current_period_start THEN
+			PERFORM ipai._usage_meter_backfill(NEW.org_id, NEW.plan_id,
+											   NEW.current_period_start, NEW.current_period_end);
+		END IF;
 	END IF;
 	IF TG_OP OPERATOR(pg_catalog.<>) 'INSERT' AND OLD.org_id IS NOT NULL
 	   AND (TG_OP OPERATOR(pg_catalog.=) 'DELETE' OR OLD.org_id IS DISTINCT FROM NEW.org_id) THEN
@@ -678,7 +721,12 @@ BEGIN
 		   AND ev.feature OPERATOR(pg_catalog.=) f.feature
 		   AND ev.occurred_at OPERATOR(pg_catalog.>=) p.period_start
 		   AND ev.occurred_at OPERATOR(pg_catalog.<) p.period_end
-		   AND ev.metered;
+		   AND (ev.metered
+				OR EXISTS (SELECT 1 FROM ipai.outbox o
+							WHERE o.org_id OPERATOR(pg_catalog.=) ev.org_id
+							  AND o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
+							  AND o.dedupe_key OPERATOR(pg_catalog.=)
+								  ipai._meter_identifier(ev.org_id, ev.id)));
 		mq := mq OPERATOR(pg_catalog.+) q;
 		ma := ma OPERATOR(pg_catalog.+) (q::numeric OPERATOR(pg_catalog.*) f.unit_price);
 	END LOOP;
