@@ -61,7 +61,9 @@ SELECT ipai.stripe_sign('x', 'whsec_a', '2023-11-14 22:13:20.999+00') =
 	   ipai.stripe_sign('x', 'whsec_a', '2023-11-14 22:13:20+00') AS floors;
 
 --
--- Stripe: every malformed header is false, never an error
+-- Stripe: every malformed header is false, never an error; a v1 that
+-- cannot be a signature is skipped (never matches) without hiding a good
+-- one, as in Stripe's SDK; an empty v1 rejects the header (the SDK throws)
 --
 CREATE TEMP TABLE v AS
 	SELECT substr(ipai.stripe_sign(payload, secret, t0), 17) AS v1 FROM k;
@@ -72,7 +74,8 @@ FROM k, v, LATERAL (VALUES
 	('v0 ignored',               't=1700000000,v0=' || repeat('0', 64) || ',v1=' || v1),
 	('unknown scheme ignored',   't=1700000000,v1=' || v1 || ',v9=whatever'),
 	('rotation: second v1',      't=1700000000,v1=' || repeat('ab', 32) || ',v1=' || v1),
-	('upper-case hex',           't=1700000000,v1=' || upper(v1)),
+	('upper-case hex alone',     't=1700000000,v1=' || upper(v1)),
+	('upper-case hex, then good','t=1700000000,v1=' || upper(v1) || ',v1=' || v1),
 	('empty header',             ''),
 	('missing t',                'v1=' || v1),
 	('empty t',                  't=,v1=' || v1),
@@ -82,10 +85,24 @@ FROM k, v, LATERAL (VALUES
 	('t with spaces',            't= 1700000000,v1=' || v1),
 	('overflowing t',            't=99999999999999999999,v1=' || v1),
 	('duplicate t',              't=1700000000,t=1700000000,v1=' || v1),
+	('duplicate t, last signed', 't=1600000000,t=1700000000,v1=' || v1),
+	('duplicate t, first signed','t=1700000000,t=1700000001,v1=' || v1),
+	('bad t, then good t',       't=abc,t=1700000000,v1=' || v1),
+	('good t, then bare t',      't=1700000000,v1=' || v1 || ',t'),
+	('t value ends at 2nd =',    't=1700000000=1,v1=' || v1),
 	('no v1',                    't=1700000000'),
 	('only v0',                  't=1700000000,v0=' || v1),
 	('empty v1=',                't=1700000000,v1='),
 	('good v1 and empty v1=',    't=1700000000,v1=' || v1 || ',v1='),
+	('empty v1= and good v1',    't=1700000000,v1=,v1=' || v1),
+	('bare v1 and good v1',      't=1700000000,v1,v1=' || v1),
+	('non-hex v1, then good',    't=1700000000,v1=abc,v1=' || v1),
+	('good, then non-hex v1',    't=1700000000,v1=' || v1 || ',v1=zz'),
+	('odd-length v1, then good', 't=1700000000,v1=' || substr(v1, 2) || ',v1=' || v1),
+	('long v1, then good',       't=1700000000,v1=' || v1 || '00,v1=' || v1),
+	('short v1, then good',      't=1700000000,v1=' || substr(v1, 3) || ',v1=' || v1),
+	('junk v1s around good',     't=1700000000,v1=!!!,v1=' || v1 || ',v1=' || repeat('g', 64)),
+	('v1 value ends at 2nd =',   't=1700000000,v1=' || v1 || '=junk'),
 	('odd-length v1',            't=1700000000,v1=' || substr(v1, 2)),
 	('short v1',                 't=1700000000,v1=' || substr(v1, 3)),
 	('long v1',                  't=1700000000,v1=' || v1 || '00'),
@@ -94,12 +111,19 @@ FROM k, v, LATERAL (VALUES
 	('trailing comma',           't=1700000000,v1=' || v1 || ','),
 	('empty item',               't=1700000000,,v1=' || v1),
 	('item without =',           't=1700000000,v1=' || v1 || ',junk'),
+	('empty keys',               't=1700000000,=x,=,v1=' || v1),
 	('space after comma',        't=1700000000, v1=' || v1),
 	('other t',                  't=1700000001,v1=' || v1),
 	('only commas',              ',,,,'),
 	('binary-looking garbage',   E't=1700000000\x01\x7f,v1=' || v1)
 ) AS cases(label, header)
 ORDER BY label COLLATE "C";
+
+-- the acceptance probe's case: a junk v1 inserted before the good one
+WITH h AS (SELECT ipai.stripe_sign('{}', 'whsec_x', to_timestamp(1767225600)) h)
+SELECT ipai.stripe_verify_signature('{}'::text, replace(h, ',v1=', ',v1=abc,v1='), 'whsec_x',
+									300, to_timestamp(1767225600)) AS junk_v1_then_good
+FROM h;
 
 -- 1 MB headers (repeat()): rejected or accepted in linear time
 SELECT ipai.stripe_verify_signature(payload, repeat('x', 1048576), secret, 300, now) AS mb_of_x,
@@ -207,6 +231,15 @@ FROM sw, LATERAL (VALUES
 	('invalid signature',         payload, id, ts, other, secret),
 	('short signature (library)', payload, id, ts, 'v1,dawfeoifkpqwoekfpqoekf', secret),
 	('partial signature',         payload, id, ts, substr(sig, 1, 8), secret),
+	('v1,!!! before a valid one', payload, id, ts, 'v1,!!! ' || sig, secret),
+	('v1,!!! after a valid one',  payload, id, ts, sig || ' v1,!!!', secret),
+	('short, then valid',         payload, id, ts, 'v1,dawfeoifkpqwoekfpqoekf ' || sig, secret),
+	('unpadded, then valid',      payload, id, ts, rtrim(sig, '=') || ' ' || sig, secret),
+	('too long, then valid',      payload, id, ts, sig || 'AAAA ' || sig, secret),
+	('bare v1, then valid',       payload, id, ts, 'v1 ' || sig, secret),
+	('signature, extra field',    payload, id, ts, sig || ',junk', secret),
+	('sig in the third field',    payload, id, ts, 'v1,x,' || substr(sig, 4), secret),
+	('tab after signature',       payload, id, ts, sig || E'\t', secret),
 	('empty signature v1,',       payload, id, ts, 'v1,', secret),
 	('v1, before a valid one',    payload, id, ts, 'v1, ' || sig, secret),
 	('unpadded signature',        payload, id, ts, rtrim(sig, '='), secret),
@@ -241,3 +274,37 @@ FROM (VALUES
 	($$SELECT ipai.standard_webhook_sign('x'::text, '', '1', 'whsec_AAAA')$$),
 	($$SELECT ipai.standard_webhook_sign('x'::text, 'm', '-1', 'whsec_AAAA')$$)
 ) AS s(stmt);
+
+--
+-- ipai.stripe_webhook goes through the same parser: a junk v1 next to the
+-- good one is accepted, an empty v1 or only junk is IP002 (all in a
+-- transaction that is rolled back)
+--
+BEGIN;
+SELECT ipai.set_stripe_webhook_secret('whsec_sig_regress') > 0 AS secret_set;
+CREATE TEMP TABLE wh ON COMMIT DROP AS SELECT
+	'{"id":"evt_sig_regress","object":"event","type":"customer.updated","created":1735689700,"data":{"object":{"id":"cus_sig_regress","object":"customer"}}}'::text AS body;
+CREATE TEMP TABLE whh ON COMMIT DROP AS SELECT ipai.stripe_sign(body, 'whsec_sig_regress') AS h FROM wh;
+SELECT w.* FROM wh, whh,
+	LATERAL ipai.stripe_webhook(wh.body, replace(whh.h, ',v1=', ',v1=abc,v1=') || ',v1=' || repeat('0', 64)) w;
+SELECT w.* FROM wh, whh,
+	LATERAL ipai.stripe_webhook(convert_to(wh.body, 'UTF8'), replace(whh.h, ',v1=', ',v1=zz,,junk,v1=')) w;
+SELECT label, pg_temp.error_of(format('SELECT * FROM ipai.stripe_webhook(%L::text, %L)', wh.body, header)) AS result
+FROM wh, whh, LATERAL (VALUES
+	('empty v1, then good', replace(whh.h, ',v1=', ',v1=,v1=')),
+	('only a junk v1',      split_part(whh.h, ',', 1) || ',v1=abc'),
+	('only upper-case hex', split_part(whh.h, 'v1=', 1) || 'v1=' || upper(split_part(whh.h, 'v1=', 2)))
+) AS c(label, header)
+ORDER BY label COLLATE "C";
+ROLLBACK;
+
+-- the tolerance is exact to the microsecond: |now - t| <= tolerance
+WITH h AS (SELECT ipai.stripe_sign('{}', 'whsec_x', to_timestamp(1767225600)) AS h)
+SELECT d AS seconds_after_t,
+	   ipai.stripe_verify_signature('{}'::text, h, 'whsec_x', 300, to_timestamp(1767225600 + d)) AS ok
+  FROM h, unnest(ARRAY[-300.5, -300.000001, -300, -299.5, 299.5, 300, 300.000001, 300.5]::numeric[]) d;
+SELECT d AS seconds_after_t,
+	   ipai.standard_webhook_verify(convert_to('{"test": 2432232314}', 'UTF8'), 'msg_p5jXN8AQM9LWM0D4loKWxJek',
+			'1614265330', 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=',
+			'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 300, to_timestamp(1614265330 + d)) AS ok
+  FROM unnest(ARRAY[-300.5, -300, 300, 300.5]::numeric[]) d;

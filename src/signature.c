@@ -123,6 +123,18 @@ ipai_timestamptz_to_unix(TimestampTz ts)
 	return secs + IPAI_UNIX_EPOCH_OFFSET;
 }
 
+/* Unix seconds (rounded down) and the microseconds past them */
+static int64
+unix_parts(TimestampTz ts, int32 *micros)
+{
+	int64		us = ts % USECS_PER_SEC;
+
+	if (us < 0)
+		us += USECS_PER_SEC;
+	*micros = (int32) us;
+	return ipai_timestamptz_to_unix(ts);
+}
+
 /*
  * ipai_stripe_signature_check
  *		See signature.h.
@@ -131,13 +143,15 @@ ipai_sig_status
 ipai_stripe_signature_check(const char *payload, size_t payload_len,
 							const char *header, size_t header_len,
 							const char *secret, size_t secret_len,
-							int64 now_unix, int32 tolerance_seconds)
+							TimestampTz now, int32 tolerance_seconds)
 {
 	ipai_sig_status st;
+	int32		now_us;
+	int64		now_unix = unix_parts(now, &now_us);
 
-	st = ipai_wh_stripe_verify(payload, payload_len, header, header_len,
-							secret, secret_len, now_unix, tolerance_seconds,
-							ipai_hmac_sha256);
+	st = ipai_wh_stripe_verify_us(payload, payload_len, header, header_len,
+								  secret, secret_len, now_unix, now_us,
+								  tolerance_seconds, ipai_hmac_sha256);
 	raise_for_status(st);
 	return st;
 }
@@ -150,12 +164,12 @@ bool
 ipai_stripe_signature_ok(const char *payload, size_t payload_len,
 						 const char *header, size_t header_len,
 						 const char *secret, size_t secret_len,
-						 int64 now_unix, int32 tolerance_seconds)
+						 TimestampTz now, int32 tolerance_seconds)
 {
 	return ipai_stripe_signature_check(payload, payload_len,
 									   header, header_len,
 									   secret, secret_len,
-									   now_unix, tolerance_seconds)
+									   now, tolerance_seconds)
 		== IPAI_SIG_OK;
 }
 
@@ -169,14 +183,16 @@ ipai_standard_webhook_check(const char *payload, size_t payload_len,
 							const char *msg_timestamp, size_t ts_len,
 							const char *header, size_t header_len,
 							const char *secret, size_t secret_len,
-							int64 now_unix, int32 tolerance_seconds)
+							TimestampTz now, int32 tolerance_seconds)
 {
 	ipai_sig_status st;
+	int32		now_us;
+	int64		now_unix = unix_parts(now, &now_us);
 
-	st = ipai_wh_standard_verify(payload, payload_len, msg_id, id_len,
-						   msg_timestamp, ts_len, header, header_len,
-						   secret, secret_len, now_unix, tolerance_seconds,
-						   ipai_hmac_sha256);
+	st = ipai_wh_standard_verify_us(payload, payload_len, msg_id, id_len,
+									msg_timestamp, ts_len, header, header_len,
+									secret, secret_len, now_unix, now_us,
+									tolerance_seconds, ipai_hmac_sha256);
 	raise_for_status(st);
 	return st;
 }
@@ -234,7 +250,7 @@ ipai_stripe_verify_signature(PG_FUNCTION_ARGS)
 									 VARSIZE_ANY_EXHDR(header),
 									 VARDATA_ANY(secret),
 									 VARSIZE_ANY_EXHDR(secret),
-									 ipai_timestamptz_to_unix(now),
+									 now,
 									 tolerance);
 	PG_RETURN_BOOL(st == IPAI_SIG_OK);
 }
@@ -318,7 +334,7 @@ ipai_standard_webhook_verify(PG_FUNCTION_ARGS)
 									 VARSIZE_ANY_EXHDR(header),
 									 VARDATA_ANY(secret),
 									 VARSIZE_ANY_EXHDR(secret),
-									 ipai_timestamptz_to_unix(now),
+									 now,
 									 tolerance);
 	PG_RETURN_BOOL(st == IPAI_SIG_OK);
 }

@@ -11,8 +11,7 @@
  *
  * Typical use, once per active signing secret during a rotation:
  *
- *		int64 now =
- *			ipai_timestamptz_to_unix(GetCurrentTransactionStartTimestamp());
+ *		TimestampTz now = GetCurrentTimestamp();
  *		st = ipai_stripe_signature_check(body, body_len, hdr, hdr_len,
  *										 secret, strlen(secret), now, 300);
  *		if (st == IPAI_SIG_OK) -> accept; otherwise try the next secret and,
@@ -37,7 +36,8 @@
  * malformed header, no v1, mismatch, outside tolerance).  Raises 22023 when
  * tolerance_seconds <= 0 or the secret is empty, and ERROR when memory or
  * OpenSSL fails.  Pure: reads no table or setting, keeps no state; safe in
- * any memory context.  now_unix is Unix seconds (see below).
+ * any memory context.  now is compared exactly: |now - t| <= tolerance,
+ * fractions of a second included.
  */
 extern ipai_sig_status ipai_stripe_signature_check(const char *payload,
 												   size_t payload_len,
@@ -45,14 +45,14 @@ extern ipai_sig_status ipai_stripe_signature_check(const char *payload,
 												   size_t header_len,
 												   const char *secret,
 												   size_t secret_len,
-												   int64 now_unix,
+												   TimestampTz now,
 												   int32 tolerance_seconds);
 
 /* the same, reduced to "verified or not" */
 extern bool ipai_stripe_signature_ok(const char *payload, size_t payload_len,
 									 const char *header, size_t header_len,
 									 const char *secret, size_t secret_len,
-									 int64 now_unix, int32 tolerance_seconds);
+									 TimestampTz now, int32 tolerance_seconds);
 
 /*
  * ipai_standard_webhook_check
@@ -70,7 +70,7 @@ extern ipai_sig_status ipai_standard_webhook_check(const char *payload,
 												   size_t header_len,
 												   const char *secret,
 												   size_t secret_len,
-												   int64 now_unix,
+												   TimestampTz now,
 												   int32 tolerance_seconds);
 
 /*

@@ -148,7 +148,6 @@ verify_signature(const char *payload, size_t len, text *header)
 	const char *default_hint =
 		"Check the endpoint's signing secret (ipai.set_stripe_webhook_secret) and pass the raw request body unchanged.";
 	TimestampTz now = GetCurrentTimestamp();
-	int64		now_unix = ipai_timestamptz_to_unix(now);
 	Datum		values[1];
 	uint64		n;
 	uint64		i;
@@ -183,7 +182,7 @@ verify_signature(const char *payload, size_t len, text *header)
 		st = ipai_stripe_signature_check(payload, len,
 										 VARDATA_ANY(header), VARSIZE_ANY_EXHDR(header),
 										 VARDATA_ANY(secret), VARSIZE_ANY_EXHDR(secret),
-										 now_unix, STRIPE_TOLERANCE_SECONDS);
+										 now, STRIPE_TOLERANCE_SECONDS);
 		if (st == IPAI_SIG_OK)
 			return;
 		/* "authentic but too old" says more than "no match" */

@@ -7,24 +7,46 @@
  * function pointer (normally ipai_hmac_sha256 from hmac.c), the comparison
  * of MACs is ipai_secure_equal (CRYPTO_memcmp).
  *
- * Stripe-Signature, as parsed here (stricter than Stripe's SDKs, never
- * looser):
- *	- the header is a comma-separated list of items "key=value"; an empty
- *	  item (empty header, ",," or a trailing comma), an item without "=" or
- *	  with an empty key makes the header malformed;
- *	- key "t" must occur exactly once (a second "t" is malformed: the SDKs
- *	  would silently take the last one) and its value is a canonical
- *	  decimal: 1 to 19 digits, no sign, no spaces, no leading zero, at
- *	  most INT64_MAX;
- *	- key "v1" may occur any number of times, at least once; each value
- *	  is exactly 64 hex digits (either case); one bad v1 (empty, odd
- *	  length, wrong length, non-hex) makes the whole header malformed;
- *	- any other key ("v0", future schemes) is ignored, its value unread;
- *	- nothing is trimmed: " t=1" has key " t" and is ignored.
+ * The rule for both schemes: a header is a list of candidate signatures;
+ * an entry that cannot be a signature (wrong length, wrong alphabet,
+ * unknown scheme) is skipped and never matches, and the header verifies
+ * when any well-formed candidate equals the expected MAC.  So a junk entry
+ * next to a good one does not hide the good one, which is what the
+ * reference implementations do (Stripe's Node SDK, stripe 23.1.0, keeps
+ * every v1 value and compares each; the Standard Webhooks libraries loop
+ * over the entries).  Where those references are looser than is safe, we
+ * stay stricter (see "t" below); the signed message is always exactly the
+ * text whose timestamp we check.
+ *
+ * Stripe-Signature, as parsed here (the Node SDK's split, item by item):
+ *	- the header is split at every ","; an item's key is what precedes its
+ *	  first "=", its value what lies between that "=" and the next "=" (or
+ *	  the item's end), as the SDK's item.split('=')[1]; nothing is trimmed
+ *	  (" t=1" has key " t");
+ *	- empty items (",,", a trailing comma), items without "=" and items of
+ *	  other keys ("v0", future schemes, the empty key) are ignored, as by
+ *	  the SDK;
+ *	- "t": the last "t" item counts, as in the SDK; its
+ *	  value must be a canonical decimal: 1 to 19 digits, no sign, space or
+ *	  leading zero, at most INT64_MAX.  No "t", or a last "t" that is not
+ *	  such a number (a bare "t" included), rejects the header.  Stricter
+ *	  than the SDK, which reads t with parseInt ("0123", "12abc", "NaN")
+ *	  and signs the number it read: Stripe only sends canonical digits, and
+ *	  a timestamp that is not a number must never pass;
+ *	- "v1": every item is a candidate; a candidate is usable when its
+ *	  value is exactly 64 lower-case hex digits (what Stripe sends and what
+ *	  the SDK's string comparison can match: an upper-case, odd-length,
+ *	  short, long or non-hex value never matches, and is skipped).  An
+ *	  EMPTY v1 value ("v1=", "v1", "v1==x") rejects the whole header: the
+ *	  SDK's secureCompare throws on it, whatever the other entries, and an
+ *	  empty signature is the known forgery attempt;
+ *	- at least one "v1" item is needed, and at least one usable one.
  * The signed message is t's digits as they appear, ".", then the payload's
  * raw bytes; the key is the whole secret string ("whsec_..." included).
- * The header is accepted when any v1 equals the HMAC-SHA256 (every v1 is
- * compared, in constant time) and |now - t| <= tolerance.
+ * The header is accepted when any usable v1 equals the lower-case hex of
+ * the HMAC-SHA256 (every one is compared, in constant time, no early exit)
+ * and |now - t| <= tolerance (the SDK checks only the past; the SPEC says
+ * both ways).
  *
  * Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature):
  *	- the secret is base64 after an optional "whsec_" prefix (and, as
@@ -32,18 +54,26 @@
  *	  are the key; an empty or non-base64 secret is the caller's error;
  *	- the message id must be non-empty; the timestamp is a canonical
  *	  decimal as above;
- *	- the header is a list of entries separated by one or more spaces,
- *	  each "version,signature"; entries of other versions ("v1a", "v2")
- *	  and entries without a comma are ignored; a v1 signature must be the
- *	  canonical padded base64 of 32 bytes (44 characters) or the header is
- *	  malformed, so "v1," and truncated signatures never pass;
- *	- signed message: id "." timestamp "." payload; any v1 may match;
- *	  |now - timestamp| <= tolerance.
+ *	- the header is a list of entries separated by spaces (runs of spaces
+ *	  are empty entries, ignored); an entry's version is what precedes its
+ *	  first ",", its signature what lies between that "," and the next ","
+ *	  (or the entry's end), as the JavaScript and Go libraries split it;
+ *	- entries of other versions ("v1a", "v2"), entries without "," and v1
+ *	  entries whose signature is not exactly the canonical padded base64
+ *	  of 32 bytes (44 characters: "v1," empty, truncated, unpadded,
+ *	  non-base64, a trailing tab) are skipped and never match;
+ *	- at least one v1 entry is needed, and at least one usable one;
+ *	- signed message: id "." timestamp "." payload; any usable v1 may
+ *	  match (all compared in constant time); |now - timestamp| <= tolerance.
  *
  * Order of checks, for both: caller errors (tolerance, secret) first, then
  * the header's form, then the signature, then the time: an authentic but
  * stale delivery is reported as such (IPAI_SIG_OUTSIDE_TOLERANCE), which
  * tells an operator "replay or clock skew" rather than "wrong secret".
+ * Statuses (for logs; all mean "not verified"): no "t", a bad "t", an empty
+ * Stripe v1, or v1 entries none of which is usable ->
+ * IPAI_SIG_MALFORMED_HEADER; no v1 entry at all -> IPAI_SIG_NO_SIGNATURE;
+ * usable v1 entries, none matching -> IPAI_SIG_MISMATCH.
  *
  *-------------------------------------------------------------------------
  */
@@ -159,13 +189,29 @@ ipai_parse_unix_seconds(const char *s, size_t len, int64_t *result)
 bool
 ipai_within_tolerance(int64_t t, int64_t now, int32_t tolerance)
 {
+	return ipai_within_tolerance_us(t, now, 0, tolerance);
+}
+
+/*
+ * ipai_within_tolerance_us
+ *		|(now + now_us / 10^6) - t| <= tolerance exactly, for a moment with a
+ *		fraction of a second (0 <= now_us < 10^6): past t, the fraction makes
+ *		a whole second of difference count as more than it.
+ */
+bool
+ipai_within_tolerance_us(int64_t t, int64_t now, int32_t now_us, int32_t tolerance)
+{
 	uint64_t	diff;
 
 	if (tolerance < 0)
 		return false;
 	/* the true difference of two int64 always fits in uint64 */
 	if (now >= t)
+	{
 		diff = (uint64_t) now - (uint64_t) t;
+		if (now_us > 0)
+			return diff < (uint64_t) tolerance;
+	}
 	else
 		diff = (uint64_t) t - (uint64_t) now;
 	return diff <= (uint64_t) tolerance;
@@ -433,22 +479,24 @@ hmac_concat(ipai_hmac_sha256_fn hmac, const void *key, size_t keylen,
  * ---------------------------------------------------------------------
  */
 
-/* one "key=value" item of a Stripe-Signature header */
+/* one comma-separated item of a Stripe-Signature header */
 typedef struct stripe_item
 {
-	const char *key;
+	const char *key;			/* up to the first '=' (the whole item without) */
 	size_t		key_len;
-	const char *val;
+	const char *val;			/* after the first '=', up to the next '=' */
 	size_t		val_len;
+	bool		has_eq;			/* the item has a '=' */
 } stripe_item;
 
 /*
- * Split the next comma-separated item off header[*pos, len).  Returns 1
- * with *item filled, 0 at the end of the header, -1 when the item is
- * malformed (empty, no "=", empty key).  Each call reads only its own item
- * and the comma after it, so a scan of the whole header is linear.
+ * Split the next comma-separated item off header[*pos, len).  Returns false
+ * once the header is used up; every item is returned, empty ones included
+ * (the caller ignores what it does not know).  Each call reads only its own
+ * item and the comma after it, so a scan of the whole header is linear.
+ * header must not be NULL.
  */
-static int
+static bool
 stripe_next_item(const char *header, size_t len, size_t *pos, bool *done,
 				 stripe_item *item)
 {
@@ -458,7 +506,7 @@ stripe_next_item(const char *header, size_t len, size_t *pos, bool *done,
 	size_t		item_len;
 
 	if (*done)
-		return 0;
+		return false;
 	start = header + *pos;
 	comma = (*pos < len) ? memchr(start, ',', len - *pos) : NULL;
 	if (comma == NULL)
@@ -472,16 +520,28 @@ stripe_next_item(const char *header, size_t len, size_t *pos, bool *done,
 		*pos += item_len + 1;	/* a trailing comma yields an empty item */
 	}
 
-	if (item_len == 0)
-		return -1;
-	eq = memchr(start, '=', item_len);
-	if (eq == NULL || eq == start)
-		return -1;
 	item->key = start;
-	item->key_len = (size_t) (eq - start);
-	item->val = eq + 1;
-	item->val_len = item_len - item->key_len - 1;
-	return 1;
+	eq = item_len > 0 ? memchr(start, '=', item_len) : NULL;
+	if (eq == NULL)
+	{
+		item->key_len = item_len;
+		item->val = start + item_len;
+		item->val_len = 0;
+		item->has_eq = false;
+	}
+	else
+	{
+		size_t		rest;
+		const char *eq2;
+
+		item->key_len = (size_t) (eq - start);
+		item->val = eq + 1;
+		rest = item_len - item->key_len - 1;
+		eq2 = rest > 0 ? memchr(item->val, '=', rest) : NULL;
+		item->val_len = eq2 ? (size_t) (eq2 - item->val) : rest;
+		item->has_eq = true;
+	}
+	return true;
 }
 
 static bool
@@ -492,12 +552,33 @@ key_is(const stripe_item *item, const char *name)
 	return item->key_len == n && memcmp(item->key, name, n) == 0;
 }
 
+/* can this v1 value be a signature: exactly 64 lower-case hex digits? */
+static bool
+stripe_v1_usable(const char *val, size_t len)
+{
+	size_t		i;
+
+	if (len != STRIPE_V1_HEX_LEN)
+		return false;
+	for (i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) val[i];
+
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return false;
+	}
+	return true;
+}
+
 /*
  * ipai_wh_stripe_parse_header
  *		Check a Stripe-Signature header's form and find its timestamp.
  *
- * Returns IPAI_SIG_OK (out filled; out->t_text points into header),
- * IPAI_SIG_MALFORMED_HEADER or IPAI_SIG_NO_SIGNATURE.  One linear pass.
+ * Returns IPAI_SIG_OK (out filled; out->t_text points into header, out->n_v1
+ * counts the usable v1 values, >= 1), IPAI_SIG_MALFORMED_HEADER (no "t", a
+ * bad last "t", an empty v1, or v1 items of which none is usable: nothing
+ * could match) or IPAI_SIG_NO_SIGNATURE (no v1 item).  One linear pass;
+ * see the file header for the rules.
  */
 ipai_sig_status
 ipai_wh_stripe_parse_header(const char *header, size_t header_len,
@@ -506,39 +587,48 @@ ipai_wh_stripe_parse_header(const char *header, size_t header_len,
 	size_t		pos = 0;
 	bool		done = false;
 	bool		have_t = false;
+	bool		empty_v1 = false;
+	size_t		n_v1_items = 0;
+	stripe_item t_item;
 	stripe_item item;
-	int			r;
 
 	memset(out, 0, sizeof(*out));
+	memset(&t_item, 0, sizeof(t_item));
 	if (header == NULL || header_len == 0)
 		return IPAI_SIG_MALFORMED_HEADER;
 
-	while ((r = stripe_next_item(header, header_len, &pos, &done, &item)) > 0)
+	while (stripe_next_item(header, header_len, &pos, &done, &item))
 	{
 		if (key_is(&item, "t"))
 		{
-			if (have_t ||
-				!ipai_parse_unix_seconds(item.val, item.val_len,
-										 &out->timestamp))
-				return IPAI_SIG_MALFORMED_HEADER;
+			/* the last one counts, as in Stripe's SDKs */
 			have_t = true;
-			out->t_text = item.val;
-			out->t_len = item.val_len;
+			t_item = item;
 		}
 		else if (key_is(&item, "v1"))
 		{
-			unsigned char sig[IPAI_HMAC_SHA256_LEN];
-
-			if (!ipai_hex_decode(item.val, item.val_len, sig, sizeof(sig)))
-				return IPAI_SIG_MALFORMED_HEADER;
-			out->n_v1++;
+			n_v1_items++;
+			if (item.val_len == 0)
+				empty_v1 = true;
+			else if (stripe_v1_usable(item.val, item.val_len))
+				out->n_v1++;
 		}
-		/* any other scheme (v0, ...) is ignored */
+		/* anything else (v0, unknown keys, empty items) is ignored */
 	}
-	if (r < 0 || !have_t)
+	if (!have_t || !t_item.has_eq ||
+		!ipai_parse_unix_seconds(t_item.val, t_item.val_len, &out->timestamp))
+	{
+		out->timestamp = 0;
 		return IPAI_SIG_MALFORMED_HEADER;
-	if (out->n_v1 == 0)
+	}
+	out->t_text = t_item.val;
+	out->t_len = t_item.val_len;
+	if (empty_v1)
+		return IPAI_SIG_MALFORMED_HEADER;
+	if (n_v1_items == 0)
 		return IPAI_SIG_NO_SIGNATURE;
+	if (out->n_v1 == 0)
+		return IPAI_SIG_MALFORMED_HEADER;
 	return IPAI_SIG_OK;
 }
 
@@ -548,9 +638,9 @@ ipai_wh_stripe_parse_header(const char *header, size_t header_len,
  *
  * payload is the request body exactly as received; secret the endpoint's
  * signing secret ("whsec_...") used whole as the HMAC key; now and the
- * header's t are Unix seconds.  Returns IPAI_SIG_OK when a v1 signature
- * matches and |now - t| <= tolerance; a rejection status otherwise; or
- * IPAI_SIG_BAD_TOLERANCE / IPAI_SIG_BAD_SECRET (empty) /
+ * header's t are Unix seconds.  Returns IPAI_SIG_OK when a usable v1
+ * signature matches and |now - t| <= tolerance; a rejection status
+ * otherwise; or IPAI_SIG_BAD_TOLERANCE / IPAI_SIG_BAD_SECRET (empty) /
  * IPAI_SIG_NO_MEMORY / IPAI_SIG_CRYPTO_ERROR, whatever the header.
  */
 ipai_sig_status
@@ -560,9 +650,22 @@ ipai_wh_stripe_verify(const void *payload, size_t payload_len,
 				   int64_t now, int32_t tolerance,
 				   ipai_hmac_sha256_fn hmac)
 {
+	return ipai_wh_stripe_verify_us(payload, payload_len, header, header_len,
+									secret, secret_len, now, 0, tolerance, hmac);
+}
+
+/* the same at now + now_us microseconds (0 <= now_us < 10^6) */
+ipai_sig_status
+ipai_wh_stripe_verify_us(const void *payload, size_t payload_len,
+						 const char *header, size_t header_len,
+						 const char *secret, size_t secret_len,
+						 int64_t now, int32_t now_us, int32_t tolerance,
+						 ipai_hmac_sha256_fn hmac)
+{
 	ipai_stripe_header h;
 	ipai_sig_status st;
-	unsigned char expected[IPAI_HMAC_SHA256_LEN];
+	unsigned char mac[IPAI_HMAC_SHA256_LEN];
+	char		expected[STRIPE_V1_HEX_LEN];
 	byte_range	parts[3];
 	size_t		pos = 0;
 	bool		done = false;
@@ -586,25 +689,21 @@ ipai_wh_stripe_verify(const void *payload, size_t payload_len,
 	parts[1].len = 1;
 	parts[2].p = payload;
 	parts[2].len = payload_len;
-	st = hmac_concat(hmac, secret, secret_len, parts, 3, expected);
+	st = hmac_concat(hmac, secret, secret_len, parts, 3, mac);
 	if (st != IPAI_SIG_OK)
 		return st;
+	ipai_hex_encode(mac, sizeof(mac), expected);
 
-	/* second pass: the header is known to be well-formed */
-	while (stripe_next_item(header, header_len, &pos, &done, &item) > 0)
+	/* second pass: compare every usable v1, no early exit */
+	while (stripe_next_item(header, header_len, &pos, &done, &item))
 	{
-		unsigned char sig[IPAI_HMAC_SHA256_LEN];
-
-		if (!key_is(&item, "v1") ||
-			!ipai_hex_decode(item.val, item.val_len, sig, sizeof(sig)))
-			continue;
-		/* compare every one: no early exit */
-		if (ipai_secure_equal(sig, expected, sizeof(sig)))
+		if (key_is(&item, "v1") && stripe_v1_usable(item.val, item.val_len) &&
+			ipai_secure_equal(item.val, expected, sizeof(expected)))
 			matched = true;
 	}
 	if (!matched)
 		return IPAI_SIG_MISMATCH;
-	if (!ipai_within_tolerance(h.timestamp, now, tolerance))
+	if (!ipai_within_tolerance_us(h.timestamp, now, now_us, tolerance))
 		return IPAI_SIG_OUTSIDE_TOLERANCE;
 	return IPAI_SIG_OK;
 }
@@ -737,20 +836,30 @@ stdwh_next_entry(const char *header, size_t len, size_t *pos,
 }
 
 /*
- * If entry is a v1 signature, decode it into sig and return 1; return 0
- * for entries of other versions, -1 for a malformed v1.
+ * Classify an entry "version,signature[,...]": 0 when it is not a v1
+ * entry (no comma, another version); 1 when it is a v1 entry whose
+ * signature (up to the next comma, as the reference libraries split it)
+ * is the canonical padded base64 of 32 bytes, decoded into sig; -1 for a
+ * v1 entry that cannot be a signature (skipped, never matches).
  */
 static int
 stdwh_entry_v1(const char *entry, size_t entry_len,
 			   unsigned char sig[IPAI_HMAC_SHA256_LEN])
 {
+	const char *val;
+	const char *comma;
+	size_t		val_len;
 	size_t		n;
 
 	if (entry_len < 3 || memcmp(entry, "v1,", 3) != 0)
 		return 0;
-	if (entry_len - 3 != STDWH_V1_B64_LEN ||
-		!ipai_base64_decode(entry + 3, entry_len - 3, sig,
-							IPAI_HMAC_SHA256_LEN, &n) ||
+	val = entry + 3;
+	val_len = entry_len - 3;
+	comma = val_len > 0 ? memchr(val, ',', val_len) : NULL;
+	if (comma != NULL)
+		val_len = (size_t) (comma - val);
+	if (val_len != STDWH_V1_B64_LEN ||
+		!ipai_base64_decode(val, val_len, sig, IPAI_HMAC_SHA256_LEN, &n) ||
 		n != IPAI_HMAC_SHA256_LEN)
 		return -1;
 	return 1;
@@ -761,8 +870,8 @@ stdwh_entry_v1(const char *entry, size_t entry_len,
  *		Verify a Standard Webhooks delivery (webhook-id, webhook-timestamp,
  *		webhook-signature headers and the raw body).
  *
- * Returns IPAI_SIG_OK when a v1 signature matches and the timestamp is
- * within tolerance either way; a rejection status otherwise; or
+ * Returns IPAI_SIG_OK when a usable v1 signature matches and the timestamp
+ * is within tolerance either way; a rejection status otherwise; or
  * IPAI_SIG_BAD_TOLERANCE / IPAI_SIG_BAD_SECRET / IPAI_SIG_NO_MEMORY /
  * IPAI_SIG_CRYPTO_ERROR, whatever the headers.
  */
@@ -775,6 +884,21 @@ ipai_wh_standard_verify(const void *payload, size_t payload_len,
 				  int64_t now, int32_t tolerance,
 				  ipai_hmac_sha256_fn hmac)
 {
+	return ipai_wh_standard_verify_us(payload, payload_len, msg_id, id_len,
+									  msg_timestamp, ts_len, header, header_len,
+									  secret, secret_len, now, 0, tolerance, hmac);
+}
+
+/* the same at now + now_us microseconds (0 <= now_us < 10^6) */
+ipai_sig_status
+ipai_wh_standard_verify_us(const void *payload, size_t payload_len,
+						   const char *msg_id, size_t id_len,
+						   const char *msg_timestamp, size_t ts_len,
+						   const char *header, size_t header_len,
+						   const char *secret, size_t secret_len,
+						   int64_t now, int32_t now_us, int32_t tolerance,
+						   ipai_hmac_sha256_fn hmac)
+{
 	unsigned char *key;
 	size_t		keylen;
 	unsigned char expected[IPAI_HMAC_SHA256_LEN];
@@ -785,7 +909,8 @@ ipai_wh_standard_verify(const void *payload, size_t payload_len,
 	size_t		pos;
 	const char *entry;
 	size_t		entry_len;
-	size_t		n_v1 = 0;
+	size_t		n_v1_entries = 0;
+	size_t		n_usable = 0;
 	bool		matched = false;
 
 	if (tolerance <= 0)
@@ -808,23 +933,22 @@ ipai_wh_standard_verify(const void *payload, size_t payload_len,
 		return st;
 	}
 
-	/* first pass: form of the header */
+	/* first pass: is there a v1 entry, and a usable one? */
 	pos = 0;
 	while (stdwh_next_entry(header, header_len, &pos, &entry, &entry_len))
 	{
 		int			r = stdwh_entry_v1(entry, entry_len, sig);
 
-		if (r < 0)
-		{
-			free(key);
-			return IPAI_SIG_MALFORMED_HEADER;
-		}
-		n_v1 += (size_t) r;
+		if (r != 0)
+			n_v1_entries++;
+		if (r > 0)
+			n_usable++;
 	}
-	if (n_v1 == 0)
+	if (n_v1_entries == 0 || n_usable == 0)
 	{
 		free(key);
-		return IPAI_SIG_NO_SIGNATURE;
+		return n_v1_entries == 0 ? IPAI_SIG_NO_SIGNATURE :
+			IPAI_SIG_MALFORMED_HEADER;
 	}
 
 	parts[0].p = msg_id;
@@ -842,7 +966,7 @@ ipai_wh_standard_verify(const void *payload, size_t payload_len,
 	if (st != IPAI_SIG_OK)
 		return st;
 
-	/* second pass: compare every v1 */
+	/* second pass: compare every usable v1, no early exit */
 	pos = 0;
 	while (stdwh_next_entry(header, header_len, &pos, &entry, &entry_len))
 	{
@@ -852,7 +976,7 @@ ipai_wh_standard_verify(const void *payload, size_t payload_len,
 	}
 	if (!matched)
 		return IPAI_SIG_MISMATCH;
-	if (!ipai_within_tolerance(ts, now, tolerance))
+	if (!ipai_within_tolerance_us(ts, now, now_us, tolerance))
 		return IPAI_SIG_OUTSIDE_TOLERANCE;
 	return IPAI_SIG_OK;
 }

@@ -64,7 +64,7 @@ typedef struct ipai_stripe_header
 	int64_t		timestamp;		/* t, Unix seconds */
 	const char *t_text;			/* t's digits in the header, signed as is */
 	size_t		t_len;
-	size_t		n_v1;			/* number of v1 signatures (>= 1) */
+	size_t		n_v1;			/* number of usable v1 values (>= 1) */
 } ipai_stripe_header;
 
 extern ipai_sig_status ipai_wh_stripe_parse_header(const char *header,
@@ -80,6 +80,18 @@ extern ipai_sig_status ipai_wh_stripe_verify(const void *payload,
 										  int64_t now,
 										  int32_t tolerance,
 										  ipai_hmac_sha256_fn hmac);
+
+/* the same at now + now_us microseconds (0 <= now_us < 10^6), exactly */
+extern ipai_sig_status ipai_wh_stripe_verify_us(const void *payload,
+												size_t payload_len,
+												const char *header,
+												size_t header_len,
+												const char *secret,
+												size_t secret_len,
+												int64_t now,
+												int32_t now_us,
+												int32_t tolerance,
+												ipai_hmac_sha256_fn hmac);
 
 extern ipai_sig_status ipai_wh_stripe_sign(const void *payload,
 										size_t payload_len,
@@ -107,6 +119,21 @@ extern ipai_sig_status ipai_wh_standard_verify(const void *payload,
 										 int32_t tolerance,
 										 ipai_hmac_sha256_fn hmac);
 
+/* the same at now + now_us microseconds (0 <= now_us < 10^6), exactly */
+extern ipai_sig_status ipai_wh_standard_verify_us(const void *payload,
+												  size_t payload_len,
+												  const char *msg_id, size_t id_len,
+												  const char *msg_timestamp,
+												  size_t ts_len,
+												  const char *header,
+												  size_t header_len,
+												  const char *secret,
+												  size_t secret_len,
+												  int64_t now,
+												  int32_t now_us,
+												  int32_t tolerance,
+												  ipai_hmac_sha256_fn hmac);
+
 extern ipai_sig_status ipai_wh_standard_sign(const void *payload,
 									   size_t payload_len,
 									   const char *msg_id, size_t id_len,
@@ -130,6 +157,8 @@ extern size_t ipai_wh_event_id_hint(const char *payload, size_t payload_len,
 extern bool ipai_parse_unix_seconds(const char *s, size_t len,
 									int64_t *result);
 extern bool ipai_within_tolerance(int64_t t, int64_t now, int32_t tolerance);
+extern bool ipai_within_tolerance_us(int64_t t, int64_t now, int32_t now_us,
+									 int32_t tolerance);
 extern bool ipai_hex_decode(const char *src, size_t len,
 							unsigned char *dst, size_t dstlen);
 extern void ipai_hex_encode(const unsigned char *src, size_t len, char *dst);

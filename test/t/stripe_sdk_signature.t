@@ -6,7 +6,11 @@
 //   - headers made by ipai.stripe_sign pass stripe.webhooks.constructEvent
 //     and are byte-identical to the SDK's;
 //   - tampered payloads, re-rendered JSON, wrong secrets, stale timestamps
-//     and v0-only headers fail on both sides.
+//     and v0-only headers fail on both sides;
+//   - headers mixing junk, empty, duplicate and unknown items with real
+//     signatures (named cases and 600 random mixtures): our verdict equals
+//     whether constructEvent accepts (one documented difference: the SDK
+//     reads t with parseInt, we take canonical digits only).
 // Payloads: test/fixtures/stripe/*.json (2-3 KB events) plus generated ones.
 // Env: PGHOST PGPORT PGUSER PGDATABASE (a database with the extension),
 // IPAI_SRC (repository root with node_modules).
@@ -176,6 +180,103 @@ async function main() {
 		else diag(`disagreement on generated payload ${i}: good=${good} bad=${bad}`);
 	}
 	ok(agree === total, `${agree}/${total} generated payloads: SDK and SQL agree (signed, verified, bit flip rejected)`);
+
+	// mixed headers: junk, empty, duplicate and unknown items around real
+	// signatures; our verdict must equal whether constructEvent accepts
+	{
+		const raw = fs.readFileSync(path.join(fixdir, fixtures[0]), 'utf8');
+		const buf = Buffer.from(raw, 'utf8');
+		const sigAt = (t, sec) => stripe.webhooks
+			.generateTestHeaderString({ payload: raw, secret: sec || secret, timestamp: t }).split('v1=')[1];
+		const good = sigAt(T);
+		const older = sigAt(T - 100);	// signed at another (still fresh) t
+		const otherKey = sigAt(T, oldSecret);
+		const pool = [
+			`t=${T}`, `t=${T}`, `t=${T}`, `t=${T - 100}`, 't=abc', 't=', 't', `t=${T}=5`,
+			`v1=${good}`, `v1=${good}`, `v1=${older}`, `v1=${otherKey}`,
+			'v1=abc', 'v1=0', `v1=${good.slice(1)}`, `v1=${good.slice(2)}`, `v1=${good}00`,
+			`v1=${good.toUpperCase()}`, `v1=${good.slice(0, 63)}g`, `v1=${'z'.repeat(64)}`,
+			'v1=', 'v1', 'v1==', `v1=${good}=junk`, `v1==${good}`,
+			`v0=${good}`, ` v1=${good}`, `v1 =${good}`, `V1=${good}`, 'x=1', '', 'junk', '=', '=x',
+		];
+		// the SDK's verdict; any exception (its secureCompare throws on an
+		// empty v1) means "not accepted"
+		function sdkVerdict(header) {
+			try {
+				stripe.webhooks.constructEvent(raw, header, secret, 300, undefined, now * 1000);
+				return true;
+			} catch (e) {
+				return false;
+			}
+		}
+		const named = [
+			[`t=${T},v1=abc,v1=${good}`, true, 'non-hex v1 before the good one'],
+			[`t=${T},v1=${good},v1=abc`, true, 'non-hex v1 after the good one'],
+			[`t=${T},v1=${good.slice(1)},v1=${good}`, true, 'odd-length v1 before the good one'],
+			[`t=${T},v1=${good}00,v1=${good}`, true, 'too long v1 before the good one'],
+			[`t=${T},v1=${good.toUpperCase()}`, false, 'upper-case hex alone'],
+			[`t=${T},v1=${good.toUpperCase()},v1=${good}`, true, 'upper-case hex, then lower-case'],
+			[`t=${T},v1=,v1=${good}`, false, 'empty v1 before the good one (SDK throws)'],
+			[`t=${T},v1=${good},v1`, false, 'bare v1 item after the good one (SDK throws)'],
+			[`t=${T},v1=${good},`, true, 'trailing comma'],
+			[`t=${T},,v1=${good},junk`, true, 'empty item and item without ='],
+			[`t=${T},t=${T},v1=${good}`, true, 'duplicate equal t'],
+			[`t=${T - 100},t=${T},v1=${good}`, true, 'duplicate t, the last is the signed one'],
+			[`t=${T},t=${T - 100},v1=${good}`, false, 'duplicate t, the first is the signed one'],
+			[`t=abc,t=${T},v1=${good}`, true, 'bad t overridden by a later t'],
+			[`t=${T},v1=${good},t`, false, 'bare t last'],
+			[`t=${T},v1=${good}=junk`, true, 'v1 value ends at the second ='],
+			[`t=${T}=5,v1=${good}`, true, 't value ends at the second ='],
+			[`t=${T},v1=abc`, false, 'only a junk v1'],
+			[`t=${T},v0=${good}`, false, 'only v0'],
+		];
+		let namedOk = 0;
+		for (const [header, want, label] of named) {
+			const sdk = sdkVerdict(header);
+			const we = await ours(buf, header, secret, now);
+			if (sdk === want && we === want) namedOk++;
+			else diag(`${label}: SDK ${sdk}, SQL ${we}, expected ${want}: ${header.slice(0, 120)}`);
+		}
+		ok(namedOk === named.length, `${namedOk}/${named.length} named mixed headers: SQL equals the SDK`);
+
+		// random mixtures: usually the real t and v1, plus 0-4 pool items,
+		// shuffled
+		const headers = [];
+		for (let i = 0; i < 600; i++) {
+			const items = [];
+			if (rnd(100) < 85) items.push(`t=${T}`);
+			if (rnd(100) < 75) items.push(`v1=${good}`);
+			for (let j = rnd(5); j > 0; j--) items.push(pool[rnd(pool.length)]);
+			for (let j = items.length - 1; j > 0; j--) {
+				const r = rnd(j + 1);
+				[items[j], items[r]] = [items[r], items[j]];
+			}
+			headers.push(items.join(','));
+		}
+		const rows = await sql`
+			SELECT h.ord, ipai.stripe_verify_signature(${buf}::bytea, h.header, ${secret}, 300,
+													   to_timestamp(${now})) AS v
+			FROM unnest(${headers}::text[]) WITH ORDINALITY AS h(header, ord) ORDER BY h.ord`;
+		let same = 0;
+		let accepted = 0;
+		for (let i = 0; i < headers.length; i++) {
+			const sdk = sdkVerdict(headers[i]);
+			if (sdk) accepted++;
+			if (rows[i].v === sdk) same++;
+			else if (i + 1 - same <= 10) diag(`SDK ${sdk}, SQL ${rows[i].v}: ${headers[i]}`);
+		}
+		ok(same === headers.length && accepted >= 100 && accepted <= headers.length - 100,
+			`${same}/${headers.length} random mixed headers: SQL equals the SDK (${accepted} accepted)`);
+
+		// the documented difference: the SDK reads t with parseInt and signs
+		// the number it read; we take only canonical digits
+		const lax = [`t=0${T},v1=${good}`, `t=${T}abc,v1=${good}`, `t= ${T},v1=${good}`, `t=+${T},v1=${good}`];
+		let stricter = 0;
+		for (const header of lax)
+			if (sdkVerdict(header) && !(await ours(buf, header, secret, now))) stricter++;
+		ok(stricter === lax.length,
+			`non-canonical t (leading zero, trailing junk, space, plus): SDK accepts, SQL refuses (${stricter}/${lax.length})`);
+	}
 
 	await sql.end();
 	console.log(`1..${n}`);

@@ -69,6 +69,26 @@ dup_exact(const char *s, size_t len)
 	return p;
 }
 
+/* s with bytes outside printable ASCII as \\xNN, for test names */
+static const char *
+printable(const char *s)
+{
+	static char buf[512];
+	size_t		o = 0;
+
+	for (; *s && o + 5 < sizeof(buf); s++)
+	{
+		unsigned char c = (unsigned char) *s;
+
+		if (c >= 0x20 && c < 0x7f)
+			buf[o++] = (char) c;
+		else
+			o += (size_t) snprintf(buf + o, sizeof(buf) - o, "\\x%02x", c);
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
 /* xorshift64*: deterministic garbage */
 static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
 
@@ -222,6 +242,19 @@ test_building_blocks(void)
 	   !ipai_within_tolerance(0, INT64_MIN, INT32_MAX) &&
 	   ipai_within_tolerance(INT64_MAX, INT64_MAX, 1),
 	   "tolerance: extremes");
+	/* with microseconds: now = 399.5 and 400.000001 around t = 100 */
+	ok(ipai_within_tolerance_us(100, 399, 500000, 300) &&
+	   ipai_within_tolerance_us(100, 400, 0, 300) &&
+	   !ipai_within_tolerance_us(100, 400, 1, 300),
+	   "tolerance: past edge to the microsecond");
+	/* now = 100, 99.999999, 100.5 and 100.5 against t = 400 and 401 */
+	ok(ipai_within_tolerance_us(400, 100, 0, 300) &&
+	   !ipai_within_tolerance_us(400, 99, 999999, 300) &&
+	   ipai_within_tolerance_us(400, 100, 500000, 300) &&
+	   !ipai_within_tolerance_us(401, 100, 500000, 300),
+	   "tolerance: future edge to the microsecond");
+	ok(!ipai_within_tolerance_us(INT64_MIN, INT64_MAX, 999999, INT32_MAX),
+	   "tolerance: extremes with microseconds");
 }
 
 static void
@@ -255,8 +288,8 @@ test_stripe(void)
 	is_status(stripe_check(hdr, now, 300), IPAI_SIG_OK, "stripe v0 ignored");
 
 	snprintf(hdr, sizeof(hdr), "t=1700000000,v1=%s,v9=zz,scheme=%s,x=", STRIPE_V1, "anything=at,all");
-	/* "all" has no '=': malformed, not ignored */
-	is_status(stripe_check(hdr, now, 300), IPAI_SIG_MALFORMED_HEADER, "stripe item without = is malformed");
+	/* "all" has no '=': ignored, as by Stripe's SDK */
+	is_status(stripe_check(hdr, now, 300), IPAI_SIG_OK, "stripe item without = is ignored");
 	snprintf(hdr, sizeof(hdr), "t=1700000000,v1=%s,v9=zz,x=", STRIPE_V1);
 	is_status(stripe_check(hdr, now, 300), IPAI_SIG_OK, "stripe unknown schemes ignored");
 
@@ -266,7 +299,7 @@ test_stripe(void)
 	ok(ipai_wh_stripe_parse_header(hdr, strlen(hdr), &h) == IPAI_SIG_OK && h.n_v1 == 2,
 	   "stripe counts two v1");
 
-	/* upper-case hex decodes to the same MAC */
+	/* upper-case hex never matches (the SDK compares lower-case strings) */
 	{
 		char		upper[65];
 		size_t		i;
@@ -276,7 +309,9 @@ test_stripe(void)
 							   STRIPE_V1[i] - 32 : STRIPE_V1[i]);
 		upper[64] = '\0';
 		snprintf(hdr, sizeof(hdr), "t=1700000000,v1=%s", upper);
-		is_status(stripe_check(hdr, now, 300), IPAI_SIG_OK, "stripe upper-case hex");
+		is_status(stripe_check(hdr, now, 300), IPAI_SIG_MALFORMED_HEADER, "stripe upper-case hex is not usable");
+		snprintf(hdr, sizeof(hdr), "t=1700000000,v1=%s,v1=%s", upper, STRIPE_V1);
+		is_status(stripe_check(hdr, now, 300), IPAI_SIG_OK, "stripe upper-case hex skipped, lower-case matches");
 	}
 
 	/* one flipped nibble */
@@ -293,7 +328,9 @@ test_stripe(void)
 			"", ",", ",,", "t", "t=", "=1", "v1=",
 			"t=abc,v1=00", "t=-1700000000,v1=x", "t=+1700000000,v1=x",
 			"t= 1700000000,v1=x", "t=01700000000,v1=x",
-			"t=99999999999999999999,v1=x", "t=1700000000,,v1=x",
+			"t=99999999999999999999,v1=x", "t=1700000000,,v1=",
+			"t=1700000000,v1", "t=1700000000,v1==ab", "v1=x,t",
+			"t=1700000000,t", "t=1700000000,t=,v1=x", "t=1700000000,t=x,v1=x",
 		};
 		size_t		i;
 
@@ -303,26 +340,81 @@ test_stripe(void)
 			ok(st == IPAI_SIG_MALFORMED_HEADER, "stripe malformed \"%s\"", malformed[i]);
 		}
 	}
+	/* duplicate t: the last one counts, as in Stripe's SDKs */
 	snprintf(hdr, sizeof(hdr), "t=1700000000,t=1700000000,v1=%s", STRIPE_V1);
-	is_status(stripe_check(hdr, now, 300), IPAI_SIG_MALFORMED_HEADER, "stripe duplicate t");
+	is_status(stripe_check(hdr, now, 300), IPAI_SIG_OK, "stripe duplicate equal t");
+	snprintf(hdr, sizeof(hdr), "t=1600000000,v1=%s,t=1700000000", STRIPE_V1);
+	is_status(stripe_check(hdr, now, 300), IPAI_SIG_OK, "stripe last t counts (signed one last)");
+	snprintf(hdr, sizeof(hdr), "t=1700000000,v1=%s,t=1700000001", STRIPE_V1);
+	is_status(stripe_check(hdr, now, 300), IPAI_SIG_MISMATCH, "stripe last t counts (signed one first)");
+	snprintf(hdr, sizeof(hdr), "t=junk,t=1700000000,v1=%s", STRIPE_V1);
+	is_status(stripe_check(hdr, now, 300), IPAI_SIG_OK, "stripe earlier bad t ignored");
+	snprintf(hdr, sizeof(hdr), "t=1700000000,v1=%s,t=01700000000", STRIPE_V1);
+	is_status(stripe_check(hdr, now, 300), IPAI_SIG_MALFORMED_HEADER, "stripe last t not canonical");
+	snprintf(hdr, sizeof(hdr), "t=1700000000=99,v1=%s", STRIPE_V1);
+	is_status(stripe_check(hdr, now, 300), IPAI_SIG_OK, "stripe t value ends at the second =");
+	ok(ipai_wh_stripe_parse_header(hdr, strlen(hdr), &h) == IPAI_SIG_OK && h.t_len == 10,
+	   "stripe parse: t text without what follows the second =");
+	snprintf(hdr, sizeof(hdr), "t=1700000000,v1=%s=junk", STRIPE_V1);
+	is_status(stripe_check(hdr, now, 300), IPAI_SIG_OK, "stripe v1 value ends at the second =");
 	snprintf(hdr, sizeof(hdr), "t=1700000000,v1=%s,", STRIPE_V1);
-	is_status(stripe_check(hdr, now, 300), IPAI_SIG_MALFORMED_HEADER, "stripe trailing comma");
+	is_status(stripe_check(hdr, now, 300), IPAI_SIG_OK, "stripe trailing comma ignored");
+	snprintf(hdr, sizeof(hdr), ",,t=1700000000,,v1=%s,,=x,=,", STRIPE_V1);
+	is_status(stripe_check(hdr, now, 300), IPAI_SIG_OK, "stripe empty items and empty keys ignored");
 	snprintf(hdr, sizeof(hdr), " t=1700000000,v1=%s", STRIPE_V1);
 	is_status(stripe_check(hdr, now, 300), IPAI_SIG_MALFORMED_HEADER, "stripe leading space (no t)");
 	snprintf(hdr, sizeof(hdr), "t=1700000000, v1=%s", STRIPE_V1);
 	is_status(stripe_check(hdr, now, 300), IPAI_SIG_NO_SIGNATURE, "stripe space before v1 (no v1)");
 	is_status(stripe_check("t=1700000000,v0=abc", now, 300), IPAI_SIG_NO_SIGNATURE, "stripe no v1");
 	is_status(stripe_check("t=1700000000", now, 300), IPAI_SIG_NO_SIGNATURE, "stripe t only");
+	/* a v1 that cannot be a signature never matches, and is skipped */
 	snprintf(hdr, sizeof(hdr), "t=1700000000,v1=%.63s", STRIPE_V1);
-	is_status(stripe_check(hdr, now, 300), IPAI_SIG_MALFORMED_HEADER, "stripe odd-length v1");
+	is_status(stripe_check(hdr, now, 300), IPAI_SIG_MALFORMED_HEADER, "stripe odd-length v1 alone");
 	snprintf(hdr, sizeof(hdr), "t=1700000000,v1=%.62s", STRIPE_V1);
-	is_status(stripe_check(hdr, now, 300), IPAI_SIG_MALFORMED_HEADER, "stripe short v1");
+	is_status(stripe_check(hdr, now, 300), IPAI_SIG_MALFORMED_HEADER, "stripe short v1 alone");
 	snprintf(hdr, sizeof(hdr), "t=1700000000,v1=%s00", STRIPE_V1);
-	is_status(stripe_check(hdr, now, 300), IPAI_SIG_MALFORMED_HEADER, "stripe long v1");
+	is_status(stripe_check(hdr, now, 300), IPAI_SIG_MALFORMED_HEADER, "stripe long v1 alone");
 	snprintf(hdr, sizeof(hdr), "t=1700000000,v1=%.63sg", STRIPE_V1);
-	is_status(stripe_check(hdr, now, 300), IPAI_SIG_MALFORMED_HEADER, "stripe non-hex v1");
+	is_status(stripe_check(hdr, now, 300), IPAI_SIG_MALFORMED_HEADER, "stripe non-hex v1 alone");
+	ok(ipai_wh_stripe_parse_header(hdr, strlen(hdr), &h) == IPAI_SIG_MALFORMED_HEADER,
+	   "stripe parse: no usable v1 is malformed");
+	{
+		static const char *const junk[] = {
+			"abc", "a", "0", "zz", "!!!", "\xff", " ", "%.63s", "%.62s", "%s00",
+			"%.63sg", "%.63sG", "g%.63s", "%s%s",
+		};
+		size_t		i;
+
+		for (i = 0; i < sizeof(junk) / sizeof(junk[0]); i++)
+		{
+			char		v[200];
+			char		tmp[200];
+
+			snprintf(tmp, sizeof(tmp), junk[i], STRIPE_V1, STRIPE_V1);
+			memcpy(v, tmp, sizeof(v));
+			snprintf(hdr, sizeof(hdr), "t=1700000000,v1=%s,v1=%s", v, STRIPE_V1);
+			st = stripe_check(hdr, now, 300);
+			snprintf(hdr, sizeof(hdr), "t=1700000000,v1=%s,v1=%s", STRIPE_V1, v);
+			ok(st == IPAI_SIG_OK && stripe_check(hdr, now, 300) == IPAI_SIG_OK,
+			   "stripe junk v1 \"%s\" before or after the good one is skipped", printable(v));
+		}
+	}
+	snprintf(hdr, sizeof(hdr), "t=1700000000,v1=abc,v1=%s,v1=%064d,v1=zz", STRIPE_V1, 0);
+	is_status(stripe_check(hdr, now, 300), IPAI_SIG_OK, "stripe good v1 among junk and wrong ones");
+	ok(ipai_wh_stripe_parse_header(hdr, strlen(hdr), &h) == IPAI_SIG_OK && h.n_v1 == 2,
+	   "stripe parse counts only the usable v1");
+	snprintf(hdr, sizeof(hdr), "t=1700000000,v1=abc,v1=%s", STRIPE_V1);
+	is_status(stripe_check(hdr, STRIPE_T + 301, 300), IPAI_SIG_OUTSIDE_TOLERANCE,
+			  "stripe junk v1 plus good one: still checked against the clock");
+	/* an empty v1 rejects the header (the SDK throws on it) */
 	snprintf(hdr, sizeof(hdr), "t=1700000000,v1=%s,v1=", STRIPE_V1);
-	is_status(stripe_check(hdr, now, 300), IPAI_SIG_MALFORMED_HEADER, "stripe good v1 plus empty v1");
+	is_status(stripe_check(hdr, now, 300), IPAI_SIG_MALFORMED_HEADER, "stripe good v1 plus empty v1=");
+	snprintf(hdr, sizeof(hdr), "t=1700000000,v1=,v1=%s", STRIPE_V1);
+	is_status(stripe_check(hdr, now, 300), IPAI_SIG_MALFORMED_HEADER, "stripe empty v1= before the good one");
+	snprintf(hdr, sizeof(hdr), "t=1700000000,v1,v1=%s", STRIPE_V1);
+	is_status(stripe_check(hdr, now, 300), IPAI_SIG_MALFORMED_HEADER, "stripe bare v1 item before the good one");
+	snprintf(hdr, sizeof(hdr), "t=1700000000,v1=%s,v1==%s", STRIPE_V1, STRIPE_V1);
+	is_status(stripe_check(hdr, now, 300), IPAI_SIG_MALFORMED_HEADER, "stripe v1== (empty value) plus good one");
 	{
 		/* NUL inside the header */
 		char		nulhdr[128];
@@ -436,6 +528,7 @@ test_standard_webhooks(void)
 	char		sig[IPAI_STDWH_SIGNATURE_BUFLEN];
 	char		hdr[1024];
 	int64_t		now = 1614265330 + 5;
+	ipai_sig_status st;
 
 	ok(ipai_wh_standard_sign(SW_PAYLOAD, strlen(SW_PAYLOAD), SW_ID, strlen(SW_ID),
 							 SW_TS, strlen(SW_TS), SW_SECRET, strlen(SW_SECRET),
@@ -462,10 +555,44 @@ test_standard_webhooks(void)
 	snprintf(hdr, sizeof(hdr), "%.8s", SW_SIG);
 	is_status(sw_check(hdr, now), IPAI_SIG_MALFORMED_HEADER, "sw partial signature v1,g0hM9");
 	is_status(sw_check("v1,", now), IPAI_SIG_MALFORMED_HEADER, "sw empty signature v1,");
+	is_status(sw_check("v1, v1,, v1,,,", now), IPAI_SIG_MALFORMED_HEADER, "sw only empty signatures");
 	snprintf(hdr, sizeof(hdr), "v1, %s", SW_SIG);
-	is_status(sw_check(hdr, now), IPAI_SIG_MALFORMED_HEADER, "sw v1, then the real one: rejected whole");
+	is_status(sw_check(hdr, now), IPAI_SIG_OK, "sw v1, then the real one: v1, skipped");
 	snprintf(hdr, sizeof(hdr), "%.46s", SW_SIG);
 	is_status(sw_check(hdr, now), IPAI_SIG_MALFORMED_HEADER, "sw signature without padding");
+	snprintf(hdr, sizeof(hdr), "%.46s %s", SW_SIG, SW_SIG);
+	is_status(sw_check(hdr, now), IPAI_SIG_OK, "sw unpadded then padded: padded matches");
+	snprintf(hdr, sizeof(hdr), "%s,junk", SW_SIG);
+	is_status(sw_check(hdr, now), IPAI_SIG_OK, "sw signature ends at the next comma (as the libraries split)");
+	snprintf(hdr, sizeof(hdr), "v1 v1,x,%s %s", SW_SIG + 3, SW_OTHER);
+	is_status(sw_check(hdr, now), IPAI_SIG_MISMATCH, "sw the third comma field is not a signature");
+	snprintf(hdr, sizeof(hdr), "v1,x,%s", SW_SIG + 3);
+	is_status(sw_check(hdr, now), IPAI_SIG_MALFORMED_HEADER, "sw only a v1 with the signature in the third field");
+	{
+		static const char *const junk[] = {
+			"v1,!!!", "v1,", "v1,abc", "v1,====", "v1,%.40s", "v1,%s=",
+			"v1,%sA", "v1", "v1,\xff", "v1,%.43s", "v1,%.43s\t", "v1,,%s",
+		};
+		size_t		i;
+
+		for (i = 0; i < sizeof(junk) / sizeof(junk[0]); i++)
+		{
+			char		e[200];
+
+			snprintf(e, sizeof(e), junk[i], SW_SIG + 3);
+			snprintf(hdr, sizeof(hdr), "%s %s", e, SW_SIG);
+			ok(sw_check(hdr, now) == IPAI_SIG_OK, "sw junk entry \"%s\" before the good one is skipped", printable(e));
+			snprintf(hdr, sizeof(hdr), "%s %s", SW_SIG, e);
+			ok(sw_check(hdr, now) == IPAI_SIG_OK, "sw junk entry \"%s\" after the good one is skipped", printable(e));
+			snprintf(hdr, sizeof(hdr), "%s", e);
+			st = sw_check(hdr, now);
+			ok(st == IPAI_SIG_MALFORMED_HEADER || (st == IPAI_SIG_NO_SIGNATURE && strchr(e, ',') == NULL),
+			   "sw junk entry \"%s\" alone never matches (%s)", printable(e), ipai_sig_status_text(st));
+		}
+	}
+	snprintf(hdr, sizeof(hdr), "v1,!!! %s", SW_SIG);
+	is_status(sw_check_full(SW_PAYLOAD, SW_ID, SW_TS, hdr, SW_SECRET, 1614265330 + 301, 300),
+			  IPAI_SIG_OUTSIDE_TOLERANCE, "sw junk entry plus good one: still checked against the clock");
 	is_status(sw_check("", now), IPAI_SIG_NO_SIGNATURE, "sw missing signature");
 	is_status(sw_check("v1a,abc v2,def", now), IPAI_SIG_NO_SIGNATURE, "sw only other versions");
 	is_status(sw_check("   ", now), IPAI_SIG_NO_SIGNATURE, "sw only spaces");
