@@ -25,13 +25,31 @@
  *	   the insert does nothing and the answer is "duplicate" (the delivery
  *	   is counted, nothing else changes); if it aborts, this one proceeds.
  *	6. Apply it (stripe_apply.c) or leave it "deferred" / "ignored".
- *	7. When the event tied a customer or subscription to an organization,
- *	   apply every deferred event of that customer or subscription, oldest
- *	   first, in the same transaction (repeatedly, as those may link more).
+ *	7. Release deferred events: before applying an attributed event, every
+ *	   deferred event of its customer or subscription that can now be
+ *	   attributed (its link may have been written by someone else); after
+ *	   applying it, when it tied a customer or subscription to an
+ *	   organization, every deferred event of those.  Oldest first, in the
+ *	   same transaction (repeatedly, as those may link more).
+ *
+ * A link written by anyone else (an operator's INSERT or UPDATE of
+ * ipai.billing_customers) releases too: ipai._billing_customer_linked(),
+ * a BEFORE and AFTER row trigger on that table.  BEFORE takes the
+ * customer's advisory lock of step 3 before the row is written (the same
+ * order as a delivery: advisory lock first, then row locks); AFTER applies
+ * the customer's deferred events with the release of step 7.  So a
+ * deferral and a link racing are serialized like a deferral and a
+ * checkout: whoever takes the lock second sees the other committed.  The
+ * webhook's own writes of the table do not fire the release (it releases
+ * itself, and a nested release could apply an event twice): the trigger
+ * does nothing while ipai.stripe_webhook or the trigger itself runs.
  *
  * Exactly-once holds under READ COMMITTED (every caller: the Edge handler,
  * psql, Odoo).  Under REPEATABLE READ a concurrent duplicate raises a
- * serialization failure (40001) instead, which the caller retries.
+ * serialization failure (40001) instead, which the caller retries; so do
+ * a deferral and a link whose transaction snapshot predates the other's
+ * commit (check_deferral_race, and the trigger's check after its release),
+ * where READ COMMITTED would have seen it.
  *
  * The SQL function is SECURITY DEFINER (the extension owner): it reads the
  * secrets and writes tables that its callers (service_role) may not.
@@ -41,7 +59,9 @@
 #include "ipai_saas.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_type_d.h"
+#include "commands/trigger.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -51,6 +71,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "signature.h"
@@ -62,6 +83,13 @@
 
 /* first key of our advisory locks ("IPAI"), second is a hash of an id */
 #define STRIPE_LOCK_CLASS 0x49504149
+
+/*
+ * > 0 while this backend runs ipai.stripe_webhook or the release of
+ * ipai._billing_customer_linked: the trigger then leaves the release to
+ * the code that wrote the link.
+ */
+static int	release_owner_depth = 0;
 
 /* ---- 1. signature ---- */
 
@@ -166,6 +194,21 @@ verify_signature(const char *payload, size_t len, text *header)
 
 /* ---- 3. locks ---- */
 
+/* the advisory lock key of one Stripe id */
+static uint32
+stripe_lock_key(const char *id)
+{
+	return hash_bytes((const unsigned char *) id, strlen(id));
+}
+
+static void
+lock_stripe_key(uint32 key)
+{
+	DirectFunctionCall2(pg_advisory_xact_lock_int4,
+						Int32GetDatum(STRIPE_LOCK_CLASS),
+						Int32GetDatum((int32) key));
+}
+
 /*
  * Transaction advisory lock(s) that serialize the events of one Stripe
  * customer: the customer's id when the event has one (every subscription
@@ -196,7 +239,7 @@ lock_event_keys(StripeEvent *ev)
 
 	for (i = 0; i < 2; i++)
 		if (ids[i] != NULL)
-			keys[n++] = hash_bytes((const unsigned char *) ids[i], strlen(ids[i]));
+			keys[n++] = stripe_lock_key(ids[i]);
 	if (n == 2 && keys[1] < keys[0])
 	{
 		uint32		k = keys[0];
@@ -208,9 +251,7 @@ lock_event_keys(StripeEvent *ev)
 	{
 		if (i > 0 && keys[i] == keys[i - 1])
 			continue;
-		DirectFunctionCall2(pg_advisory_xact_lock_int4,
-							Int32GetDatum(STRIPE_LOCK_CLASS),
-							Int32GetDatum((int32) keys[i]));
+		lock_stripe_key(keys[i]);
 	}
 }
 
@@ -300,6 +341,66 @@ attribute_event(StripeEvent *ev, pg_uuid_t *org)
 				   TEXTOID, CStringGetTextDatum(ev->subscription_id), org))
 		return true;
 	return false;
+}
+
+/*
+ * Under REPEATABLE READ or SERIALIZABLE the transaction's snapshot can
+ * predate a transaction the advisory lock waited for: what it committed
+ * (a link, a deferral) is invisible here although it came first.  True
+ * when sql (one text argument) finds a row in a snapshot taken now.
+ */
+static bool
+exists_now(SPIPlanPtr *slot, const char *sql, const char *id)
+{
+	static const Oid types[] = {TEXTOID};
+	Datum		values[1];
+	int			rc;
+
+	stripe_spi_plan(slot, sql, 1, types);
+	values[0] = CStringGetTextDatum(id);
+	rc = SPI_execute_snapshot(*slot, values, NULL, GetLatestSnapshot(),
+							  InvalidSnapshot, true, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_snapshot failed: %s", SPI_result_code_string(rc));
+	return SPI_processed > 0;
+}
+
+static void
+link_race_failure(const char *customer)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("could not serialize access due to a concurrent link of Stripe customer \"%s\"",
+					customer),
+			 errdetail("A transaction that committed after this transaction's snapshot linked the customer or deferred one of its events."),
+			 errhint("Retry the transaction, or run it under READ COMMITTED.")));
+}
+
+/*
+ * An event about to be deferred under a transaction snapshot: if a link
+ * that would attribute it committed after the snapshot (the lock waited
+ * for it), deferring would lose the race; fail with 40001 instead.
+ */
+static void
+check_deferral_race(StripeEvent *ev)
+{
+	static SPIPlanPtr customer_plan = NULL;
+	static SPIPlanPtr subscription_plan = NULL;
+
+	if (!IsolationUsesXactSnapshot())
+		return;
+	if (ev->customer_id != NULL &&
+		exists_now(&customer_plan,
+				   "SELECT 1 FROM ipai.billing_customers c"
+				   " WHERE c.stripe_customer_id OPERATOR(pg_catalog.=) $1",
+				   ev->customer_id))
+		link_race_failure(ev->customer_id);
+	if (ev->subscription_id != NULL &&
+		exists_now(&subscription_plan,
+				   "SELECT 1 FROM ipai.subscriptions s"
+				   " WHERE s.stripe_subscription_id OPERATOR(pg_catalog.=) $1",
+				   ev->subscription_id))
+		link_race_failure(ev->customer_id ? ev->customer_id : ev->subscription_id);
 }
 
 /* why an event waits: the ids that no organization claims yet */
@@ -473,7 +574,11 @@ apply_and_classify(StripeEvent *ev, const pg_uuid_t *org, char **note, ReleaseKe
 /*
  * Apply, oldest first, every deferred event of the customers and
  * subscriptions in keys that can now be attributed; repeat while that
- * links more ids.  Each deferred row is tried at most once per call.
+ * links more ids.  Each deferred row is tried at most once per call; one
+ * that still cannot be attributed is left unchanged.  The candidates are
+ * read through the partial indexes on deferred rows and locked FOR UPDATE
+ * (a concurrent release of the same row waits, then skips it: it is no
+ * longer deferred), each after the advisory lock of its own event.
  */
 static void
 release_deferred(ReleaseKeys *keys)
@@ -540,11 +645,9 @@ release_deferred(ReleaseKeys *keys)
 			tried = lappend(tried, idp);
 			stripe_event_from_jsonb(payloads[i], &dev);
 			lock_event_keys(&dev);
+			/* still nobody's: leave the row as it is */
 			if (!attribute_event(&dev, &org))
-			{
-				inbox_update(ids[i], "deferred", NULL, deferred_note(&dev), 1);
 				continue;
-			}
 			status = apply_and_classify(&dev, &org, &note, keys);
 			inbox_update(ids[i], status,
 						 strcmp(status, "deferred") == 0 ? NULL : &org, note, 1);
@@ -590,6 +693,7 @@ deliver_event(StripeEvent *ev)
 	}
 	else
 	{
+		check_deferral_race(ev);
 		status = "deferred";
 		note = deferred_note(ev);
 	}
@@ -602,6 +706,22 @@ deliver_event(StripeEvent *ev)
 	}
 	if (!attributed)
 		return status;
+
+	/*
+	 * Deferred events of this customer or subscription that an existing
+	 * link now attributes (a link written outside the webhook, e.g. by an
+	 * operator with the trigger disabled, or one they were deferred past):
+	 * apply them first, so that an older one is applied before this event.
+	 * Usually an index probe that finds nothing.
+	 */
+	if (ev->kind != STRIPE_KIND_CHECKOUT)
+	{
+		ReleaseKeys before = {NIL, NIL};
+
+		before.customers = add_key(NIL, ev->customer_id);
+		before.subscriptions = add_key(NIL, ev->subscription_id);
+		release_deferred(&before);
+	}
 
 	status = apply_and_classify(ev, &org, &note, &keys);
 	if (note != NULL || strcmp(status, "processed") != 0)
@@ -653,7 +773,16 @@ ipai_stripe_webhook(PG_FUNCTION_ARGS)
 
 	verify_signature(body, len, header);
 	stripe_event_parse(body, len, &ev);
-	status = deliver_event(&ev);
+	release_owner_depth++;
+	PG_TRY();
+	{
+		status = deliver_event(&ev);
+	}
+	PG_FINALLY();
+	{
+		release_owner_depth--;
+	}
+	PG_END_TRY();
 
 	/* the result outlives the SPI memory */
 	{
@@ -667,4 +796,110 @@ ipai_stripe_webhook(PG_FUNCTION_ARGS)
 
 	SPI_finish();
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+PG_FUNCTION_INFO_V1(ipai_billing_customer_linked);
+
+/*
+ * ipai._billing_customer_linked(): row trigger of ipai.billing_customers,
+ * BEFORE and AFTER INSERT OR UPDATE OF stripe_customer_id.
+ *
+ * A link written by anyone but the webhook (an operator's INSERT, an
+ * UPDATE setting another customer) releases the deferred events of that
+ * customer: BEFORE takes the customer's advisory lock, before the row is
+ * written and so before any row lock of this table (the order of a
+ * delivery, which takes it before touching any row: no deadlock between
+ * the two); AFTER applies the customer's deferred events, oldest first,
+ * in the same transaction, as ipai.stripe_webhook does after a checkout
+ * (and what those link in turn).  A delivery of that customer deferred
+ * concurrently either committed before the lock was granted (READ
+ * COMMITTED: the release sees it) or waits for this transaction and then
+ * finds the link.
+ *
+ * While ipai.stripe_webhook (or this trigger's release) runs in this
+ * backend the trigger does nothing: the webhook releases what it links
+ * itself, and releasing from inside its apply could apply an event twice.
+ * SECURITY DEFINER (the extension owner): it writes billing rows.
+ */
+Datum
+ipai_billing_customer_linked(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	tupdesc;
+	HeapTuple	newtuple;
+	int			attnum;
+	bool		isnull;
+	Datum		d;
+	char	   *customer;
+	ReleaseKeys keys = {NIL, NIL};
+	static SPIPlanPtr deferred_plan = NULL;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("trigger functions can only be called as triggers")));
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!(TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ||
+		  TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event)))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("ipai._billing_customer_linked() must be a row trigger on insert or update")));
+
+	tupdesc = trigdata->tg_relation->rd_att;
+	newtuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
+		trigdata->tg_newtuple : trigdata->tg_trigtuple;
+
+	if (release_owner_depth > 0)
+		return PointerGetDatum(newtuple);
+
+	attnum = SPI_fnumber(tupdesc, "stripe_customer_id");
+	if (attnum <= 0)
+		elog(ERROR, "ipai._billing_customer_linked: table has no column stripe_customer_id");
+	d = heap_getattr(newtuple, attnum, tupdesc, &isnull);
+	if (isnull)
+		return PointerGetDatum(newtuple);
+	customer = TextDatumGetCString(d);
+
+	/* an UPDATE that keeps the customer links nothing new */
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+	{
+		bool		oldnull;
+		Datum		od = heap_getattr(trigdata->tg_trigtuple, attnum, tupdesc, &oldnull);
+
+		if (!oldnull && strcmp(TextDatumGetCString(od), customer) == 0)
+			return PointerGetDatum(newtuple);
+	}
+
+	/* BEFORE: the lock only; AFTER: re-taking it is free */
+	lock_stripe_key(stripe_lock_key(customer));
+	if (TRIGGER_FIRED_BEFORE(trigdata->tg_event))
+		return PointerGetDatum(newtuple);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	release_owner_depth++;
+	PG_TRY();
+	{
+		keys.customers = add_key(NIL, customer);
+		release_deferred(&keys);
+
+		/*
+		 * Under a transaction snapshot, a deferral committed after it (the
+		 * lock waited for it) was invisible to the release: 40001.
+		 */
+		if (IsolationUsesXactSnapshot() &&
+			exists_now(&deferred_plan,
+					   "SELECT 1 FROM ipai.webhook_events e"
+					   " WHERE e.status OPERATOR(pg_catalog.=) 'deferred'"
+					   "   AND e.stripe_customer_id OPERATOR(pg_catalog.=) $1",
+					   customer))
+			link_race_failure(customer);
+	}
+	PG_FINALLY();
+	{
+		release_owner_depth--;
+	}
+	PG_END_TRY();
+	SPI_finish();
+	return PointerGetDatum(NULL);
 }

@@ -1,8 +1,9 @@
 -- Schema area "billing": Stripe customers, subscriptions, invoices, the
 -- webhook inbox and the signing secrets.
 --
--- Rows of customers, subscriptions and invoices are written only by
--- ipai.stripe_webhook() (src/webhook.c, src/stripe_apply.c), which keeps on
+-- Rows of customers, subscriptions and invoices are written by
+-- ipai.stripe_webhook() (src/webhook.c, src/stripe_apply.c; an operator may
+-- also link a customer by hand, which releases its deferred events), which keeps on
 -- every row the event that last wrote it (last_event_created,
 -- last_event_type, last_event_id): the ordering rule compares an incoming
 -- event with these columns (see docs/billing.md, "Ordering").
@@ -166,6 +167,17 @@ BEGIN
 		-- ipai.health() watches the inbox's backlog: deferred and failed events
 		CREATE INDEX webhook_events_backlog ON ipai.webhook_events (status, received_at)
 			WHERE status IN ('deferred', 'failed');
+	END IF;
+	IF from_version < 3 THEN
+		-- a customer linked by anyone (an operator's INSERT or UPDATE)
+		-- releases its deferred events: lock before the row is written,
+		-- apply after (src/webhook.c, ipai._billing_customer_linked)
+		CREATE TRIGGER billing_customers_link_lock
+			BEFORE INSERT OR UPDATE OF stripe_customer_id ON ipai.billing_customers
+			FOR EACH ROW EXECUTE FUNCTION ipai._billing_customer_linked();
+		CREATE TRIGGER billing_customers_link_release
+			AFTER INSERT OR UPDATE OF stripe_customer_id ON ipai.billing_customers
+			FOR EACH ROW EXECUTE FUNCTION ipai._billing_customer_linked();
 	END IF;
 END
 $$;

@@ -35,6 +35,19 @@ REVOKE ALL ON FUNCTION ipai.stripe_webhook(text, text) FROM PUBLIC;
 COMMENT ON FUNCTION ipai.stripe_webhook(text, text) IS
 	'ipai.stripe_webhook over the text''s bytes in the database encoding';
 
+-- Row trigger of ipai.billing_customers (BEFORE and AFTER INSERT OR UPDATE
+-- OF stripe_customer_id, src/webhook.c): a link written by anyone but the
+-- webhook releases the deferred events of that customer in the same
+-- transaction.  BEFORE takes the customer's advisory lock (the one every
+-- delivery of that customer takes), AFTER applies the events.
+CREATE FUNCTION ipai._billing_customer_linked() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'ipai_billing_customer_linked'
+	LANGUAGE C VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION ipai._billing_customer_linked() FROM PUBLIC;
+COMMENT ON FUNCTION ipai._billing_customer_linked() IS
+	'Trigger: a Stripe customer linked to an organization outside the webhook releases its deferred webhook events';
+
 -- A short, non-reversible name for a secret in logs and listings.
 CREATE FUNCTION ipai._secret_fingerprint(secret text) RETURNS text
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE

@@ -26,4 +26,13 @@ SELECT plan_id FROM ipai.organizations WHERE id OPERATOR(pg_catalog.=) 'a8000000
 SELECT action, object_id FROM ipai.audit_log WHERE org_id OPERATOR(pg_catalog.=) 'a8000000-0000-4000-8000-000000000000' ORDER BY id;
 SELECT ipai.subscription_grants_plan(s) FROM unnest(ARRAY['active', 'trialing', 'past_due', 'unpaid', 'canceled', NULL]) s;
 SELECT ipai.checkout_session_params('a8000000-0000-4000-8000-000000000000', 'pro', 'https://app.example.com/ok', 'https://app.example.com/cancel');
+-- a deferred subscription released by an operator's link (the trigger)
+INSERT INTO ipai.organizations (id, name) VALUES ('a8000000-0000-4000-8000-000000000001', 'Hostile Billing Link');
+INSERT INTO hostile_events VALUES
+('linked', '{"id": "evt_h6", "object": "event", "type": "customer.subscription.created", "created": 1735689610, "data": {"object": {"id": "sub_h6", "object": "subscription", "customer": "cus_h6", "status": "trialing", "metadata": {}, "items": {"data": [{"id": "si_h6", "quantity": 1, "price": {"id": "price_hostile_pro"}, "current_period_start": 1735689600, "current_period_end": 1738368000}]}}}}');
+SELECT e.k, w.status FROM hostile_events e, ipai.stripe_webhook(e.payload, ipai.stripe_sign(e.payload, 'whsec_hostile_billing')) w WHERE e.k OPERATOR(pg_catalog.=) 'linked';
+INSERT INTO ipai.billing_customers (org_id, stripe_customer_id) VALUES ('a8000000-0000-4000-8000-000000000001', 'cus_h6');
+SELECT event_id, status, error FROM ipai.webhook_events WHERE event_id OPERATOR(pg_catalog.=) 'evt_h6';
+SELECT stripe_subscription_id, status, plan_id FROM ipai.subscriptions WHERE org_id OPERATOR(pg_catalog.=) 'a8000000-0000-4000-8000-000000000001';
+SELECT plan_id FROM ipai.organizations WHERE id OPERATOR(pg_catalog.=) 'a8000000-0000-4000-8000-000000000001';
 SELECT ipai.retire_stripe_webhook_secret('whsec_hostile_billing');

@@ -40,4 +40,24 @@ DO $$ DECLARE h text; BEGIN FOREACH h IN ARRAY ARRAY['', 't=1,v1=00', 't=1735689
 
 SELECT ipai.checkout_session_params('a9000000-0000-4000-8000-000000000000', 'pro', 'https://a.example/ok', 'https://a.example/cancel');
 
+INSERT INTO ipai.organizations (id, name) VALUES ('a9000000-0000-4000-8000-000000000001', 'Valgrind Billing Link');
+
+SELECT pg_temp.vg_deliver(pg_temp.vg_event('evt_vg10', 'customer.subscription.created', 1735689800, pg_temp.vg_sub('sub_vg10', 'cus_vg10', 'active', NULL, false)));
+
+SELECT pg_temp.vg_deliver(pg_temp.vg_event('evt_vg11', 'customer.subscription.created', 1735689800, pg_temp.vg_sub('sub_vg11', 'cus_vg11', 'active', NULL, true)));
+
+INSERT INTO ipai.billing_customers (org_id, stripe_customer_id) VALUES ('a9000000-0000-4000-8000-000000000001', 'cus_vg10');
+
+UPDATE ipai.billing_customers SET stripe_customer_id = 'cus_vg11' WHERE org_id = 'a9000000-0000-4000-8000-000000000001';
+
+SELECT pg_temp.vg_deliver(pg_temp.vg_event('evt_vg12', 'customer.subscription.created', 1735689900, pg_temp.vg_sub('sub_vg12', 'cus_vg12', 'active', NULL, false)));
+
+SET session_replication_role = replica;
+
+UPDATE ipai.billing_customers SET stripe_customer_id = 'cus_vg12' WHERE org_id = 'a9000000-0000-4000-8000-000000000001';
+
+RESET session_replication_role;
+
+SELECT pg_temp.vg_deliver(pg_temp.vg_event('evt_vg13', 'customer.subscription.updated', 1735689901, pg_temp.vg_sub('sub_vg12', 'cus_vg12', 'past_due', NULL, false)));
+
 SELECT ipai.retire_stripe_webhook_secret('whsec_valgrind_billing');
