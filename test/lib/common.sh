@@ -40,6 +40,9 @@ ipai_stage() {
 	make -s -C "$build" -f "$IPAI_SRC/Makefile" VPATH="$IPAI_SRC" with_llvm=no autodepend=yes \
 		COPT="$copt"\
 		all >&2
+	# scripts of an earlier version (built before a version bump) would
+	# shadow the released ones: the install brings back what is current
+	rm -f "$stage$SYS_PGSHARE"/extension/ipai_saas--*.sql
 	make -s -C "$build" -f "$IPAI_SRC/Makefile" VPATH="$IPAI_SRC" with_llvm=no autodepend=yes \
 		COPT="$copt"\
 		DESTDIR="$stage" install >&2
