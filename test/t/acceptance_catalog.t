@@ -162,7 +162,16 @@ function splitTop(s) {
      WHERE d.refclassid = 'pg_extension'::regclass AND d.classid = 'pg_class'::regclass AND d.deptype = 'e'
        AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'ipai_saas') AND c.relkind IN ('r', 'p')`;
   is(own.n, 0, 'the extension owns no tables (they are created by install_schema)');
+  const snap = () => sql`SELECT
+      (SELECT string_agg(c.relname || ':' || c.relkind || ':' || c.relrowsecurity, ',' ORDER BY c.relname) FROM pg_class c WHERE c.relnamespace = 'ipai'::regnamespace) AS rels,
+      (SELECT string_agg(polname || '@' || polrelid::regclass::text, ',' ORDER BY 1) FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid WHERE c.relnamespace = 'ipai'::regnamespace) AS pols,
+      (SELECT string_agg(tgname || '@' || tgrelid::regclass::text, ',' ORDER BY 1) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = 'ipai'::regnamespace AND NOT t.tgisinternal) AS trgs,
+      (SELECT string_agg(conname, ',' ORDER BY 1) FROM pg_constraint WHERE connamespace = 'ipai'::regnamespace) AS cons,
+      (SELECT string_agg(c.relname || '=' || coalesce(array_to_string(c.relacl, ' '), ''), ',' ORDER BY 1) FROM pg_class c WHERE c.relnamespace = 'ipai'::regnamespace) AS acl`;
+  const [before] = await snap();
   const [again] = await sql`SELECT ipai.install_schema() IS NOT NULL AS x`.catch((e) => [{ x: e.message }]);
+  const [after] = await snap();
+  ok(JSON.stringify(before) === JSON.stringify(after), 'install_schema() again leaves relations, policies, triggers, constraints and grants as they were');
   is(again.x, true, 'install_schema() again: idempotent, returns text');
   await sql.end();
   L.done();

@@ -86,6 +86,10 @@ const UA = L.uuid('7a', 1), UB = L.uuid('7a', 2), VA = L.uuid('7a', 3);
     ok(c1 === '42501' && c2 === '42501', `${role} cannot write plans / plan_entitlements (${c1}, ${c2})`);
   }
   is((await sql`SELECT stripe_price_id FROM ipai.plans WHERE id = 'pro'`)[0].stripe_price_id === 'price_evil', false, 'plans unchanged');
+  // DROP EXTENSION without CASCADE cannot destroy tenant data
+  const de = await err(() => sql`DROP EXTENSION ipai_saas`);
+  ok(de, 'DROP EXTENSION ipai_saas without CASCADE is refused (' + (de && de.code) + ')');
+  is((await sql`SELECT count(*)::int AS n FROM ipai.cms_pages`)[0].n, 2, 'tenant data intact');
   await sql.end();
   L.done();
 })().catch((e) => { console.log('not ok - exception ' + (e.stack || e)); console.log('1..0'); process.exit(1); });

@@ -54,6 +54,11 @@ function invoice({ id, customer, sub, status, paid }) {
 (async () => {
   const db = L.newDb('webhooks');
   const sql = L.connect(db, { max: 18 });
+  {
+    const p0 = JSON.stringify({ id: 'evt_1AccNoSecret', object: 'event', type: 'customer.created', created: now, data: { object: { id: 'cus_0', object: 'customer' } } });
+    const h0 = stripe.webhooks.generateTestHeaderString({ payload: p0, secret });
+    is(await code(() => sql`SELECT * FROM ipai.stripe_webhook(${p0}::text, ${h0}::text)`), 'IP002', 'no webhook secret configured yet: IP002');
+  }
   await sql`SELECT ipai.set_stripe_webhook_secret(${oldSecret})`;
   await sql`SELECT ipai.set_stripe_webhook_secret(${secret})`;
   await sql`UPDATE ipai.plans SET stripe_price_id = ${PRICE} WHERE id = 'pro'`;
@@ -186,6 +191,9 @@ function invoice({ id, customer, sub, status, paid }) {
   ok(s && s.current_period_start && +s.current_period_start === ps * 1000, 'older API version: periods from the subscription', s);
   is(await orgPlan(B), 'pro', 'org B: pro');
 
+  // an invoice for a customer nobody knows yet: deferred
+  r = await deliver(event('invoice.paid', invoice({ id: 'in_1AccUnknown', customer: 'cus_AccNobody', sub: 'sub_1AccNobody', status: 'paid', paid: 9900 }), now - 5));
+  is(r.status, 'deferred', 'invoice.paid for an unknown customer: deferred');
   // 9. trialing -> pro; subscription on a price of no plan does not give pro
   const subC = subscription({ id: 'sub_1AccC', customer: 'cus_AccC', ps, pe, status: 'trialing', metadata: { org_id: C } });
   await deliver(event('checkout.session.completed', checkout({ org: C, customer: 'cus_AccC', sub: 'sub_1AccC' }), now - 200));
