@@ -218,6 +218,24 @@ const num = (x) => (x === null || x === undefined ? x : Number(x));
   const [ouc] = await sql`SELECT used FROM ipai.org_usage_current WHERE org_id = ${STORM} AND feature = 'ai_runs'`;
   is(ouc && num(ouc.used), final, 'org_usage_current after refresh_org_usage agrees');
 
+  // usage events written by plain SQL (Odoo, DBAs) count at once; refresh_org_usage repairs drift
+  await sql`INSERT INTO ipai.organizations (id, name, timezone) VALUES (${L.uuid('e1', 20)}, 'Drift', 'UTC')`;
+  const DR = L.uuid('e1', 20);
+  await sql`SELECT ipai.record_usage(${DR}, 'ai_runs', 10)`;
+  const ins = await code(() => sql`INSERT INTO ipai.usage_events (org_id, feature, quantity, occurred_at) VALUES (${DR}, 'ai_runs', 4, now())`);
+  if (ins === 'OK') is(await used(DR), 14, 'a usage event inserted by plain SQL is reflected by check_entitlement at once');
+  else diag('plain INSERT into usage_events refused: ' + ins);
+  const upd = await code(() => sql`UPDATE ipai.org_usage_current SET used = used + 999 WHERE org_id = ${DR}`);
+  await sql`SELECT ipai.refresh_org_usage()`;
+  const [ru] = await sql`SELECT sum(used)::int AS u FROM ipai.org_usage_current WHERE org_id = ${DR} AND feature = 'ai_runs'`;
+  const [ev] = await sql`SELECT sum(quantity)::int AS q FROM ipai.usage_events WHERE org_id = ${DR} AND feature = 'ai_runs'`;
+  is(ru.u, ev.q, 'after refresh_org_usage, org_usage_current equals the sum of usage_events (tampering: ' + upd + ')');
+  is(await used(DR), ev.q, '... and so does check_entitlement');
+  await sql`DELETE FROM ipai.usage_events WHERE org_id = ${DR} AND quantity = 10`.catch((e) => diag('delete usage: ' + e.code));
+  await sql`SELECT ipai.refresh_org_usage()`;
+  const [ev2] = await sql`SELECT coalesce(sum(quantity), 0)::int AS q FROM ipai.usage_events WHERE org_id = ${DR} AND feature = 'ai_runs'`;
+  is(await used(DR), ev2.q, 'after a usage event is deleted by SQL and refresh_org_usage runs, check_entitlement agrees with usage_events');
+
   // cms_items: the limit holds for plain INSERTs too
   await sql`SELECT ipai.cms_create_page(${PAGES}, 'Page ' || g, 'body', 'page-' || g) FROM generate_series(1, 49) g`;
   c = await check(PAGES, 'cms_items');

@@ -105,6 +105,12 @@ function invoice({ id, customer, sub, status, paid }) {
   // the usage period is the subscription's period now
   const pv = await one(sql`SELECT * FROM ipai.preview_invoice(${A})`);
   ok(pv && +pv.period_start === ps * 1000 && +pv.period_end === pe * 1000, 'preview_invoice uses the subscription period', pv);
+  await sql`SELECT ipai.record_usage(${A}, 'ai_runs', 5, 'before-period', ${new Date((ps - 3600) * 1000)})`;
+  await sql`SELECT ipai.record_usage(${A}, 'ai_runs', 7, 'in-period', ${new Date((ps + 3600) * 1000)})`;
+  const pv2 = await one(sql`SELECT metered_quantity, total FROM ipai.preview_invoice(${A})`);
+  ok(pv2 && Number(pv2.metered_quantity) === 7 && Number(pv2.total) === 99.7, 'usage counts from the subscription period start (5 before it excluded, 7 inside): 99.70', pv2);
+  const ce = await one(sql`SELECT current FROM ipai.check_entitlement(${A}, 'ai_runs')`);
+  is(ce && Number(ce.current), 7, 'check_entitlement current = usage within the subscription period');
 
   // 3. 16 concurrent deliveries of one event from separate connections
   const newer = { ...subA, status: 'past_due' };
