@@ -75,7 +75,7 @@ function splitTop(s) {
   const sql = L.postgres(L.url(process.env.PGDATABASE), { max: 1, onnotice: () => {} });
   const procs = await sql`
     SELECT p.proname, p.proretset, p.proargnames, p.proargmodes::text[] AS modes,
-           (SELECT array_agg(t::regtype::text ORDER BY o) FROM unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) WITH ORDINALITY u(t, o)) AS alltypes,
+           coalesce((SELECT array_agg(t::regtype::text ORDER BY o) FROM unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) WITH ORDINALITY u(t, o)), '{}') AS alltypes,
            p.pronargs, p.pronargdefaults, pg_get_expr(p.proargdefaults, 0) AS defaults,
            p.prorettype::regtype::text AS rettype,
            (SELECT array_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
@@ -85,19 +85,22 @@ function splitTop(s) {
   for (const [name, args, result, setof] of F) {
     const cands = procs.filter((p) => p.proname === name);
     const sig = args.map((a) => a[1]).join(', ');
-    const found = cands.find((p) => {
-      const modes = p.modes || p.alltypes.map(() => 'i');
-      const ins = p.alltypes.filter((_, i) => ['i', 'b', 'v'].includes(modes[i]));
-      return ins.join(', ') === sig;
-    });
+    const insOf = (p) => { const modes = p.modes || p.alltypes.map(() => 'i'); return p.alltypes.filter((_, i) => ['i', 'b', 'v'].includes(modes[i])); };
+    let found = cands.find((p) => insOf(p).join(', ') === sig);
+    if (!found) {
+      // extra trailing arguments are compatible when they all have defaults
+      found = cands.find((p) => { const ins = insOf(p); return ins.slice(0, args.length).join(', ') === sig && ins.length - args.length <= p.pronargdefaults; });
+      if (found) L.diag(`ipai.${name}: extra optional arguments beyond the SPEC: ${insOf(found).slice(args.length).join(', ')}`);
+    }
     if (!ok(found, `ipai.${name}(${sig}) exists`, `candidates: ${JSON.stringify(cands.map((c) => c.alltypes))}`)) continue;
     const p = found;
     const modes = p.modes || p.alltypes.map(() => 'i');
     const names = p.proargnames || [];
     const inNames = p.alltypes.map((_, i) => i).filter((i) => ['i', 'b', 'v'].includes(modes[i])).map((i) => names[i] || '');
-    is(inNames, args.map((a) => a[0]), `ipai.${name}(${sig}): argument names`);
+    is(inNames.slice(0, args.length), args.map((a) => a[0]), `ipai.${name}(${sig}): argument names`);
     const wantDefaults = args.filter((a) => a[2]);
-    const defs = p.defaults ? splitTop(p.defaults) : [];
+    const extra = inNames.length - args.length;
+    const defs = (p.defaults ? splitTop(p.defaults) : []).slice(0, Math.max(0, (p.defaults ? splitTop(p.defaults).length : 0) - extra));
     const firstDef = args.findIndex((a) => a[2]);
     ok(defs.length === wantDefaults.length && wantDefaults.every((a, i) => a[2].test(defs[i])),
       `ipai.${name}(${sig}): defaults ${wantDefaults.map((a) => a[0]).join(', ') || 'none'}`,
@@ -163,7 +166,7 @@ function splitTop(s) {
        AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'ipai_saas') AND c.relkind IN ('r', 'p')`;
   is(own.n, 0, 'the extension owns no tables (they are created by install_schema)');
   const snap = () => sql`SELECT
-      (SELECT string_agg(c.relname || ':' || c.relkind || ':' || c.relrowsecurity, ',' ORDER BY c.relname) FROM pg_class c WHERE c.relnamespace = 'ipai'::regnamespace) AS rels,
+      (SELECT string_agg(c.relname || ':' || c.relkind::text || ':' || c.relrowsecurity::text, ',' ORDER BY c.relname) FROM pg_class c WHERE c.relnamespace = 'ipai'::regnamespace) AS rels,
       (SELECT string_agg(polname || '@' || polrelid::regclass::text, ',' ORDER BY 1) FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid WHERE c.relnamespace = 'ipai'::regnamespace) AS pols,
       (SELECT string_agg(tgname || '@' || tgrelid::regclass::text, ',' ORDER BY 1) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = 'ipai'::regnamespace AND NOT t.tgisinternal) AS trgs,
       (SELECT string_agg(conname, ',' ORDER BY 1) FROM pg_constraint WHERE connamespace = 'ipai'::regnamespace) AS cons,

@@ -70,7 +70,10 @@ const UA = L.uuid('7a', 1), UB = L.uuid('7a', 2), VA = L.uuid('7a', 3);
   await L.as(sql, 'authenticated', UA, (tx) => tx`DELETE FROM ipai.cms_pages WHERE org_id = ${b}`).catch(() => {});
   is((await sql`SELECT count(*)::int AS n FROM ipai.cms_pages WHERE org_id = ${b}`)[0].n, 1, 'A cannot delete B\'s pages');
   // role limits
-  is(await code(() => L.as(sql, 'authenticated', VA, (tx) => tx`INSERT INTO ipai.org_members (org_id, user_id, role) VALUES (${a}, ${L.uuid('7a', 9)}, 'viewer')`)), '42501', 'a viewer cannot add members');
+  is(await code(() => L.as(sql, 'authenticated', VA, (tx) => tx`INSERT INTO ipai.org_members (org_id, user_id, role) VALUES (${a}, ${L.uuid('7a', 9)}, 'viewer')`)), '42501', 'a viewer cannot add members (org at its seat limit: still 42501, not IP005)');
+  await sql`UPDATE ipai.organizations SET plan_id = 'pro' WHERE id = ${b}`;
+  await sql`INSERT INTO ipai.org_members (org_id, user_id, role) VALUES (${b}, ${L.uuid('7a', 8)}, 'viewer')`;
+  is(await code(() => L.as(sql, 'authenticated', L.uuid('7a', 8), (tx) => tx`INSERT INTO ipai.org_members (org_id, user_id, role) VALUES (${b}, ${L.uuid('7a', 9)}, 'viewer')`)), '42501', 'a viewer cannot add members (org with room)');
   await L.as(sql, 'authenticated', VA, (tx) => tx`UPDATE ipai.org_members SET role = 'owner' WHERE org_id = ${a} AND user_id = ${VA}`).catch(() => {});
   is((await sql`SELECT role FROM ipai.org_members WHERE org_id = ${a} AND user_id = ${VA}`)[0].role, 'viewer', 'a viewer cannot promote itself');
   await L.as(sql, 'authenticated', VA, (tx) => tx`UPDATE ipai.organizations SET plan_id = 'pro' WHERE id = ${a}`).catch(() => {});

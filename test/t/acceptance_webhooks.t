@@ -67,7 +67,7 @@ function invoice({ id, customer, sub, status, paid }) {
 
   const deliver = async (ev, opts = {}) => {
     const payload = typeof ev === 'string' ? ev : JSON.stringify(ev, null, 2);
-    const header = opts.header || stripe.webhooks.generateTestHeaderString({ payload, secret: opts.secret || secret, timestamp: opts.t || Math.floor(Date.now() / 1000) });
+    const header = opts.header ?? stripe.webhooks.generateTestHeaderString({ payload, secret: opts.secret || secret, timestamp: opts.t || Math.floor(Date.now() / 1000) });
     const conn = opts.conn || sql;
     const rows = opts.text
       ? await conn`SELECT * FROM ipai.stripe_webhook(${payload}::text, ${header}::text)`
@@ -149,12 +149,14 @@ function invoice({ id, customer, sub, status, paid }) {
   is(await orgPlan(A), 'free', 'canceled: back to free');
   r = await deliver(event('customer.subscription.updated', { ...subA, status: 'active' }, now - 45));
   is(await orgPlan(A), 'free', 'an older "active" after the cancellation does not resurrect pro');
-  r = await deliver(event('customer.subscription.updated', { ...subA, status: 'active' }, now - 30));
-  is(await orgPlan(A), 'pro', 'a newer active again: pro');
-  r = await deliver(event('customer.subscription.deleted', { ...subA, status: 'canceled', canceled_at: now - 20, ended_at: now - 20 }, now - 20));
+  // a new subscription (resubscribe), then deleted
+  const subA2 = subscription({ id: 'sub_1AccA2', customer: 'cus_AccA', ps, pe });
+  r = await deliver(event('customer.subscription.created', subA2, now - 30));
+  is(await orgPlan(A), 'pro', 'a new active subscription of the same customer: pro');
+  r = await deliver(event('customer.subscription.deleted', { ...subA2, status: 'canceled', canceled_at: now - 20, ended_at: now - 20 }, now - 20));
   is(r.status, 'processed', 'customer.subscription.deleted: processed');
   is(await orgPlan(A), 'free', 'deleted: back to free');
-  s = await subRow('sub_1AccA');
+  s = await subRow('sub_1AccA2');
   is(s && s.status, 'canceled', 'the subscription row says canceled');
 
   // 6. invoices
