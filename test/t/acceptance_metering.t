@@ -239,6 +239,45 @@ const num = (x) => (x === null || x === undefined ? x : Number(x));
   const [ev2] = await sql`SELECT coalesce(sum(quantity), 0)::int AS q FROM ipai.usage_events WHERE org_id = ${DR} AND feature = 'ai_runs'`;
   is(await used(DR), ev2.q, 'after a usage event is deleted by SQL and refresh_org_usage runs, check_entitlement agrees with usage_events');
 
+  // the current period's usage whatever changed how periods are cut:
+  // (a) an owner changes the organization's time zone
+  const TZ = L.uuid('e1', 21);
+  await sql`INSERT INTO ipai.organizations (id, name, timezone) VALUES (${TZ}, 'Zone hopper', 'UTC')`;
+  await sql`INSERT INTO ipai.org_members (org_id, user_id, role) VALUES (${TZ}, ${OWNER}, 'owner')`;
+  await L.as(sql, 'authenticated', OWNER, (tx) => tx`SELECT * FROM ipai.consume_entitlement(${TZ}, 'ai_runs', 100)`);
+  const tzc = await code(() => L.as(sql, 'authenticated', OWNER, (tx) => tx`UPDATE ipai.organizations SET timezone = 'Pacific/Kiritimati' WHERE id = ${TZ}`));
+  const [{ tz: tzNow }] = await sql`SELECT timezone AS tz FROM ipai.organizations WHERE id = ${TZ}`;
+  const [{ q: inMonth }] = await sql`SELECT coalesce(sum(quantity), 0)::int AS q FROM ipai.usage_events WHERE org_id = ${TZ} AND feature = 'ai_runs'
+      AND occurred_at >= date_trunc('month', now() AT TIME ZONE ${tzNow}) AT TIME ZONE ${tzNow} AND occurred_at < (date_trunc('month', now() AT TIME ZONE ${tzNow}) + interval '1 month') AT TIME ZONE ${tzNow}`;
+  is(await used(TZ), inMonth, `after the owner changes the time zone (${tzc}, now ${tzNow}): current = usage events of the new month (${inMonth})`);
+  is(await code(() => L.as(sql, 'authenticated', OWNER, (tx) => tx`SELECT * FROM ipai.consume_entitlement(${TZ}, 'ai_runs', 100)`)), 'IP001',
+    'a free org at 100/100 cannot get another 100 runs this month by changing its time zone');
+  await sql`SELECT ipai.refresh_org_usage()`;
+  is(await used(TZ), Number((await sql`SELECT coalesce(sum(quantity), 0)::int AS q FROM ipai.usage_events WHERE org_id = ${TZ} AND feature = 'ai_runs'
+      AND occurred_at >= date_trunc('month', now() AT TIME ZONE ${tzNow}) AT TIME ZONE ${tzNow}`)[0].q), 'refresh_org_usage repairs it');
+  // (b) a subscription ends mid-month: the calendar month again, with every event of the month
+  const CX = L.uuid('e1', 22);
+  await sql`INSERT INTO ipai.organizations (id, name, timezone, plan_id) VALUES (${CX}, 'Canceller', 'UTC', 'pro')`;
+  await sql`INSERT INTO ipai.subscriptions (org_id, stripe_subscription_id, status, plan_id, current_period_start, current_period_end)
+      VALUES (${CX}, 'sub_AccCx', 'active', 'pro', now() - interval '1 hour', now() + interval '1 month')`;
+  await sql`SELECT ipai.record_usage(${CX}, 'ai_runs', 5, 'cx-before', now() - interval '2 hours')`;
+  await sql`SELECT ipai.record_usage(${CX}, 'ai_runs', 7, 'cx-in', now() - interval '30 minutes')`;
+  is(await used(CX), 7, 'pro with an active subscription: usage of the subscription period (7)');
+  await sql`UPDATE ipai.subscriptions SET status = 'canceled' WHERE stripe_subscription_id = 'sub_AccCx'`;
+  await sql`UPDATE ipai.organizations SET plan_id = 'free' WHERE id = ${CX}`;
+  const [{ q: cxMonth }] = await sql`SELECT coalesce(sum(quantity), 0)::int AS q FROM ipai.usage_events WHERE org_id = ${CX}
+      AND occurred_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`;
+  is(await used(CX), cxMonth, `subscription canceled: current = every usage event of the calendar month (${cxMonth})`);
+  // (c) the subscription period moves (billing cycle anchor reset): usage already recorded in the new period counts
+  const AN = L.uuid('e1', 23);
+  await sql`INSERT INTO ipai.organizations (id, name, timezone, plan_id) VALUES (${AN}, 'Anchor', 'UTC', 'pro')`;
+  await sql`INSERT INTO ipai.subscriptions (org_id, stripe_subscription_id, status, plan_id, current_period_start, current_period_end)
+      VALUES (${AN}, 'sub_AccAn', 'active', 'pro', now() - interval '20 days', now() + interval '10 days')`;
+  await sql`SELECT ipai.record_usage(${AN}, 'ai_runs', 3, 'an-1', now() - interval '1 minute')`;
+  await sql`UPDATE ipai.subscriptions SET current_period_start = now() - interval '5 minutes', current_period_end = now() - interval '5 minutes' + interval '1 month' WHERE stripe_subscription_id = 'sub_AccAn'`;
+  is(await used(AN), 3, 'the period start moves to 5 minutes ago: the run 1 minute ago still counts');
+  is(Number((await sql`SELECT metered_quantity FROM ipai.preview_invoice(${AN})`)[0].metered_quantity), 3, '... and is billed by preview_invoice');
+
   // cms_items: the limit holds for plain INSERTs too
   await sql`SELECT ipai.cms_create_page(${PAGES}, 'Page ' || g, 'body', 'page-' || g) FROM generate_series(1, 49) g`;
   c = await check(PAGES, 'cms_items');

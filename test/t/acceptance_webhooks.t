@@ -158,6 +158,10 @@ function invoice({ id, customer, sub, status, paid }) {
   is(await orgPlan(A), 'free', 'deleted: back to free');
   s = await subRow('sub_1AccA2');
   is(s && s.status, 'canceled', 'the subscription row says canceled');
+  const [cal] = await sql`SELECT coalesce(sum(quantity), 0)::int AS q FROM ipai.usage_events WHERE org_id = ${A} AND feature = 'ai_runs'
+      AND occurred_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`;
+  const ce2 = await one(sql`SELECT current, max FROM ipai.check_entitlement(${A}, 'ai_runs')`);
+  ok(ce2 && Number(ce2.current) === cal.q && Number(ce2.max) === 100, `back on free: the period is the calendar month again (current ${ce2 && ce2.current}, expected ${cal.q}, max 100)`, ce2);
 
   // 6. invoices
   for (const [type, inv] of [
