@@ -43,6 +43,25 @@ const conns = (db, k) => Array.from({ length: k }, () => L.postgres(L.url(db), {
   await Promise.all(cs.map((c) => c.end()));
   is((await sql`SELECT count(*)::int AS n FROM ipai.org_members WHERE org_id = ${O[1]}`)[0].n, 3, '6 concurrent member INSERTs on free: 3 members in the end (' + res2.join(',') + ')');
 
+  // cms_items at the limit: 8 concurrent page creations with 48 pages -> exactly 2
+  const CI = L.uuid('9a', 20);
+  await sql`INSERT INTO ipai.organizations (id, name) VALUES (${CI}, 'Pages')`;
+  await sql`SELECT ipai.cms_create_page(${CI}, 'P ' || g, 'b', 'p-' || g) FROM generate_series(1, 48) g`;
+  cs = conns(db, 8);
+  const pr8 = await Promise.all(cs.map((c, i) => c`SELECT ipai.cms_create_page(${CI}, ${'Race ' + i}, 'b')`.then(() => 'OK', (e) => e.code)));
+  await Promise.all(cs.map((c) => c.end()));
+  is((await sql`SELECT count(*)::int AS n FROM ipai.cms_pages WHERE org_id = ${CI}`)[0].n, 50, '8 concurrent page creations at 48/50: 50 pages in the end (' + pr8.join(',') + ')');
+  // holds at the limit: 16 sessions reserve 10 each with 40 used -> 6 fit
+  const HO = L.uuid('9a', 21);
+  await sql`INSERT INTO ipai.organizations (id, name) VALUES (${HO}, 'Holds')`;
+  await sql`SELECT ipai.record_usage(${HO}, 'ai_runs', 40)`;
+  cs = conns(db, 16);
+  const hr = await Promise.all(cs.map((c) => c`SELECT ipai.reserve_entitlement(${HO}, 'ai_runs', 10, '10 minutes')`.then(() => 'OK', (e) => e.code)));
+  await Promise.all(cs.map((c) => c.end()));
+  const hc = hr.reduce((m, x) => ((m[x] = (m[x] || 0) + 1), m), {});
+  ok(hc.OK === 6 && hc.IP001 === 10, '16 concurrent holds of 10 with 40 used: 6 granted, 10 IP001', hc);
+  is(Number((await sql`SELECT remaining FROM ipai.check_entitlement(${HO}, 'ai_runs')`)[0].remaining), 0, 'remaining 0, never negative');
+
   // duplicate invitations do not take two seats
   await asU(sql, OWN, (tx) => tx`SELECT ipai.invite_member(${O[2]}, 'dup@example.com')`);
   const d2 = await err(() => asU(sql, OWN, (tx) => tx`SELECT ipai.invite_member(${O[2]}, 'DUP@example.com')`));
