@@ -141,14 +141,15 @@ const ALLOWED = new Set(['draft>pending', 'pending>approved', 'pending>draft', '
   ok((await sql`SELECT title FROM ipai.cms_pages WHERE id = ${p1}`)[0].title !== 'pwned', 'a non-member cannot edit');
 
   // snapshots: full content, author, 1..n
-  const p3 = await mk(EDITOR, 'Snap', 'v1 body');
+  const p3 = (await as(EDITOR, (tx) => tx`SELECT ipai.cms_create_page(${ORG}, 'Snap', 'v1 body', NULL, NULL, '{"seo": {"title": "S"}, "tags": ["a"]}') AS id`))[0].id;
   await as(EDITOR, (tx) => tx`SELECT ipai.cms_request_approval(${p3})`);
   await as(ADMIN, (tx) => tx`SELECT ipai.cms_approve(${p3})`);
   const vs3 = await versions(p3);
   is(vs3.map((v) => v.version), vs3.map((_, i) => i + 1), 'versions numbered 1..n');
   const last = vs3[vs3.length - 1];
-  ok(last.status === 'approved' && last.title === 'Snap' && last.body === 'v1 body' && last.created_by === ADMIN && last.created_at,
-    'the approval snapshot: status, title, body, author (the approver), time', last);
+  ok(last.status === 'approved' && last.title === 'Snap' && last.body === 'v1 body' && last.created_by === ADMIN && last.created_at
+    && JSON.stringify(last.metadata) === JSON.stringify({ seo: { title: 'S' }, tags: ['a'] }),
+    'the approval snapshot: status, title, body, metadata, author (the approver), time', last);
   ok(vs3.some((v) => v.status === 'pending' && v.created_by === EDITOR), 'the request snapshot: author the editor');
 
   // concurrent status changes: no gaps, no duplicates
@@ -283,6 +284,13 @@ const ALLOWED = new Set(['draft>pending', 'pending>approved', 'pending>draft', '
   is(during, 0, 'no notification before commit');
   const n1 = got.filter(([ch]) => ch === 'cms_approvals').map(([, x]) => { try { return JSON.parse(x); } catch (e) { return x; } });
   ok(n1.length >= 1 && n1.some((x) => x.org_id === ORG && x.page_id === pn && x.status === 'pending'), 'cms_approvals at commit: {org_id, page_id, status: pending}', n1);
+  got.length = 0;
+  await as(ADMIN, (tx) => tx`SELECT ipai.cms_reject(${pn}, 'not yet')`);
+  await L.sleep(400);
+  const nr = got.filter(([ch]) => ch === 'cms_approvals').map(([, x]) => { try { return JSON.parse(x); } catch (e) { return x; } });
+  ok(nr.some((x) => x.page_id === pn && x.org_id === ORG && x.status), 'cms_approvals on rejection too', nr);
+  await as(EDITOR, (tx) => tx`SELECT ipai.cms_request_approval(${pn})`);
+  await L.sleep(200);
   got.length = 0;
   await as(ADMIN, async (tx) => { await tx`SELECT ipai.cms_approve(${pn})`; throw new Error('rollback'); }).catch(() => {});
   await L.sleep(400);

@@ -82,6 +82,39 @@ const UA = L.uuid('7a', 1), UB = L.uuid('7a', 2), VA = L.uuid('7a', 3);
   is((await sql`SELECT plan_id FROM ipai.organizations WHERE id = ${a}`)[0].plan_id, 'free', 'even the owner cannot give itself pro by UPDATE (the plan follows Stripe)');
   await L.as(sql, 'authenticated', UA, (tx) => tx`INSERT INTO ipai.usage_events (org_id, feature, quantity) VALUES (${a}, 'ai_runs', -1000)`).catch(() => {});
   is(Number((await sql`SELECT current FROM ipai.check_entitlement(${a}, 'ai_runs')`)[0].current), 3, 'a member cannot write negative usage by a plain INSERT');
+  // history, audit and billing state cannot be forged by an owner
+  await L.as(sql, 'authenticated', UA, async (tx) => {
+    const [{ id }] = await tx`SELECT id FROM ipai.cms_pages WHERE org_id = ${a}`;
+    await tx`SELECT ipai.cms_request_approval(${id})`;
+  });
+  const forge = [];
+  for (const [label, q] of [
+    ['UPDATE cms_page_versions', (tx) => tx`UPDATE ipai.cms_page_versions SET body = 'forged' WHERE org_id = ${a}`],
+    ['DELETE cms_page_versions', (tx) => tx`DELETE FROM ipai.cms_page_versions WHERE org_id = ${a}`],
+    ['INSERT cms_page_versions', (tx) => tx`INSERT INTO ipai.cms_page_versions (page_id, org_id, version, status, title, body) SELECT id, org_id, 99, status, 'f', 'f' FROM ipai.cms_pages WHERE org_id = ${a}`],
+    ['DELETE audit_log', (tx) => tx`DELETE FROM ipai.audit_log`],
+    ['UPDATE audit_log', (tx) => tx`UPDATE ipai.audit_log SET action = 'nothing'`],
+    ['INSERT billing_customers', (tx) => tx`INSERT INTO ipai.billing_customers (org_id, stripe_customer_id) VALUES (${a}, 'cus_SomeoneElse')`],
+    ['INSERT subscriptions', (tx) => tx`INSERT INTO ipai.subscriptions (org_id, stripe_subscription_id, status, plan_id, current_period_start, current_period_end) VALUES (${a}, 'sub_forged', 'active', 'pro', now(), now() + interval '1 month')`],
+    ['INSERT invoices', (tx) => tx`INSERT INTO ipai.invoices (org_id, stripe_invoice_id, status, amount_paid) VALUES (${a}, 'in_forged', 'paid', 1)`],
+    ['UPDATE webhook_events', (tx) => tx`UPDATE ipai.webhook_events SET org_id = org_id`],
+    ['INSERT outbox', (tx) => tx`INSERT INTO ipai.outbox (org_id, topic, payload, dedupe_key) VALUES (${a}, 'auth.invite', '{"email": "x@example.com"}', 'forged')`],
+  ]) {
+    const c = await code(() => L.as(sql, 'authenticated', UA, q));
+    if (c === 'OK') {
+      // allowed only if it changed nothing (RLS filtered every row)
+      forge.push(label + ': no error');
+    }
+  }
+  const vcount = (await sql`SELECT count(*)::int AS n FROM ipai.cms_page_versions WHERE org_id = ${a} AND body = 'forged'`)[0].n;
+  const subs = (await sql`SELECT count(*)::int AS n FROM ipai.subscriptions WHERE stripe_subscription_id = 'sub_forged'`)[0].n;
+  const bc = (await sql`SELECT count(*)::int AS n FROM ipai.billing_customers WHERE stripe_customer_id = 'cus_SomeoneElse'`)[0].n;
+  const inv = (await sql`SELECT count(*)::int AS n FROM ipai.invoices WHERE stripe_invoice_id = 'in_forged'`)[0].n;
+  const vers = (await sql`SELECT count(*)::int AS n FROM ipai.cms_page_versions WHERE org_id = ${a}`)[0].n;
+  const aud = (await sql`SELECT count(*)::int AS n FROM ipai.audit_log`)[0].n;
+  ok(vcount === 0 && subs === 0 && bc === 0 && inv === 0 && vers > 0 && aud > 0, 'an owner cannot forge versions, audit, customers, subscriptions or invoices', { forge, vcount, subs, bc, inv, vers, aud });
+  diag('statements that ran without error (and changed nothing): ' + forge.join('; '));
+
   // shared tables: not writable by anon/authenticated
   for (const [role, u] of [['anon', null], ['authenticated', UA]]) {
     const c1 = await code(() => L.as(sql, role, u, (tx) => tx`UPDATE ipai.plans SET stripe_price_id = 'price_evil' WHERE id = 'pro'`));
