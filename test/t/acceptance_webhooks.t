@@ -206,6 +206,18 @@ function invoice({ id, customer, sub, status, paid }) {
   // an invoice for a customer nobody knows yet: deferred
   r = await deliver(event('invoice.paid', invoice({ id: 'in_1AccUnknown', customer: 'cus_AccNobody', sub: 'sub_1AccNobody', status: 'paid', paid: 9900 }), now - 5));
   is(r.status, 'deferred', 'invoice.paid for an unknown customer: deferred');
+  // deferred, then made attributable by an operator linking the customer with a plain INSERT (Odoo / psql)
+  const subD = subscription({ id: 'sub_1AccD', customer: 'cus_AccD', ps, pe });
+  r = await deliver(event('customer.subscription.created', subD, now - 60));
+  is(r.status, 'deferred', 'subscription.created for cus_AccD (unknown yet): deferred');
+  await sql`INSERT INTO ipai.billing_customers (org_id, stripe_customer_id) VALUES (${D}, 'cus_AccD')`;
+  s = await subRow('sub_1AccD');
+  ok(s && s.org_id === D && (await orgPlan(D)) === 'pro', 'once an operator links the customer (INSERT INTO billing_customers), the deferred event is applied automatically', { sub: s, plan: await orgPlan(D) });
+  if (!s) {
+    await deliver(event('invoice.paid', invoice({ id: 'in_1AccD', customer: 'cus_AccD', sub: 'sub_1AccD', status: 'paid', paid: 9900 }), now - 1));
+    diag('after a later event for cus_AccD the deferred subscription is ' + ((await subRow('sub_1AccD')) ? 'applied' : 'still not applied'));
+  }
+
   // 9. trialing -> pro; subscription on a price of no plan does not give pro
   const subC = subscription({ id: 'sub_1AccC', customer: 'cus_AccC', ps, pe, status: 'trialing', metadata: { org_id: C } });
   await deliver(event('checkout.session.completed', checkout({ org: C, customer: 'cus_AccC', sub: 'sub_1AccC' }), now - 200));
