@@ -49,13 +49,14 @@ ok=1
 EDGE_DB=$db edge_start stripe-webhook || ok=0; URL_WH=$EDGE_URL
 EDGE_DB=$db edge_start entitlement-check || ok=0; URL_EC=$EDGE_URL
 EDGE_DB=$db edge_start cms-publisher || ok=0; URL_PUB=$EDGE_URL
+EDGE_DB=acc_no_such_database edge_start stripe-webhook || ok=0; URL_WH_DOWN=$EDGE_URL
 export SUPABASE_JWT_SECRET=acceptance-jwt-secret-with-at-least-32-characters
 export STRIPE_API_BASE="http://127.0.0.1:$fake_port" STRIPE_SECRET_KEY=sk_test_accEdge
 EDGE_DB=$db edge_start billing-checkout || ok=0; URL_BC=$EDGE_URL
 unset SUPABASE_JWT_SECRET
 
 cd "$IPAI_SRC"
-URL_WH=$URL_WH URL_EC=$URL_EC URL_PUB=$URL_PUB URL_BC=$URL_BC SECRET=$secret DB=$db FAKE_LOG=$fake_log STARTED=$ok \
+URL_WH=$URL_WH URL_WH_DOWN=$URL_WH_DOWN URL_EC=$URL_EC URL_PUB=$URL_PUB URL_BC=$URL_BC SECRET=$secret DB=$db FAKE_LOG=$fake_log STARTED=$ok \
 JWT_SECRET=acceptance-jwt-secret-with-at-least-32-characters node - <<'JS'
 const path = require("path");
 const crypto = require("crypto");
@@ -104,6 +105,8 @@ const now = Math.floor(Date.now() / 1000);
   const junk = "not json at all";
   r = await post(wh, junk, { "stripe-signature": stripe.webhooks.generateTestHeaderString({ payload: junk, secret: process.env.SECRET }) });
   ok(r.status === 500 || r.status === 400, "stripe-webhook: a signed body that is not JSON: an error status, not 200 (" + r.status + ")");
+  r = await post(process.env.URL_WH_DOWN + "/stripe-webhook", payload, { "stripe-signature": header });
+  is(r.status, 500, "stripe-webhook: the database unreachable: 500 (Stripe retries)");
   const g = await fetch(wh, { method: "GET" });
   ok(g.status >= 400 && g.status < 500, "stripe-webhook: GET is refused with a 4xx (" + g.status + ")");
 
