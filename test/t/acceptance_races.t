@@ -62,6 +62,23 @@ const conns = (db, k) => Array.from({ length: k }, () => L.postgres(L.url(db), {
   ok(hc.OK === 6 && hc.IP001 === 10, '16 concurrent holds of 10 with 40 used: 6 granted, 10 IP001', hc);
   is(Number((await sql`SELECT remaining FROM ipai.check_entitlement(${HO}, 'ai_runs')`)[0].remaining), 0, 'remaining 0, never negative');
 
+  // consumes racing with refresh_org_usage: no lost or doubled counts, limit holds
+  const RF = L.uuid('9a', 22);
+  await sql`INSERT INTO ipai.organizations (id, name) VALUES (${RF}, 'Refresh race')`;
+  cs = conns(db, 10);
+  let stop = false, refreshes = 0, granted = 0;
+  const refresher = (async () => { while (!stop) { await cs[0]`SELECT ipai.refresh_org_usage()`.catch(() => {}); refreshes++; } })();
+  await Promise.all(cs.slice(1).map(async (c) => {
+    for (let k = 0; k < 15; k++) {
+      await c`SELECT * FROM ipai.consume_entitlement(${RF}, 'ai_runs', 1)`.then(() => granted++, (e) => { if (e.code !== 'IP001') granted -= 1000; });
+    }
+  }));
+  stop = true; await refresher;
+  await Promise.all(cs.map((c) => c.end()));
+  const [{ q: rfEvents }] = await sql`SELECT coalesce(sum(quantity), 0)::int AS q FROM ipai.usage_events WHERE org_id = ${RF}`;
+  const rfUsed = Number((await sql`SELECT current FROM ipai.check_entitlement(${RF}, 'ai_runs')`)[0].current);
+  ok(rfEvents === granted && rfUsed === rfEvents && rfUsed <= 100, `135 consumes racing ${refreshes} refresh_org_usage calls: granted ${granted}, events ${rfEvents}, current ${rfUsed} (<= 100, all equal)`);
+
   // duplicate invitations do not take two seats
   await asU(sql, OWN, (tx) => tx`SELECT ipai.invite_member(${O[2]}, 'dup@example.com')`);
   const d2 = await err(() => asU(sql, OWN, (tx) => tx`SELECT ipai.invite_member(${O[2]}, 'DUP@example.com')`));
