@@ -227,6 +227,20 @@ const ALLOWED = new Set(['draft>pending', 'pending>approved', 'pending>draft', '
   ok(!recon.length, '120 random pairs (CJK, emoji, HTML, newlines): = and - give old, = and + give new', recon.slice(0, 2));
   ok(!nonmin.length, 'plain-word pairs: the edit is minimal in whitespace-separated words', nonmin.slice(0, 2));
   ok(!vsRef.length, 'plain-word pairs: no more changed words than npm diff diffWordsWithSpace', vsRef.slice(0, 2));
+  // longer texts with many scattered edits and repetitive words (where heuristics go wrong)
+  const longBad = [];
+  for (let i = 0; i < 6; i++) {
+    const voc = i % 2 ? ['a', 'b', 'c'] : vocabPlain;
+    const a = gen(voc, 300 + rnd(200));
+    let b = a;
+    for (let j = 0; j < 10 + rnd(20); j++) b = mutate(voc, b);
+    const rows = await dw(a, b);
+    const okRecon = rows.filter((r) => r.op !== '+').map((r) => r.chunk).join('') === a && rows.filter((r) => r.op !== '-').map((r) => r.chunk).join('') === b;
+    const ours = pieces(rows.filter((r) => r.op !== '=').map((r) => r.chunk));
+    const best = lcsEdits(a, b);
+    if (!okRecon || ours > best) longBad.push({ i, okRecon, ours, best });
+  }
+  ok(!longBad.length, '6 long texts (300-500 words, 10-30 edits, some over a 3-word vocabulary): reconstruct and minimal', longBad);
   const d1 = await dw('the quick brown fox', 'the slow brown fox');
   ok(d1.filter((r) => r.op === '-').map((r) => r.chunk.trim()).join('') === 'quick' && d1.filter((r) => r.op === '+').map((r) => r.chunk.trim()).join('') === 'slow',
     'diff_words: one word replaced: - quick, + slow', d1);
