@@ -285,6 +285,8 @@ const num = (x) => (x === null || x === undefined ? x : Number(x));
   is(await code(() => sql`SELECT ipai.cms_create_page(${PAGES}, 'Fifty', 'b')`), 'OK', 'the 50th page');
   is(await code(() => sql`SELECT ipai.cms_create_page(${PAGES}, 'Fifty-one', 'b')`), 'IP001', 'the 51st page via cms_create_page: IP001');
   is(await code(() => sql`INSERT INTO ipai.cms_pages (org_id, slug, title, body) VALUES (${PAGES}, 'direct', 'Direct', 'b')`), 'IP001', 'the 51st page via plain INSERT: IP001');
+  const pe = await err(() => sql`INSERT INTO ipai.cms_pages (org_id, slug, title, body) VALUES (${PAGES}, 'direct', 'Direct', 'b')`);
+  ok(pe && /50/.test(pe.detail || ''), 'its DETAIL gives current and maximum (50)', pe && pe.detail);
   is(await code(() => L.as(sql, 'authenticated', OWNER, (tx) => tx`INSERT INTO ipai.cms_pages (org_id, slug, title, body) VALUES (${PAGES}, 'direct2', 'Direct', 'b')`)), 'IP001', '... also as an authenticated owner');
   is((await sql`SELECT count(*)::int AS n FROM ipai.cms_pages WHERE org_id = ${PAGES}`)[0].n, 50, '50 pages, no more');
   await sql`DELETE FROM ipai.cms_pages WHERE org_id = ${PAGES} AND slug = 'page-1'`;

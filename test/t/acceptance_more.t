@@ -77,6 +77,9 @@ const conns = (db, k) => Array.from({ length: k }, () => L.postgres(L.url(db), {
     return r;
   });
   is(Number((await sql`SELECT ipai.run_due_publications() AS n`)[0].n), 0, 'a schedule an hour ahead: not executed');
+  await sql.begin(async (tx) => { await tx`SELECT set_config('ipai.user_id', ${OWN}, true)`; await tx`SELECT ipai.cms_schedule_publish(${pg}, now() + interval '2 hours')`; });
+  const sched = await sql`SELECT run_at FROM ipai.cms_schedule WHERE page_id = ${pg} AND status = 'pending'`;
+  ok(sched.length >= 1 && sched.length <= 2, 'scheduling the same page again: accepted (' + sched.length + ' pending)');
   is((await sql`SELECT status FROM ipai.cms_pages WHERE id = ${pg}`)[0].status, 'approved', 'the page is still approved');
 
   // cms_diff_html: old on the left with <del>, new on the right with <ins>
