@@ -45,17 +45,22 @@ const hmac = (key, data) => crypto.createHmac('sha256', key).update(data).digest
     true, 'bytea payload with non-UTF-8 bytes and a NUL: verified over the raw bytes');
 
   // several v1: any may match; v0 and other schemes ignored
+  const sdk = (h, now = T) => { try { stripe.webhooks.constructEvent(payload, h, secret, 300, undefined, now * 1000); return true; } catch (e) { return false; } };
   const good = sdkHeader.split(',').find((x) => x.startsWith('v1=')).slice(3);
   const bad = '0'.repeat(64);
   is(await vText(payload, `t=${T},v1=${bad},v1=${good}`), true, 'several v1, the second matches: true');
   is(await vText(payload, `t=${T},v1=${good},v1=${bad}`), true, 'several v1, the first matches: true');
   is(await vText(payload, `t=${T},v0=${good}`), false, 'the right HMAC only under v0: false');
+  is(await vText(payload, `t=${T},v1=not-hex-at-all,v1=${good}`), true, 'a malformed (non-hex) v1 before the matching one: true (as the SDK)');
+  is(await vText(payload, `t=${T},v1=abc,v1=${good}`), true, 'a short v1 before the matching one: true (as the SDK)');
+  is(await vText(payload, `t=${T},v1=${good},v1=abc`), true, 'the matching v1 first, a short v1 after: true');
+  is(await vText(payload, `t=${T},v0=zz,v1=${good}`), true, 'a malformed v0 beside the matching v1: true');
+  ok(sdk(`t=${T},v1=not-hex-at-all,v1=${good}`) && sdk(`t=${T},v1=abc,v1=${good}`), '(reference) the SDK accepts both');
   is(await vText(payload, `t=${T},v0=${bad},v1=${good},x9=zzz`), true, 'v0 and unknown schemes beside a good v1 are ignored');
   is(await vText(payload, `t=${T},v1=${good.slice(0, 63)}`), false, 'a truncated v1 (63 hex digits): false');
   is(await vText(payload, `t=${T},v1=`), false, 'an empty v1: false');
   is(await vText(payload, `t=${T + 1},v1=${good}`), false, 'the signature for another t: false');
   // the SDK agrees with all of the above
-  const sdk = (h, now = T) => { try { stripe.webhooks.constructEvent(payload, h, secret, 300, undefined, now * 1000); return true; } catch (e) { return false; } };
   ok(sdk(`t=${T},v1=${bad},v1=${good}`) && !sdk(`t=${T},v0=${good}`), '(reference) the SDK agrees on several v1 and v0');
 
   // tolerance boundaries: |now - t| <= tolerance
@@ -128,7 +133,8 @@ const hmac = (key, data) => crypto.createHmac('sha256', key).update(data).digest
       ${o.sig}, ${o.secret}, ${o.tol}::integer, ${ts(o.now)}::timestamptz) AS v`)[0].v;
   };
   is(await sw(), true, 'Standard Webhooks published vector: true');
-  is(await sw({ sig: 'v1,bad v1,bad2 ' + SW.sig }), true, 'space-separated list, the last matches: true');
+  is(await sw({ sig: 'v1,bad v1,bad2 ' + SW.sig }), true, 'space-separated list, malformed base64 entries before the matching one: true');
+  is(await sw({ sig: 'v1,!!! ' + SW.sig }), true, 'one non-base64 entry before the matching one: true');
   is(await sw({ sig: 'v1,' + Buffer.alloc(32, 7).toString('base64') + ' ' + SW.sig }), true, 'space-separated list, a well-formed wrong signature first: true');
   is(await sw({ sig: SW.sig + ' v1a,whatever' }), true, 'the first matches, an unknown scheme after: true');
   is(await sw({ sig: 'v1,' }), false, 'the "v1," empty-signature attack: false');
