@@ -91,6 +91,8 @@ function invoice({ id, customer, sub, status, paid }) {
   is(r.status, 'duplicate', 'the same checkout event again: duplicate');
   r = await deliver(ev, { text: true });
   is(r.status, 'duplicate', 'the same event through the text overload: duplicate');
+  r = await deliver({ ...ev, pending_webhooks: 3, request: { id: 'req_retry', idempotency_key: null } });
+  is(r.status, 'duplicate', 'a redelivery of the same event id with other bytes (Stripe retries change pending_webhooks): duplicate');
 
   // 2. subscription.created active on the pro price -> org on pro, periods from the item
   subA.status = 'active';
