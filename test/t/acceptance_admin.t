@@ -102,6 +102,17 @@ const OA = L.uuid('a1', 1), OA2 = L.uuid('a1', 2), EA = L.uuid('a1', 3), VA = L.
   const owners = (await sql`SELECT count(*)::int AS n FROM ipai.org_members WHERE org_id = ${S} AND role = 'owner'`)[0].n;
   ok(owners >= 1, `two concurrent demotions of two owners: an owner remains (${owners}; results ${r})`);
 
+  // no escalation by admins: owners are made and unmade by owners only
+  const ADM = L.uuid('a1', 20);
+  await sql`INSERT INTO ipai.org_members (org_id, user_id, role) VALUES (${P}, ${ADM}, 'admin')`;
+  is(await code(() => invite(ADM, P, 'boss@example.com', 'owner')), '42501', 'an admin cannot invite an owner');
+  is(await code(() => as(ADM, (tx) => tx`UPDATE ipai.org_members SET role = 'owner' WHERE org_id = ${P} AND user_id = ${ADM}`)), '42501', 'an admin cannot make itself owner');
+  is(await code(() => as(ADM, (tx) => tx`UPDATE ipai.org_members SET role = 'owner' WHERE org_id = ${P} AND user_id = ${EA}`)), '42501', 'an admin cannot make an editor owner');
+  is(await code(() => as(ADM, (tx) => tx`DELETE FROM ipai.org_members WHERE org_id = ${P} AND user_id = ${OP}`)), '42501', 'an admin cannot remove an owner');
+  await as(EA, (tx) => tx`UPDATE ipai.org_members SET role = 'admin' WHERE org_id = ${P} AND user_id = ${EA}`).catch(() => {});
+  is((await sql`SELECT role FROM ipai.org_members WHERE org_id = ${P} AND user_id = ${EA}`)[0].role, 'editor', 'an editor cannot promote itself');
+  is(await code(() => invite(OP, P, 'newowner@example.com', 'owner')), 'OK', 'an owner can invite an owner');
+
   // outbox: service_role only; claim, SKIP LOCKED, mark_sent erases the token
   for (const role of ['anon', 'authenticated']) {
     is(await code(() => L.as(sql, role, OA, (tx) => tx`SELECT * FROM ipai.outbox_claim('auth.invite')`)), '42501', `${role} cannot claim`);

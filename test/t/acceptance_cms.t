@@ -131,6 +131,14 @@ const ALLOWED = new Set(['draft>pending', 'pending>approved', 'pending>draft', '
     ok(vs.length === nv + 1 && vs[vs.length - 1].status === 'draft', `... with a snapshot of the change to draft`, vs.map((v) => [v.version, v.status]));
     is(await code(() => as(ADMIN, (tx) => tx`SELECT ipai.cms_publish(${p})`)), 'IP004', '... so it cannot be published unapproved');
   }
+  {
+    const pp = await mk(EDITOR, 'Reviewed', 'reviewed text');
+    await as(EDITOR, (tx) => tx`SELECT ipai.cms_request_approval(${pp})`);
+    await as(EDITOR, (tx) => tx`UPDATE ipai.cms_pages SET body = 'unreviewed text' WHERE id = ${pp}`).catch(() => {});
+    const c = await code(() => as(ADMIN, (tx) => tx`SELECT ipai.cms_approve(${pp})`));
+    const [x] = await sql`SELECT status, body FROM ipai.cms_pages WHERE id = ${pp}`;
+    ok(!(x.status === 'approved' && x.body === 'unreviewed text'), `an edit while pending is never approved unseen (${c}; ${x.status})`);
+  }
   const pNo = await mk();
   await drive(pNo, 'approved');
   await sql`UPDATE ipai.cms_pages SET title = title WHERE id = ${pNo}`;
