@@ -278,6 +278,16 @@ const num = (x) => (x === null || x === undefined ? x : Number(x));
   is(await used(AN), 3, 'the period start moves to 5 minutes ago: the run 1 minute ago still counts');
   is(Number((await sql`SELECT metered_quantity FROM ipai.preview_invoice(${AN})`)[0].metered_quantity), 3, '... and is billed by preview_invoice');
 
+  // (d) upgrade: usage recorded after the subscription period started but before the subscription reached the database
+  const UP = L.uuid('e1', 24);
+  await sql`INSERT INTO ipai.organizations (id, name, timezone) VALUES (${UP}, 'Upgrader', 'UTC')`;
+  await sql`SELECT ipai.record_usage(${UP}, 'ai_runs', 4, 'up-1', now() - interval '10 minutes')`;
+  await sql`INSERT INTO ipai.subscriptions (org_id, stripe_subscription_id, status, plan_id, current_period_start, current_period_end)
+      VALUES (${UP}, 'sub_AccUp', 'active', 'pro', now() - interval '15 minutes', now() - interval '15 minutes' + interval '1 month')`;
+  await sql`UPDATE ipai.organizations SET plan_id = 'pro' WHERE id = ${UP}`;
+  is(await used(UP), 4, 'subscription arriving late: usage already recorded inside its period counts');
+  is(Number((await sql`SELECT metered_quantity FROM ipai.preview_invoice(${UP})`)[0].metered_quantity), 4, '... and is billed by preview_invoice');
+
   // cms_items: the limit holds for plain INSERTs too
   await sql`SELECT ipai.cms_create_page(${PAGES}, 'Page ' || g, 'body', 'page-' || g) FROM generate_series(1, 49) g`;
   c = await check(PAGES, 'cms_items');

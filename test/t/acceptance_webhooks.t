@@ -220,6 +220,17 @@ function invoice({ id, customer, sub, status, paid }) {
     diag('after a later event for cus_AccD the deferred subscription is ' + ((await subRow('sub_1AccD')) ? 'applied' : 'still not applied'));
   }
 
+  // usage recorded in the first minutes of a new subscription, before its webhooks arrive, is billed
+  const E = L.uuid('e', 1);
+  await sql`INSERT INTO ipai.organizations (id, name, timezone) VALUES (${E}, 'Echo', 'UTC')`;
+  await sql`SELECT ipai.record_usage(${E}, 'ai_runs', 4, 'echo-early', now() - interval '10 minutes')`;
+  const psE = now - 15 * 60;
+  await deliver(event('checkout.session.completed', checkout({ org: E, customer: 'cus_AccE', sub: 'sub_1AccE' }), psE + 2));
+  await deliver(event('customer.subscription.created', subscription({ id: 'sub_1AccE', customer: 'cus_AccE', ps: psE, pe: psE + 30 * 86400 }), psE + 3));
+  is(await orgPlan(E), 'pro', 'org E upgraded to pro by webhooks');
+  const pvE = await one(sql`SELECT metered_quantity FROM ipai.preview_invoice(${E})`);
+  is(pvE && Number(pvE.metered_quantity), 4, 'the 4 runs recorded 5 minutes after the period start (before the webhooks arrived) are billed');
+
   // 9. trialing -> pro; subscription on a price of no plan does not give pro
   const subC = subscription({ id: 'sub_1AccC', customer: 'cus_AccC', ps, pe, status: 'trialing', metadata: { org_id: C } });
   await deliver(event('checkout.session.completed', checkout({ org: C, customer: 'cus_AccC', sub: 'sub_1AccC' }), now - 200));
