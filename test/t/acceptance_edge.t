@@ -11,6 +11,7 @@ fake_pid=
 cleanup() {
 	edge_stop
 	[ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null
+	[ -n "${fake_log:-}" ] && rm -f "$fake_log"
 	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
 }
 trap cleanup EXIT
