@@ -271,6 +271,26 @@ require_feature(UsageCall *call)
 }
 
 /*
+ * The usage of a period that has no counter yet: nothing was recorded in
+ * it, but usage recorded in another period may fall inside its window (the
+ * periods moved: a time zone or subscription change; see
+ * ipai._usage_window_sums).  values[0..2] hold org, feature, period start.
+ */
+static void
+read_window_usage(UsageCall *call, const UsagePeriod *period, Datum *values, bool fresh,
+				  int64 *used)
+{
+	bool		isnull;
+
+	if (call->ent.source != USAGE_FROM_EVENTS || TIMESTAMP_IS_NOBEGIN(period->start))
+		return;
+	values[3] = TimestampTzGetDatum(period->has_end ? period->end : DT_NOEND);
+	usage_exec(STMT_WINDOW_SUM, values, NULL, !fresh, false);
+	*used = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										1, &isnull));
+}
+
+/*
  * read_usage
  *		Current usage of the call's feature: used and held (active holds)
  *		for counted features, members plus pending invitations for seats.
@@ -310,7 +330,10 @@ read_usage(UsageCall *call, OrgRank min_rank, bool fresh, int64 *used, int64 *he
 	if (call->privileged)
 	{
 		if (usage_exec(STMT_COUNTER_READ, values, NULL, !fresh, false) == 0)
+		{
+			read_window_usage(call, &period, values, fresh, used);
 			return;
+		}
 		col = 1;
 	}
 	else
@@ -328,7 +351,15 @@ read_usage(UsageCall *call, OrgRank min_rank, bool fresh, int64 *used, int64 *he
 	desc = SPI_tuptable->tupdesc;
 	d = SPI_getbinval(tup, desc, col, &isnull);
 	if (isnull)
-		return;					/* no counter yet */
+	{
+		/*
+		 * No counter yet: nothing recorded in this period, but usage
+		 * recorded in another period may fall inside its window (the
+		 * periods moved: a time zone or subscription change).
+		 */
+		read_window_usage(call, &period, values, fresh, used);
+		return;
+	}
 	*used = DatumGetInt64(d);
 	d = SPI_getbinval(tup, desc, col + 2, &isnull);
 	if (isnull)

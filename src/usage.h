@@ -93,6 +93,7 @@ typedef enum UsageStmt
 	STMT_COUNTER_LOCK,
 	STMT_COUNTER_ADD,
 	STMT_ORG_LOCK,
+	STMT_WINDOW_SUM,
 	STMT_COUNT
 } UsageStmt;
 

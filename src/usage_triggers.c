@@ -36,6 +36,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/timestamp.h"
 
 /*
@@ -281,6 +282,50 @@ check_seats(const pg_uuid_t *org_id)
 	SPI_finish();
 }
 
+/*
+ * A member row inserted by a role under row-level security must pass the
+ * INSERT policy of ipai.org_members (admin or owner of the organization),
+ * which PostgreSQL checks only after the BEFORE triggers: refuse it here
+ * first, with the policy's own error, so that a viewer learns nothing of
+ * the organization's seats (IP005) and gets 42501 like anywhere else.
+ */
+static void
+check_member_insert_policy(Relation rel, const pg_uuid_t *org_id)
+{
+	pg_uuid_t	user;
+	Oid			save_userid;
+	int			save_sec;
+	Datum		values[2];
+	bool		isnull;
+	bool		allowed = false;
+
+	if (check_enable_rls(RelationGetRelid(rel), InvalidOid, true) != RLS_ENABLED)
+		return;
+	if (ipai_current_user_uuid(&user))
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		usage_become_owner(&save_userid, &save_sec);
+		values[0] = UUIDPGetDatum(org_id);
+		values[1] = UUIDPGetDatum(&user);
+		if (usage_exec(STMT_MEMBER_ROLE, values, NULL, false, true) > 0)
+		{
+			Datum		role = SPI_getbinval(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 1, &isnull);
+			const char *name = isnull ? "" : TextDatumGetCString(role);
+
+			allowed = strcmp(name, "owner") == 0 || strcmp(name, "admin") == 0;
+		}
+		usage_restore_user(save_userid, save_sec);
+		SPI_finish();
+	}
+	if (!allowed)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("new row violates row-level security policy for table \"%s\"",
+						RelationGetRelationName(rel))));
+}
+
 PG_FUNCTION_INFO_V1(ipai_seat_limit);
 
 /*
@@ -322,9 +367,12 @@ ipai_seat_limit(PG_FUNCTION_ARGS)
 	{
 		pg_uuid_t	user_id = *DatumGetUUIDP(column(newtuple, desc, "user_id", &isnull));
 
-		if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) &&
-			!seat_credit_use(&org_id, &user_id))
-			check_seats(&org_id);
+		if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		{
+			check_member_insert_policy(trigdata->tg_relation, &org_id);
+			if (!seat_credit_use(&org_id, &user_id))
+				check_seats(&org_id);
+		}
 	}
 	else if (strcmp(kind, "invitation") == 0)
 	{

@@ -17,9 +17,11 @@
 -- area function that changes.
 --   1  extension 1.0: every table of the SPEC
 --   2  extension 1.1: indexes for ipai.health()
+--   3  extension 1.2: usage counters count the events inside their window
+--      (usage_counters.carried, usage_events_window, period triggers)
 CREATE FUNCTION ipai._schema_target_version() RETURNS integer
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	AS $$ SELECT 2 $$;
+	AS $$ SELECT 3 $$;
 
 CREATE FUNCTION ipai.install_schema(distributed boolean DEFAULT false) RETURNS text
 	LANGUAGE plpgsql

@@ -266,6 +266,31 @@ BEGIN
 			AFTER INSERT OR UPDATE OF stripe_customer_id ON ipai.billing_customers
 			FOR EACH ROW EXECUTE FUNCTION ipai._usage_meter_customer();
 	END IF;
+	IF from_version < 3 THEN
+		-- A counter counts the events inside its window, whichever period
+		-- recorded them (usage periods move when the time zone or the
+		-- subscription changes): carried is the part recorded in other
+		-- periods, found through usage_events_window.
+		ALTER TABLE ipai.usage_counters ADD COLUMN carried bigint NOT NULL DEFAULT 0;
+		CREATE INDEX usage_events_window ON ipai.usage_events (org_id, feature, occurred_at);
+		CREATE TRIGGER organizations_usage_periods
+			AFTER UPDATE OF timezone, plan_id ON ipai.organizations
+			FOR EACH ROW WHEN (OLD.timezone IS DISTINCT FROM NEW.timezone
+							   OR OLD.plan_id IS DISTINCT FROM NEW.plan_id)
+			EXECUTE FUNCTION ipai._usage_periods_changed();
+		CREATE TRIGGER subscriptions_usage_periods
+			AFTER INSERT OR DELETE ON ipai.subscriptions
+			FOR EACH ROW EXECUTE FUNCTION ipai._usage_periods_changed();
+		CREATE TRIGGER subscriptions_usage_periods_update
+			AFTER UPDATE OF org_id, status, plan_id, current_period_start, current_period_end
+			ON ipai.subscriptions
+			FOR EACH ROW WHEN (OLD.org_id IS DISTINCT FROM NEW.org_id
+							   OR OLD.status IS DISTINCT FROM NEW.status
+							   OR OLD.plan_id IS DISTINCT FROM NEW.plan_id
+							   OR OLD.current_period_start IS DISTINCT FROM NEW.current_period_start
+							   OR OLD.current_period_end IS DISTINCT FROM NEW.current_period_end)
+			EXECUTE FUNCTION ipai._usage_periods_changed();
+	END IF;
 END
 $$;
 REVOKE ALL ON FUNCTION ipai._schema_metering(integer) FROM PUBLIC;

@@ -208,10 +208,68 @@ END
 $$;
 REVOKE ALL ON FUNCTION ipai._usage_holds_recount(uuid, text, timestamptz, timestamptz) FROM PUBLIC;
 
--- Locks the counter of (org, feature, period), creating it when missing,
--- forgets holds that have expired at "at", and returns used and held.
+-- Usage periods move: a time zone change, a subscription that starts, is
+-- canceled or changes its billing anchor.  A counter therefore counts the
+-- events whose occurred_at falls into its window [period_start,
+-- period_end), whichever period they were recorded in: "own" events were
+-- recorded in this period (and are added to the counter as they come),
+-- "carried" ones in another period whose window overlaps (added when the
+-- counter is created, and recomputed when the organization's periods
+-- change; see ipai._usage_counters_rebase).  A window without an end runs
+-- to infinity (features that never reset).
+-- Is the counter of (org, feature, period_start) the one of the period
+-- that is current now?  (Features that never reset have one, always
+-- current.)  Windows of periods that moved overlap: only one is current.
+CREATE FUNCTION ipai._usage_counter_is_current(org_id uuid, feature text,
+											   period_start timestamptz)
+	RETURNS boolean
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF $3 OPERATOR(pg_catalog.=) '-infinity'::timestamptz THEN
+		RETURN true;
+	END IF;
+	PERFORM 1 FROM ipai.plan_entitlements e
+	  WHERE e.feature OPERATOR(pg_catalog.=) $2
+		AND e.counted_by OPERATOR(pg_catalog.=) 'usage_events';
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	RETURN (SELECT u.period_start OPERATOR(pg_catalog.=) $3
+			  FROM ipai._usage_period($1, $2, pg_catalog.now()) u);
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._usage_counter_is_current(uuid, text, timestamptz) FROM PUBLIC;
+
+CREATE FUNCTION ipai._usage_window_sums(org_id uuid, feature text, period_start timestamptz,
+										period_end timestamptz,
+										OUT own bigint, OUT carried bigint)
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	SELECT COALESCE(pg_catalog.sum(ev.quantity)
+						FILTER (WHERE ev.period_start OPERATOR(pg_catalog.=) $3), 0)::bigint,
+		   COALESCE(pg_catalog.sum(ev.quantity)
+						FILTER (WHERE ev.period_start OPERATOR(pg_catalog.<>) $3), 0)::bigint
+	  INTO own, carried
+	  FROM ipai.usage_events ev
+	 WHERE ev.org_id OPERATOR(pg_catalog.=) $1
+	   AND ev.feature OPERATOR(pg_catalog.=) $2
+	   AND ev.occurred_at OPERATOR(pg_catalog.>=) $3
+	   AND ev.occurred_at OPERATOR(pg_catalog.<) COALESCE($4, 'infinity'::timestamptz);
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._usage_window_sums(uuid, text, timestamptz, timestamptz) FROM PUBLIC;
+
+-- Locks the counter of (org, feature, period), creating it when missing
+-- (with the usage other periods recorded inside its window), forgets holds
+-- that have expired at "at", and returns used and held.
 -- The slow path of consume/record, and the start of every hold operation:
--- whoever holds this row lock decides the limit of that counter.
+-- whoever holds this row lock decides the limit of that counter.  Events of
+-- this period the caller has just inserted are not in a new counter: the
+-- caller adds them.
 CREATE FUNCTION ipai._usage_counter_lock(org_id uuid, feature text, period_start timestamptz,
 										 period_end timestamptz, at timestamptz)
 	RETURNS TABLE (used bigint, held bigint)
@@ -220,16 +278,29 @@ CREATE FUNCTION ipai._usage_counter_lock(org_id uuid, feature text, period_start
 	AS $$
 DECLARE
 	c record;
+	carry bigint := 0;
 BEGIN
-	INSERT INTO ipai.usage_counters AS u (org_id, feature, period_start, period_end, updated_at)
-	VALUES ($1, $2, $3, $4, $5)
-	ON CONFLICT ON CONSTRAINT usage_counters_pkey DO NOTHING;
 	SELECT u.used, u.held, u.hold_expires_at INTO c
 	  FROM ipai.usage_counters u
 	 WHERE u.org_id OPERATOR(pg_catalog.=) $1
 	   AND u.feature OPERATOR(pg_catalog.=) $2
 	   AND u.period_start OPERATOR(pg_catalog.=) $3
 	   FOR UPDATE;
+	IF NOT FOUND THEN
+		IF $3 OPERATOR(pg_catalog.<>) '-infinity'::timestamptz THEN
+			SELECT w.carried INTO carry FROM ipai._usage_window_sums($1, $2, $3, $4) w;
+		END IF;
+		INSERT INTO ipai.usage_counters AS u
+			   (org_id, feature, period_start, period_end, used, carried, updated_at)
+		VALUES ($1, $2, $3, $4, carry, carry, $5)
+		ON CONFLICT ON CONSTRAINT usage_counters_pkey DO NOTHING;
+		SELECT u.used, u.held, u.hold_expires_at INTO c
+		  FROM ipai.usage_counters u
+		 WHERE u.org_id OPERATOR(pg_catalog.=) $1
+		   AND u.feature OPERATOR(pg_catalog.=) $2
+		   AND u.period_start OPERATOR(pg_catalog.=) $3
+		   FOR UPDATE;
+	END IF;
 	IF c.hold_expires_at IS NOT NULL AND c.hold_expires_at OPERATOR(pg_catalog.<=) $5 THEN
 		PERFORM ipai._usage_holds_recount($1, $2, $3, $5);
 		SELECT u.used, u.held INTO c
@@ -245,6 +316,72 @@ END
 $$;
 REVOKE ALL ON FUNCTION ipai._usage_counter_lock(uuid, text, timestamptz, timestamptz, timestamptz)
 	FROM PUBLIC;
+
+-- The periods of an organization changed (time zone, plan, subscription):
+-- recompute what the counters whose window has not ended carry from other
+-- periods, so the period that is current now counts every event inside it.
+-- The counter's own events are kept as they are (a concurrent consume that
+-- updated the row first is not lost).  Past periods are left to
+-- ipai.refresh_org_usage().
+CREATE FUNCTION ipai._usage_counters_rebase(org_id uuid) RETURNS integer
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r record;
+	n integer := 0;
+BEGIN
+	FOR r IN
+		SELECT c.feature, c.period_start, c.period_end, c.carried, w.carried AS carry
+		  FROM ipai.usage_counters c,
+			   LATERAL ipai._usage_window_sums(c.org_id, c.feature, c.period_start,
+											   c.period_end) w
+		 WHERE c.org_id OPERATOR(pg_catalog.=) $1
+		   AND c.period_start OPERATOR(pg_catalog.<>) '-infinity'::timestamptz
+		   AND (c.period_end IS NULL OR c.period_end OPERATOR(pg_catalog.>) pg_catalog.now())
+		   AND EXISTS (SELECT 1 FROM ipai.plan_entitlements e
+						WHERE e.feature OPERATOR(pg_catalog.=) c.feature
+						  AND e.counted_by OPERATOR(pg_catalog.=) 'usage_events')
+		 ORDER BY c.feature, c.period_start
+	LOOP
+		CONTINUE WHEN r.carried OPERATOR(pg_catalog.=) r.carry;
+		UPDATE ipai.usage_counters c
+		   SET used = (c.used OPERATOR(pg_catalog.-) c.carried) OPERATOR(pg_catalog.+) r.carry,
+			   carried = r.carry,
+			   updated_at = pg_catalog.now()
+		 WHERE c.org_id OPERATOR(pg_catalog.=) $1
+		   AND c.feature OPERATOR(pg_catalog.=) r.feature
+		   AND c.period_start OPERATOR(pg_catalog.=) r.period_start;
+		n := n OPERATOR(pg_catalog.+) 1;
+	END LOOP;
+	RETURN n;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._usage_counters_rebase(uuid) FROM PUBLIC;
+
+-- Trigger (AFTER, each row) on ipai.organizations (time zone, plan) and
+-- ipai.subscriptions (status, period, plan, organization): rebase the
+-- counters of the organizations concerned.
+CREATE FUNCTION ipai._usage_periods_changed() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'organizations' THEN
+		PERFORM ipai._usage_counters_rebase(NEW.id);
+		RETURN NULL;
+	END IF;
+	IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' AND NEW.org_id IS NOT NULL THEN
+		PERFORM ipai._usage_counters_rebase(NEW.org_id);
+	END IF;
+	IF TG_OP OPERATOR(pg_catalog.<>) 'INSERT' AND OLD.org_id IS NOT NULL
+	   AND (TG_OP OPERATOR(pg_catalog.=) 'DELETE' OR OLD.org_id IS DISTINCT FROM NEW.org_id) THEN
+		PERFORM ipai._usage_counters_rebase(OLD.org_id);
+	END IF;
+	RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._usage_periods_changed() FROM PUBLIC;
 
 -- What the holds of a counter row keep back right now (for the view;
 -- runs as the reader, so RLS applies to the holds).
@@ -663,8 +800,10 @@ REVOKE ALL ON FUNCTION ipai.release_hold(uuid) FROM PUBLIC;
 -- Invoices and repair -----------------------------------------------------
 
 -- The invoice of the current usage period so far: the plan's base price
--- plus its metered features (recorded metered usage of the period times
--- the unit price), in currency units.  Owner and admin only.
+-- plus its metered features (metered usage that occurred inside the
+-- period's window, times the unit price), in currency units.  Usage
+-- recorded while the organization was on a plan without metering is not
+-- billed afterwards.  Owner and admin only.
 CREATE FUNCTION ipai.preview_invoice(org_id uuid,
 									 OUT plan_id text, OUT currency text,
 									 OUT period_start timestamptz, OUT period_end timestamptz,
@@ -694,8 +833,9 @@ BEGIN
 		SELECT COALESCE(pg_catalog.sum(ev.quantity), 0)::bigint INTO q
 		  FROM ipai.usage_events ev
 		 WHERE ev.org_id OPERATOR(pg_catalog.=) $1
-		   AND ev.period_start OPERATOR(pg_catalog.=) p.period_start
 		   AND ev.feature OPERATOR(pg_catalog.=) f.feature
+		   AND ev.occurred_at OPERATOR(pg_catalog.>=) p.period_start
+		   AND ev.occurred_at OPERATOR(pg_catalog.<) p.period_end
 		   AND ev.metered;
 		mq := mq OPERATOR(pg_catalog.+) q;
 		ma := ma OPERATOR(pg_catalog.+) (q::numeric OPERATOR(pg_catalog.*) f.unit_price);
@@ -715,18 +855,21 @@ REVOKE ALL ON FUNCTION ipai.preview_invoice(uuid) FROM PUBLIC;
 -- Recomputes every counter from the usage events (and the pages for
 -- cms_items), repairs the ones that drifted, forgets expired holds, and
 -- completes meter events written before the Stripe customer was known.
--- Returns the number of counters repaired.  Safe to run while usage is
--- recorded: candidates are found without locks and each is re-counted
--- under its counter's row lock with a fresh snapshot.  Privileged
--- callers only (pg_cron runs it every 5 minutes).
+-- A counter counts the events inside its window, whichever period they
+-- were recorded in (see ipai._usage_window_sums).  Returns the number of
+-- counters repaired.  Safe to run while usage is recorded: candidates are
+-- found without locks and each is re-counted under its counter's row lock
+-- with a fresh snapshot.  Privileged callers only (pg_cron runs it every 5
+-- minutes).
 CREATE FUNCTION ipai.refresh_org_usage() RETURNS integer
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
 	r record;
+	cur record;
+	sums record;
 	pend timestamptz;
-	exact bigint;
 	repaired integer := 0;
 BEGIN
 	IF NOT ipai.caller_is_privileged() THEN
@@ -738,29 +881,44 @@ BEGIN
 		WITH kinds AS (
 			SELECT DISTINCT e.feature, e.counted_by FROM ipai.plan_entitlements e
 			 WHERE e.counted_by OPERATOR(pg_catalog.<>) 'seats'
-		), truth AS (
-			SELECT ev.org_id, ev.feature, ev.period_start,
-				   pg_catalog.sum(ev.quantity)::bigint AS total
-			  FROM ipai.usage_events ev
-			 GROUP BY ev.org_id, ev.feature, ev.period_start
-			UNION ALL
-			SELECT pg.org_id, k.feature, '-infinity'::timestamptz, pg_catalog.count(*)
-			  FROM ipai.cms_pages pg
-			  JOIN kinds k ON k.counted_by OPERATOR(pg_catalog.=) 'cms_pages'
-			 GROUP BY pg.org_id, k.feature
-		), counted AS (
-			SELECT c.org_id, c.feature, c.period_start, c.used FROM ipai.usage_counters c
+		), counters AS (
+			SELECT c.org_id, c.feature, c.period_start, c.used, c.carried,
+				   (SELECT k.counted_by FROM kinds k
+					 WHERE k.feature OPERATOR(pg_catalog.=) c.feature
+					 ORDER BY k.counted_by LIMIT 1) AS counted_by, c.period_end
+			  FROM ipai.usage_counters c
 		)
-		SELECT COALESCE(t.org_id, c.org_id) AS org_id,
-			   COALESCE(t.feature, c.feature) AS feature,
-			   COALESCE(t.period_start, c.period_start) AS period_start
-		  FROM truth t
-		  FULL JOIN counted c
-			ON c.org_id OPERATOR(pg_catalog.=) t.org_id
-		   AND c.feature OPERATOR(pg_catalog.=) t.feature
-		   AND c.period_start OPERATOR(pg_catalog.=) t.period_start
-		 WHERE c.used IS NULL
-			OR c.used OPERATOR(pg_catalog.<>) COALESCE(t.total, 0)
+		-- counters that differ from what they count
+		SELECT c.org_id, c.feature, c.period_start
+		  FROM counters c
+		  LEFT JOIN LATERAL ipai._usage_window_sums(c.org_id, c.feature, c.period_start,
+													c.period_end) w
+			ON c.counted_by IS DISTINCT FROM 'cms_pages'
+		 WHERE CASE WHEN c.counted_by OPERATOR(pg_catalog.=) 'cms_pages'
+					THEN c.used OPERATOR(pg_catalog.<>)
+						 (SELECT pg_catalog.count(*) FROM ipai.cms_pages pg
+						   WHERE pg.org_id OPERATOR(pg_catalog.=) c.org_id)
+					WHEN ipai._usage_counter_is_current(c.org_id, c.feature, c.period_start)
+					THEN c.used OPERATOR(pg_catalog.<>) (w.own OPERATOR(pg_catalog.+) w.carried)
+						 OR c.carried OPERATOR(pg_catalog.<>) w.carried
+					ELSE c.used OPERATOR(pg_catalog.<>) (w.own OPERATOR(pg_catalog.+) c.carried) END
+		UNION
+		-- periods with events but no counter
+		SELECT DISTINCT ev.org_id, ev.feature, ev.period_start
+		  FROM ipai.usage_events ev
+		 WHERE NOT EXISTS (SELECT 1 FROM ipai.usage_counters c
+							WHERE c.org_id OPERATOR(pg_catalog.=) ev.org_id
+							  AND c.feature OPERATOR(pg_catalog.=) ev.feature
+							  AND c.period_start OPERATOR(pg_catalog.=) ev.period_start)
+		UNION
+		-- organizations with pages but no cms_items counter
+		SELECT DISTINCT pg.org_id, k.feature, '-infinity'::timestamptz
+		  FROM ipai.cms_pages pg
+		  JOIN kinds k ON k.counted_by OPERATOR(pg_catalog.=) 'cms_pages'
+		 WHERE NOT EXISTS (SELECT 1 FROM ipai.usage_counters c
+							WHERE c.org_id OPERATOR(pg_catalog.=) pg.org_id
+							  AND c.feature OPERATOR(pg_catalog.=) k.feature
+							  AND c.period_start OPERATOR(pg_catalog.=) '-infinity'::timestamptz)
 		 ORDER BY 1, 2, 3
 	LOOP
 		-- period_end of a counter to create, when the period is known
@@ -774,25 +932,37 @@ BEGIN
 		END IF;
 		PERFORM 1 FROM ipai._usage_counter_lock(r.org_id, r.feature, r.period_start, pend,
 												 pg_catalog.now());
+		SELECT u.used, u.carried, u.period_end INTO cur
+		  FROM ipai.usage_counters u
+		 WHERE u.org_id OPERATOR(pg_catalog.=) r.org_id
+		   AND u.feature OPERATOR(pg_catalog.=) r.feature
+		   AND u.period_start OPERATOR(pg_catalog.=) r.period_start;
 		IF EXISTS (SELECT 1 FROM ipai.plan_entitlements e
 					WHERE e.feature OPERATOR(pg_catalog.=) r.feature
 					  AND e.counted_by OPERATOR(pg_catalog.=) 'cms_pages') THEN
-			SELECT pg_catalog.count(*) INTO exact
+			SELECT pg_catalog.count(*)::bigint AS own, 0::bigint AS carried INTO sums
 			  FROM ipai.cms_pages pg WHERE pg.org_id OPERATOR(pg_catalog.=) r.org_id;
 		ELSE
-			SELECT COALESCE(pg_catalog.sum(ev.quantity), 0)::bigint INTO exact
-			  FROM ipai.usage_events ev
-			 WHERE ev.org_id OPERATOR(pg_catalog.=) r.org_id
-			   AND ev.feature OPERATOR(pg_catalog.=) r.feature
-			   AND ev.period_start OPERATOR(pg_catalog.=) r.period_start;
+			SELECT * INTO sums
+			  FROM ipai._usage_window_sums(r.org_id, r.feature, r.period_start, cur.period_end);
+			-- a window that is over (or not begun) keeps what it carried when
+			-- it was current: windows of periods that moved overlap, and the
+			-- events of the period that replaced it are not its usage
+			IF NOT ipai._usage_counter_is_current(r.org_id, r.feature, r.period_start) THEN
+				sums.carried := cur.carried;
+			END IF;
 		END IF;
-		UPDATE ipai.usage_counters c SET used = exact, updated_at = pg_catalog.now()
-		 WHERE c.org_id OPERATOR(pg_catalog.=) r.org_id
-		   AND c.feature OPERATOR(pg_catalog.=) r.feature
-		   AND c.period_start OPERATOR(pg_catalog.=) r.period_start
-		   AND c.used OPERATOR(pg_catalog.<>) exact;
-		IF FOUND THEN
-			repaired := repaired OPERATOR(pg_catalog.+) 1;
+		IF cur.used OPERATOR(pg_catalog.<>) (sums.own OPERATOR(pg_catalog.+) sums.carried)
+		   OR cur.carried OPERATOR(pg_catalog.<>) sums.carried THEN
+			UPDATE ipai.usage_counters u
+			   SET used = sums.own OPERATOR(pg_catalog.+) sums.carried, carried = sums.carried,
+				   updated_at = pg_catalog.now()
+			 WHERE u.org_id OPERATOR(pg_catalog.=) r.org_id
+			   AND u.feature OPERATOR(pg_catalog.=) r.feature
+			   AND u.period_start OPERATOR(pg_catalog.=) r.period_start;
+			IF cur.used OPERATOR(pg_catalog.<>) (sums.own OPERATOR(pg_catalog.+) sums.carried) THEN
+				repaired := repaired OPERATOR(pg_catalog.+) 1;
+			END IF;
 		END IF;
 	END LOOP;
 

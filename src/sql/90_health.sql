@@ -175,27 +175,40 @@ BEGIN
 	END IF;
 	RETURN NEXT;
 
-	-- usage counters against the events they count
+	-- usage counters against the events they count (the current period's:
+	-- the events inside its window, whichever period recorded them; others:
+	-- their own events and what they carried; pages for cms_items)
 	WITH kinds AS (
 		SELECT DISTINCT e.feature, e.counted_by FROM ipai.plan_entitlements e
 		 WHERE e.counted_by OPERATOR(pg_catalog.<>) 'seats'
-	), truth AS (
-		SELECT ev.org_id, ev.feature, ev.period_start, pg_catalog.sum(ev.quantity)::bigint AS total
-		  FROM ipai.usage_events ev
-		 GROUP BY ev.org_id, ev.feature, ev.period_start
-		UNION ALL
-		SELECT pg.org_id, k.feature, '-infinity'::timestamptz, pg_catalog.count(*)
-		  FROM ipai.cms_pages pg
-		  JOIN kinds k ON k.counted_by OPERATOR(pg_catalog.=) 'cms_pages'
-		 GROUP BY pg.org_id, k.feature
+	), counters AS (
+		SELECT c.org_id, c.feature, c.period_start, c.period_end, c.used, c.carried,
+			   (SELECT k.counted_by FROM kinds k
+				 WHERE k.feature OPERATOR(pg_catalog.=) c.feature
+				 ORDER BY k.counted_by LIMIT 1) AS counted_by
+		  FROM ipai.usage_counters c
 	)
-	SELECT pg_catalog.count(*) INTO n
-	  FROM truth t
-	  FULL JOIN ipai.usage_counters c
-		ON c.org_id OPERATOR(pg_catalog.=) t.org_id
-	   AND c.feature OPERATOR(pg_catalog.=) t.feature
-	   AND c.period_start OPERATOR(pg_catalog.=) t.period_start
-	 WHERE coalesce(c.used, 0) OPERATOR(pg_catalog.<>) coalesce(t.total, 0);
+	SELECT (SELECT pg_catalog.count(*)
+			  FROM counters c
+			 WHERE c.used OPERATOR(pg_catalog.<>)
+				   CASE WHEN c.counted_by OPERATOR(pg_catalog.=) 'cms_pages'
+						THEN (SELECT pg_catalog.count(*) FROM ipai.cms_pages pg
+							   WHERE pg.org_id OPERATOR(pg_catalog.=) c.org_id)
+						ELSE (SELECT w.own OPERATOR(pg_catalog.+)
+									 CASE WHEN ipai._usage_counter_is_current(c.org_id, c.feature,
+																			  c.period_start)
+										  THEN w.carried ELSE c.carried END
+								FROM ipai._usage_window_sums(c.org_id, c.feature, c.period_start,
+															 c.period_end) w) END)
+		 OPERATOR(pg_catalog.+)
+		   (SELECT pg_catalog.count(*)
+			  FROM (SELECT DISTINCT ev.org_id, ev.feature, ev.period_start
+					  FROM ipai.usage_events ev
+					 WHERE NOT EXISTS (SELECT 1 FROM ipai.usage_counters c
+										WHERE c.org_id OPERATOR(pg_catalog.=) ev.org_id
+										  AND c.feature OPERATOR(pg_catalog.=) ev.feature
+										  AND c.period_start OPERATOR(pg_catalog.=) ev.period_start)) m)
+	  INTO n;
 	name := 'usage counters';
 	IF n OPERATOR(pg_catalog.>) 0 THEN
 		status := 'warning';

@@ -62,8 +62,8 @@ VALUES ('team', 'ai_runs', 100000000, 'hard', 'usage_events', 'billing_period'),
 	   ('team', 'cms_items', 1000, 'hard', 'cms_pages', 'never'),
 	   ('team', 'seats', 10, 'hard', 'seats', 'never');
 
--- (triggers off for this bulk insert only: the time zone check of
--- ipai.organizations reads the whole pg_timezone_names per row)
+-- (triggers off for this bulk insert only: the seed is data laid out by
+-- hand, plans included, not a workload of the organization triggers)
 SET session_replication_role = replica;
 INSERT INTO ipai.organizations (id, name, plan_id, timezone)
 SELECT bench.org(n), 'Org ' || n, CASE WHEN n % 10 < 3 THEN 'pro' ELSE 'team' END,

@@ -77,7 +77,7 @@ check "the user's column survived" \
 check "the user's index survived" \
 	"$(psql -X -A -t -d "$dst" -c "SELECT count(*) FROM pg_indexes WHERE indexname = 'organizations_crm_ref'")" "1"
 check "install_schema() finds the restored schema current" \
-	"$(psql -X -A -t -d "$dst" -c "SELECT ipai.install_schema()")" "ipai schema is up to date at version 2"
+	"$(psql -X -A -t -d "$dst" -c "SELECT ipai.install_schema()")" "ipai schema is up to date at version $(psql -X -A -t -d "$dst" -c "SELECT ipai._schema_target_version()")"
 check "seeded plans are not duplicated" \
 	"$(psql -X -A -t -d "$dst" -c "SELECT count(*) FROM ipai.plans")" \
 	"$(psql -X -A -t -d "$src" -c "SELECT count(*) FROM ipai.plans")"

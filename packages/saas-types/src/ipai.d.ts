@@ -1,4 +1,4 @@
-// TypeScript declarations of schema "ipai" (ipai_saas 1.1, schema version 2),
+// TypeScript declarations of schema "ipai" (ipai_saas 1.2, schema version 3),
 // generated from the catalog by ipai.typescript_types().  Do not edit:
 // psql -X -A -t -c 'SELECT ipai.typescript_types()' -o packages/saas-types/src/ipai.d.ts
 
@@ -696,6 +696,7 @@ export type Database = {
           held: number;
           hold_expires_at: string | null;
           updated_at: string;
+          carried: number;
         };
         Insert: {
           org_id: string;
@@ -706,6 +707,7 @@ export type Database = {
           held?: number;
           hold_expires_at?: string | null;
           updated_at?: string;
+          carried?: number;
         };
         Update: {
           org_id?: string;
@@ -716,6 +718,7 @@ export type Database = {
           held?: number;
           hold_expires_at?: string | null;
           updated_at?: string;
+          carried?: number;
         };
       };
       /** Append-only usage; the idempotency key is unique per organization */
