@@ -217,31 +217,6 @@ REVOKE ALL ON FUNCTION ipai._usage_holds_recount(uuid, text, timestamptz, timest
 -- counter is created, and recomputed when the organization's periods
 -- change; see ipai._usage_counters_rebase).  A window without an end runs
 -- to infinity (features that never reset).
--- Is the counter of (org, feature, period_start) the one of the period
--- that is current now?  (Features that never reset have one, always
--- current.)  Windows of periods that moved overlap: only one is current.
-CREATE FUNCTION ipai._usage_counter_is_current(org_id uuid, feature text,
-											   period_start timestamptz)
-	RETURNS boolean
-	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-BEGIN
-	IF $3 OPERATOR(pg_catalog.=) '-infinity'::timestamptz THEN
-		RETURN true;
-	END IF;
-	PERFORM 1 FROM ipai.plan_entitlements e
-	  WHERE e.feature OPERATOR(pg_catalog.=) $2
-		AND e.counted_by OPERATOR(pg_catalog.=) 'usage_events';
-	IF NOT FOUND THEN
-		RETURN false;
-	END IF;
-	RETURN (SELECT u.period_start OPERATOR(pg_catalog.=) $3
-			  FROM ipai._usage_period($1, $2, pg_catalog.now()) u);
-END
-$$;
-REVOKE ALL ON FUNCTION ipai._usage_counter_is_current(uuid, text, timestamptz) FROM PUBLIC;
-
 CREATE FUNCTION ipai._usage_window_sums(org_id uuid, feature text, period_start timestamptz,
 										period_end timestamptz,
 										OUT own bigint, OUT carried bigint)
@@ -948,7 +923,7 @@ BEGIN
 					THEN c.used OPERATOR(pg_catalog.<>)
 						 (SELECT pg_catalog.count(*) FROM ipai.cms_pages pg
 						   WHERE pg.org_id OPERATOR(pg_catalog.=) c.org_id)
-					WHEN ipai._usage_counter_is_current(c.org_id, c.feature, c.period_start)
+					WHEN ipai._usage_period_is_current(c.org_id, c.period_start)
 					THEN c.used OPERATOR(pg_catalog.<>) (w.own OPERATOR(pg_catalog.+) w.carried)
 						 OR c.carried OPERATOR(pg_catalog.<>) w.carried
 					ELSE c.used OPERATOR(pg_catalog.<>) (w.own OPERATOR(pg_catalog.+) c.carried) END
@@ -998,7 +973,7 @@ BEGIN
 			-- a window that is over (or not begun) keeps what it carried when
 			-- it was current: windows of periods that moved overlap, and the
 			-- events of the period that replaced it are not its usage
-			IF NOT ipai._usage_counter_is_current(r.org_id, r.feature, r.period_start) THEN
+			IF NOT ipai._usage_period_is_current(r.org_id, r.period_start) THEN
 				sums.carried := cur.carried;
 			END IF;
 		END IF;

@@ -195,8 +195,7 @@ BEGIN
 						THEN (SELECT pg_catalog.count(*) FROM ipai.cms_pages pg
 							   WHERE pg.org_id OPERATOR(pg_catalog.=) c.org_id)
 						ELSE (SELECT w.own OPERATOR(pg_catalog.+)
-									 CASE WHEN ipai._usage_counter_is_current(c.org_id, c.feature,
-																			  c.period_start)
+									 CASE WHEN ipai._usage_period_is_current(c.org_id, c.period_start)
 										  THEN w.carried ELSE c.carried END
 								FROM ipai._usage_window_sums(c.org_id, c.feature, c.period_start,
 															 c.period_end) w) END)

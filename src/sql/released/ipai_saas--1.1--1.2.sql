@@ -21,20 +21,6 @@ CREATE OR REPLACE FUNCTION ipai._schema_target_version() RETURNS integer
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	AS $$ SELECT 3 $$;
 
--- new: ipai._billing_customer_linked
--- Row trigger of ipai.billing_customers (BEFORE and AFTER INSERT OR UPDATE
--- OF stripe_customer_id, src/webhook.c): a link written by anyone but the
--- webhook releases the deferred events of that customer in the same
--- transaction.  BEFORE takes the customer's advisory lock (the one every
--- delivery of that customer takes), AFTER applies the events.
-CREATE FUNCTION ipai._billing_customer_linked() RETURNS trigger
-	AS 'MODULE_PATHNAME', 'ipai_billing_customer_linked'
-	LANGUAGE C VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, pg_temp;
-REVOKE ALL ON FUNCTION ipai._billing_customer_linked() FROM PUBLIC;
-COMMENT ON FUNCTION ipai._billing_customer_linked() IS
-	'Trigger: a Stripe customer linked to an organization outside the webhook releases its deferred webhook events';
-
 -- changed: ipai._schema_billing
 CREATE OR REPLACE FUNCTION ipai._schema_billing(from_version integer) RETURNS void
 	LANGUAGE plpgsql
@@ -209,7 +195,6 @@ BEGIN
 	END IF;
 END
 $$;
-REVOKE ALL ON FUNCTION ipai._schema_billing(integer) FROM PUBLIC;
 
 -- changed: ipai._schema_metering
 CREATE OR REPLACE FUNCTION ipai._schema_metering(from_version integer) RETURNS void
@@ -497,28 +482,14 @@ BEGIN
 END
 $$;
 
--- new: ipai._usage_counter_is_current
-CREATE FUNCTION ipai._usage_counter_is_current(org_id uuid, feature text,
-											   period_start timestamptz)
-	RETURNS boolean
-	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-BEGIN
-	IF $3 OPERATOR(pg_catalog.=) '-infinity'::timestamptz THEN
-		RETURN true;
-	END IF;
-	PERFORM 1 FROM ipai.plan_entitlements e
-	  WHERE e.feature OPERATOR(pg_catalog.=) $2
-		AND e.counted_by OPERATOR(pg_catalog.=) 'usage_events';
-	IF NOT FOUND THEN
-		RETURN false;
-	END IF;
-	RETURN (SELECT u.period_start OPERATOR(pg_catalog.=) $3
-			  FROM ipai._usage_period($1, $2, pg_catalog.now()) u);
-END
-$$;
-REVOKE ALL ON FUNCTION ipai._usage_counter_is_current(uuid, text, timestamptz) FROM PUBLIC;
+-- new: ipai._billing_customer_linked
+CREATE FUNCTION ipai._billing_customer_linked() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'ipai_billing_customer_linked'
+	LANGUAGE C VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION ipai._billing_customer_linked() FROM PUBLIC;
+COMMENT ON FUNCTION ipai._billing_customer_linked() IS
+	'Trigger: a Stripe customer linked to an organization outside the webhook releases its deferred webhook events';
 
 -- new: ipai._usage_window_sums
 CREATE FUNCTION ipai._usage_window_sums(org_id uuid, feature text, period_start timestamptz,
@@ -779,7 +750,7 @@ BEGIN
 					THEN c.used OPERATOR(pg_catalog.<>)
 						 (SELECT pg_catalog.count(*) FROM ipai.cms_pages pg
 						   WHERE pg.org_id OPERATOR(pg_catalog.=) c.org_id)
-					WHEN ipai._usage_counter_is_current(c.org_id, c.feature, c.period_start)
+					WHEN ipai._usage_period_is_current(c.org_id, c.period_start)
 					THEN c.used OPERATOR(pg_catalog.<>) (w.own OPERATOR(pg_catalog.+) w.carried)
 						 OR c.carried OPERATOR(pg_catalog.<>) w.carried
 					ELSE c.used OPERATOR(pg_catalog.<>) (w.own OPERATOR(pg_catalog.+) c.carried) END
@@ -829,7 +800,7 @@ BEGIN
 			-- a window that is over (or not begun) keeps what it carried when
 			-- it was current: windows of periods that moved overlap, and the
 			-- events of the period that replaced it are not its usage
-			IF NOT ipai._usage_counter_is_current(r.org_id, r.feature, r.period_start) THEN
+			IF NOT ipai._usage_period_is_current(r.org_id, r.period_start) THEN
 				sums.carried := cur.carried;
 			END IF;
 		END IF;
@@ -1052,8 +1023,7 @@ BEGIN
 						THEN (SELECT pg_catalog.count(*) FROM ipai.cms_pages pg
 							   WHERE pg.org_id OPERATOR(pg_catalog.=) c.org_id)
 						ELSE (SELECT w.own OPERATOR(pg_catalog.+)
-									 CASE WHEN ipai._usage_counter_is_current(c.org_id, c.feature,
-																			  c.period_start)
+									 CASE WHEN ipai._usage_period_is_current(c.org_id, c.period_start)
 										  THEN w.carried ELSE c.carried END
 								FROM ipai._usage_window_sums(c.org_id, c.feature, c.period_start,
 															 c.period_end) w) END)
