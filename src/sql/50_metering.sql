@@ -295,9 +295,10 @@ REVOKE ALL ON FUNCTION ipai._usage_counter_lock(uuid, text, timestamptz, timesta
 -- The periods of an organization changed (time zone, plan, subscription):
 -- recompute what the counters whose window has not ended carry from other
 -- periods, so the period that is current now counts every event inside it.
--- The counter's own events are kept as they are (a concurrent consume that
--- updated the row first is not lost).  Past periods are left to
--- ipai.refresh_org_usage().
+-- Those counters are locked first (in one order, as everyone locks them):
+-- a consume still running on one of them has written its event, and the
+-- sums below, read after it committed, count it.  The counter's own events
+-- are kept as they are.  Past periods are left to ipai.refresh_org_usage().
 CREATE FUNCTION ipai._usage_counters_rebase(org_id uuid) RETURNS integer
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -306,6 +307,12 @@ DECLARE
 	r record;
 	n integer := 0;
 BEGIN
+	PERFORM 1 FROM ipai.usage_counters c
+	  WHERE c.org_id OPERATOR(pg_catalog.=) $1
+		AND c.period_start OPERATOR(pg_catalog.<>) '-infinity'::timestamptz
+		AND (c.period_end IS NULL OR c.period_end OPERATOR(pg_catalog.>) pg_catalog.now())
+	  ORDER BY c.feature, c.period_start
+		FOR UPDATE;
 	FOR r IN
 		SELECT c.feature, c.period_start, c.period_end, c.carried, w.carried AS carry
 		  FROM ipai.usage_counters c,

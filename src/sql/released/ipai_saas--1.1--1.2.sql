@@ -568,6 +568,12 @@ DECLARE
 	r record;
 	n integer := 0;
 BEGIN
+	PERFORM 1 FROM ipai.usage_counters c
+	  WHERE c.org_id OPERATOR(pg_catalog.=) $1
+		AND c.period_start OPERATOR(pg_catalog.<>) '-infinity'::timestamptz
+		AND (c.period_end IS NULL OR c.period_end OPERATOR(pg_catalog.>) pg_catalog.now())
+	  ORDER BY c.feature, c.period_start
+		FOR UPDATE;
 	FOR r IN
 		SELECT c.feature, c.period_start, c.period_end, c.carried, w.carried AS carry
 		  FROM ipai.usage_counters c,
