@@ -284,8 +284,8 @@ read_window_usage(UsageCall *call, const UsagePeriod *period, Datum *values, boo
 
 	if (call->ent.source != USAGE_FROM_EVENTS || TIMESTAMP_IS_NOBEGIN(period->start))
 		return;
-	values[3] = TimestampTzGetDatum(period->has_end ? period->end : DT_NOEND);
-	usage_exec(STMT_WINDOW_SUM, values, NULL, !fresh, false);
+	values[3] = TimestampTzGetDatum(period->end);
+	usage_exec(STMT_WINDOW_SUM, values, period->has_end ? NULL : "   n", !fresh, false);
 	*used = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 										1, &isnull));
 }

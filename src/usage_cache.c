@@ -227,15 +227,12 @@ static const UsageStmtDef stmt_defs[STMT_COUNT] = {
 	},
 	/*
 	 * The usage inside a period's window that has no counter yet: events
-	 * recorded in other periods before the organization's periods moved
-	 * (see ipai._usage_window_sums).  $4 is 'infinity' for no end.
+	 * recorded in other periods before the organization's periods moved.
+	 * ipai._usage_window_sums says what a window holds; $4 NULL: no end.
 	 */
 	[STMT_WINDOW_SUM] = {
-		"SELECT COALESCE(pg_catalog.sum(ev.quantity), 0)::pg_catalog.int8 "
-		"  FROM ipai.usage_events ev "
-		" WHERE ev.org_id OPERATOR(pg_catalog.=) $1 AND ev.feature OPERATOR(pg_catalog.=) $2 "
-		"   AND ev.occurred_at OPERATOR(pg_catalog.>=) $3 "
-		"   AND ev.occurred_at OPERATOR(pg_catalog.<) $4",
+		"SELECT w.own OPERATOR(pg_catalog.+) w.carried "
+		"  FROM ipai._usage_window_sums($1, $2, $3, $4) w",
 		4, {UUIDOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
 	},
 };

@@ -175,39 +175,8 @@ BEGIN
 	END IF;
 	RETURN NEXT;
 
-	-- usage counters against the events they count (the current period's:
-	-- the events inside its window, whichever period recorded them; others:
-	-- their own events and what they carried; pages for cms_items)
-	WITH kinds AS (
-		SELECT DISTINCT e.feature, e.counted_by FROM ipai.plan_entitlements e
-		 WHERE e.counted_by OPERATOR(pg_catalog.<>) 'seats'
-	), counters AS (
-		SELECT c.org_id, c.feature, c.period_start, c.period_end, c.used, c.carried,
-			   (SELECT k.counted_by FROM kinds k
-				 WHERE k.feature OPERATOR(pg_catalog.=) c.feature
-				 ORDER BY k.counted_by LIMIT 1) AS counted_by
-		  FROM ipai.usage_counters c
-	)
-	SELECT (SELECT pg_catalog.count(*)
-			  FROM counters c
-			 WHERE c.used OPERATOR(pg_catalog.<>)
-				   CASE WHEN c.counted_by OPERATOR(pg_catalog.=) 'cms_pages'
-						THEN (SELECT pg_catalog.count(*) FROM ipai.cms_pages pg
-							   WHERE pg.org_id OPERATOR(pg_catalog.=) c.org_id)
-						ELSE (SELECT w.own OPERATOR(pg_catalog.+)
-									 CASE WHEN ipai._usage_period_is_current(c.org_id, c.period_start)
-										  THEN w.carried ELSE c.carried END
-								FROM ipai._usage_window_sums(c.org_id, c.feature, c.period_start,
-															 c.period_end) w) END)
-		 OPERATOR(pg_catalog.+)
-		   (SELECT pg_catalog.count(*)
-			  FROM (SELECT DISTINCT ev.org_id, ev.feature, ev.period_start
-					  FROM ipai.usage_events ev
-					 WHERE NOT EXISTS (SELECT 1 FROM ipai.usage_counters c
-										WHERE c.org_id OPERATOR(pg_catalog.=) ev.org_id
-										  AND c.feature OPERATOR(pg_catalog.=) ev.feature
-										  AND c.period_start OPERATOR(pg_catalog.=) ev.period_start)) m)
-	  INTO n;
+	-- usage counters against the events they count
+	SELECT pg_catalog.count(*) INTO n FROM ipai._usage_counters_to_repair() d WHERE d.drifted;
 	name := 'usage counters';
 	IF n OPERATOR(pg_catalog.>) 0 THEN
 		status := 'warning';

@@ -647,8 +647,7 @@ BEGIN
 	END IF;
 	IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' AND NEW.org_id IS NOT NULL THEN
 		PERFORM ipai._usage_counters_rebase(NEW.org_id);
-		-- the statuses of ipai.subscription_grants_plan()
-		IF NEW.status OPERATOR(pg_catalog.=) ANY ('{active,trialing,past_due}'::text[])
+		IF ipai.subscription_grants_plan(NEW.status)
 		   AND NEW.plan_id IS NOT NULL
 		   AND NEW.current_period_start IS NOT NULL
 		   AND NEW.current_period_end OPERATOR(pg_catalog.>) NEW.current_period_start THEN
@@ -718,6 +717,62 @@ BEGIN
 END
 $$;
 
+-- new: ipai._usage_counters_to_repair
+CREATE FUNCTION ipai._usage_counters_to_repair()
+	RETURNS TABLE (org_id uuid, feature text, period_start timestamptz, drifted boolean)
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN QUERY
+	WITH kinds AS (
+		SELECT DISTINCT e.feature, e.counted_by FROM ipai.plan_entitlements e
+		 WHERE e.counted_by OPERATOR(pg_catalog.<>) 'seats'
+	), counters AS (
+		SELECT c.org_id, c.feature, c.period_start, c.used, c.carried,
+			   (SELECT k.counted_by FROM kinds k
+				 WHERE k.feature OPERATOR(pg_catalog.=) c.feature
+				 ORDER BY k.counted_by LIMIT 1) AS counted_by, c.period_end
+		  FROM ipai.usage_counters c
+	)
+	-- counters that differ from what they count
+	SELECT t.org_id, t.feature, t.period_start, t.used OPERATOR(pg_catalog.<>) t.total
+	  FROM (SELECT c.org_id, c.feature, c.period_start, c.used, c.carried,
+				   CASE WHEN c.counted_by OPERATOR(pg_catalog.=) 'cms_pages'
+						THEN (SELECT pg_catalog.count(*) FROM ipai.cms_pages pg
+							   WHERE pg.org_id OPERATOR(pg_catalog.=) c.org_id)
+						ELSE w.own OPERATOR(pg_catalog.+) x.carry END AS total,
+				   x.carry
+			  FROM counters c
+			  LEFT JOIN LATERAL ipai._usage_window_sums(c.org_id, c.feature, c.period_start,
+														c.period_end) w
+				ON c.counted_by IS DISTINCT FROM 'cms_pages'
+			 CROSS JOIN LATERAL (
+				   SELECT CASE WHEN c.counted_by IS DISTINCT FROM 'cms_pages'
+								AND ipai._usage_period_is_current(c.org_id, c.period_start)
+							   THEN w.carried ELSE c.carried END AS carry) x) t
+	 WHERE t.used OPERATOR(pg_catalog.<>) t.total OR t.carried OPERATOR(pg_catalog.<>) t.carry
+	UNION
+	-- periods with events but no counter
+	SELECT DISTINCT ev.org_id, ev.feature, ev.period_start, true
+	  FROM ipai.usage_events ev
+	 WHERE NOT EXISTS (SELECT 1 FROM ipai.usage_counters c
+						WHERE c.org_id OPERATOR(pg_catalog.=) ev.org_id
+						  AND c.feature OPERATOR(pg_catalog.=) ev.feature
+						  AND c.period_start OPERATOR(pg_catalog.=) ev.period_start)
+	UNION
+	-- organizations with pages but no cms_items counter
+	SELECT DISTINCT pg.org_id, k.feature, '-infinity'::timestamptz, true
+	  FROM ipai.cms_pages pg
+	  JOIN kinds k ON k.counted_by OPERATOR(pg_catalog.=) 'cms_pages'
+	 WHERE NOT EXISTS (SELECT 1 FROM ipai.usage_counters c
+						WHERE c.org_id OPERATOR(pg_catalog.=) pg.org_id
+						  AND c.feature OPERATOR(pg_catalog.=) k.feature
+						  AND c.period_start OPERATOR(pg_catalog.=) '-infinity'::timestamptz);
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._usage_counters_to_repair() FROM PUBLIC;
+
 -- changed: ipai.refresh_org_usage
 CREATE OR REPLACE FUNCTION ipai.refresh_org_usage() RETURNS integer
 	LANGUAGE plpgsql SECURITY DEFINER
@@ -735,49 +790,8 @@ BEGIN
 			USING ERRCODE = '42501', HINT = 'Run it as service_role or a superuser.';
 	END IF;
 
-	FOR r IN
-		WITH kinds AS (
-			SELECT DISTINCT e.feature, e.counted_by FROM ipai.plan_entitlements e
-			 WHERE e.counted_by OPERATOR(pg_catalog.<>) 'seats'
-		), counters AS (
-			SELECT c.org_id, c.feature, c.period_start, c.used, c.carried,
-				   (SELECT k.counted_by FROM kinds k
-					 WHERE k.feature OPERATOR(pg_catalog.=) c.feature
-					 ORDER BY k.counted_by LIMIT 1) AS counted_by, c.period_end
-			  FROM ipai.usage_counters c
-		)
-		-- counters that differ from what they count
-		SELECT c.org_id, c.feature, c.period_start
-		  FROM counters c
-		  LEFT JOIN LATERAL ipai._usage_window_sums(c.org_id, c.feature, c.period_start,
-													c.period_end) w
-			ON c.counted_by IS DISTINCT FROM 'cms_pages'
-		 WHERE CASE WHEN c.counted_by OPERATOR(pg_catalog.=) 'cms_pages'
-					THEN c.used OPERATOR(pg_catalog.<>)
-						 (SELECT pg_catalog.count(*) FROM ipai.cms_pages pg
-						   WHERE pg.org_id OPERATOR(pg_catalog.=) c.org_id)
-					WHEN ipai._usage_period_is_current(c.org_id, c.period_start)
-					THEN c.used OPERATOR(pg_catalog.<>) (w.own OPERATOR(pg_catalog.+) w.carried)
-						 OR c.carried OPERATOR(pg_catalog.<>) w.carried
-					ELSE c.used OPERATOR(pg_catalog.<>) (w.own OPERATOR(pg_catalog.+) c.carried) END
-		UNION
-		-- periods with events but no counter
-		SELECT DISTINCT ev.org_id, ev.feature, ev.period_start
-		  FROM ipai.usage_events ev
-		 WHERE NOT EXISTS (SELECT 1 FROM ipai.usage_counters c
-							WHERE c.org_id OPERATOR(pg_catalog.=) ev.org_id
-							  AND c.feature OPERATOR(pg_catalog.=) ev.feature
-							  AND c.period_start OPERATOR(pg_catalog.=) ev.period_start)
-		UNION
-		-- organizations with pages but no cms_items counter
-		SELECT DISTINCT pg.org_id, k.feature, '-infinity'::timestamptz
-		  FROM ipai.cms_pages pg
-		  JOIN kinds k ON k.counted_by OPERATOR(pg_catalog.=) 'cms_pages'
-		 WHERE NOT EXISTS (SELECT 1 FROM ipai.usage_counters c
-							WHERE c.org_id OPERATOR(pg_catalog.=) pg.org_id
-							  AND c.feature OPERATOR(pg_catalog.=) k.feature
-							  AND c.period_start OPERATOR(pg_catalog.=) '-infinity'::timestamptz)
-		 ORDER BY 1, 2, 3
+	FOR r IN SELECT d.org_id, d.feature, d.period_start FROM ipai._usage_counters_to_repair() d
+			  ORDER BY 1, 2, 3
 	LOOP
 		-- period_end of a counter to create, when the period is known
 		pend := NULL;
@@ -1009,39 +1023,8 @@ BEGIN
 	END IF;
 	RETURN NEXT;
 
-	-- usage counters against the events they count (the current period's:
-	-- the events inside its window, whichever period recorded them; others:
-	-- their own events and what they carried; pages for cms_items)
-	WITH kinds AS (
-		SELECT DISTINCT e.feature, e.counted_by FROM ipai.plan_entitlements e
-		 WHERE e.counted_by OPERATOR(pg_catalog.<>) 'seats'
-	), counters AS (
-		SELECT c.org_id, c.feature, c.period_start, c.period_end, c.used, c.carried,
-			   (SELECT k.counted_by FROM kinds k
-				 WHERE k.feature OPERATOR(pg_catalog.=) c.feature
-				 ORDER BY k.counted_by LIMIT 1) AS counted_by
-		  FROM ipai.usage_counters c
-	)
-	SELECT (SELECT pg_catalog.count(*)
-			  FROM counters c
-			 WHERE c.used OPERATOR(pg_catalog.<>)
-				   CASE WHEN c.counted_by OPERATOR(pg_catalog.=) 'cms_pages'
-						THEN (SELECT pg_catalog.count(*) FROM ipai.cms_pages pg
-							   WHERE pg.org_id OPERATOR(pg_catalog.=) c.org_id)
-						ELSE (SELECT w.own OPERATOR(pg_catalog.+)
-									 CASE WHEN ipai._usage_period_is_current(c.org_id, c.period_start)
-										  THEN w.carried ELSE c.carried END
-								FROM ipai._usage_window_sums(c.org_id, c.feature, c.period_start,
-															 c.period_end) w) END)
-		 OPERATOR(pg_catalog.+)
-		   (SELECT pg_catalog.count(*)
-			  FROM (SELECT DISTINCT ev.org_id, ev.feature, ev.period_start
-					  FROM ipai.usage_events ev
-					 WHERE NOT EXISTS (SELECT 1 FROM ipai.usage_counters c
-										WHERE c.org_id OPERATOR(pg_catalog.=) ev.org_id
-										  AND c.feature OPERATOR(pg_catalog.=) ev.feature
-										  AND c.period_start OPERATOR(pg_catalog.=) ev.period_start)) m)
-	  INTO n;
+	-- usage counters against the events they count
+	SELECT pg_catalog.count(*) INTO n FROM ipai._usage_counters_to_repair() d WHERE d.drifted;
 	name := 'usage counters';
 	IF n OPERATOR(pg_catalog.>) 0 THEN
 		status := 'warning';
