@@ -41,7 +41,7 @@ endif
 ipai_saas--$(EXTVERSION).sql: $(SQL_SRCS)
 	cat $(SQL_SRCS) > $@
 
-.PHONY: deps demo test bench fuzz
+.PHONY: deps demo test bench fuzz clean-work
 
 FUZZ_RUNS ?= 10000000
 
@@ -56,6 +56,11 @@ test: deps
 
 bench: deps
 	$(srcdir)/test/bench/run.sh
+
+# builds, staged servers and test results live outside the clone, in
+# /var/tmp/ipai_saas/<hash of the clone's path> (test/lib/common.sh)
+clean-work:
+	bash -c '. $(srcdir)/test/lib/common.sh && rm -rf "$$IPAI_WORK"'
 
 # libFuzzer targets, FUZZ_RUNS executions each (make fuzz FUZZ_RUNS=100000000)
 fuzz: deps

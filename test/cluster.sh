@@ -30,9 +30,11 @@ usage() {
 	exit 2
 }
 
+# as_owner CMD...: as the cluster's owner; from /, since the owner may not
+# enter the caller's directory (a clone in root's home)
 as_owner() {
 	if [ "$(id -u)" -eq 0 ]; then
-		runuser -u "$PGOWNER" -- "$@"
+		(cd / && runuser -u "$PGOWNER" -- "$@")
 	else
 		"$@"
 	fi

@@ -23,7 +23,7 @@ else
 fi
 
 # stale coverage counts would add up across runs
-find "$SRC/.build/$kind/src" -name '*.gcda' -delete 2>/dev/null || true
+find "$IPAI_WORK/build/$kind/src" -name '*.gcda' -delete 2>/dev/null || true
 
 if ! pgbin=$(ipai_stage "$kind" "$copt"); then
 	echo "build failed"
@@ -31,7 +31,7 @@ if ! pgbin=$(ipai_stage "$kind" "$copt"); then
 	exit 1
 fi
 
-results="$SRC/.build/results"
+results="$IPAI_WORK/results"
 rm -rf "$results"
 mkdir -p "$results"
 chmod 0777 "$results"
@@ -54,7 +54,7 @@ if [ "$suite_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
 fi
 
 if [ "$kind" = cov ] && command -v lcov >/dev/null 2>&1; then
-	if lcov --quiet --capture --directory "$SRC/.build/cov/src" \
+	if lcov --quiet --capture --directory "$IPAI_WORK/build/cov/src" \
 		--base-directory "$SRC" --output-file "$results/cov.info" >/dev/null 2>&1; then
 		lcov --quiet --extract "$results/cov.info" "$SRC/src/*" \
 			--output-file "$results/cov-src.info" >/dev/null 2>&1

@@ -48,7 +48,7 @@ wait_for() {
 	return 1
 }
 check() { if wait_for "$1" "${3:-20}"; then ok "$2"; else nok "$2" "waited for: $1"; fi; }
-pgctl() { runuser -u postgres -- "$IPAI_PGBIN/pg_ctl" -D "$IPAI_PGROOT/data" "$@"; }
+pgctl() { (cd / && runuser -u postgres -- "$IPAI_PGBIN/pg_ctl" -D "$IPAI_PGROOT/data" "$@"); }
 backend_pid() { q "SELECT pid FROM pg_stat_activity WHERE application_name = '$1'"; }
 
 # how many times the server said it is ready (start-up and every crash

@@ -11,13 +11,14 @@
 # does), starting from the committed seeds in test/fuzz/corpus/<target>/
 # (new inputs go to a scratch corpus, not into the repository).  Prints the
 # executions per target; exits non-zero on the first crash, leaving the
-# crashing input in .build/fuzz/.
+# crashing input in $IPAI_WORK/fuzz/ (see test/lib/common.sh).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
+. "$SRC/test/lib/common.sh"
 RUNS=${1:-10000000}
 shift || true
 TARGETS=${*:-email signature diff}
-OUT=${IPAI_FUZZ_OUT:-$SRC/.build/fuzz}
+OUT=${IPAI_FUZZ_OUT:-$IPAI_WORK/fuzz}
 mkdir -p "$OUT"
 CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I$SRC/src"
 

@@ -1,21 +1,51 @@
 # common.sh — shared by the test, demo and benchmark scripts (source it).
 #
-# ipai_stage KIND COPT: builds this tree out of tree in .build/KIND with the
-# given compiler flags and installs it into a private copy of PostgreSQL in
-# .stage/KIND (the server finds share/ and lib/ relative to its binary), so
-# tests never touch the system installation and several checkouts can test
-# side by side.  Prints the staged bin directory.
+# IPAI_WORK: where builds, staged servers and test results go.  Outside the
+# clone, because the servers run as the postgres user, who may not enter
+# the clone's directory (root's home, a mktemp -d directory: mode 700).
+# Default /var/tmp/ipai_saas/<12 hex digits of the SHA-256 of the clone's
+# path>, so several clones test side by side; every directory on the way
+# is root's and mode 755.  `make clean-work` removes it.
+#
+# ipai_stage KIND COPT: builds this tree out of tree in $IPAI_WORK/build/KIND
+# with the given compiler flags and installs it into a private copy of
+# PostgreSQL in $IPAI_WORK/stage/KIND (the server finds share/ and lib/
+# relative to its binary), so tests never touch the system installation.
+# Prints the staged bin directory.
 
 IPAI_SRC=${IPAI_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 export IPAI_SRC
 SYS_PGBIN=/usr/lib/postgresql/15/bin
 SYS_PGLIB=/usr/lib/postgresql/15
 SYS_PGSHARE=/usr/share/postgresql/15
+IPAI_WORK_BASE=${IPAI_WORK_BASE:-/var/tmp/ipai_saas}
+IPAI_WORK=${IPAI_WORK:-$IPAI_WORK_BASE/$(realpath "$IPAI_SRC" | tr -d '\n' | sha256sum | cut -c1-12)}
+export IPAI_WORK
+
+# ipai_workdir: creates $IPAI_WORK (and the default base) mode 755, and
+# refuses one that another user owns or may write to, since the postgres
+# user will execute what is staged there.
+ipai_workdir() {
+	local d dirs=("$IPAI_WORK")
+	case "$IPAI_WORK" in "$IPAI_WORK_BASE"/*) dirs=("$IPAI_WORK_BASE" "$IPAI_WORK") ;; esac
+	for d in "${dirs[@]}"; do
+		if [ ! -d "$d" ]; then
+			mkdir -p "$(dirname "$d")" && mkdir -m 0755 "$d" || return 1
+		fi
+		if [ "$(stat -c %u "$d")" != "$(id -u)" ] || [ -n "$(find "$d" -maxdepth 0 -perm /022)" ]; then
+			echo "$d is owned by another user or writable by others: remove it, or set IPAI_WORK" >&2
+			return 1
+		fi
+	done
+}
 
 ipai_stage() {
 	local kind=$1 copt=$2
-	local build="$IPAI_SRC/.build/$kind" stage="$IPAI_SRC/.stage/$kind"
+	local build="$IPAI_WORK/build/$kind" stage="$IPAI_WORK/stage/$kind"
 	local want have=""
+	# the postgres user reads and executes what is staged
+	umask 022
+	ipai_workdir || return 1
 
 	# a new copy whenever the system server or its extensions change
 	want=$( (stat -c '%n %Y %s' "$SYS_PGBIN/postgres"; ls "$SYS_PGSHARE/extension" "$SYS_PGLIB/lib") | md5sum)

@@ -32,7 +32,7 @@ wait_for() {
 	return 1
 }
 check() { if wait_for "$1" "${3:-20}"; then ok "$2"; else nok "$2" "waited for: $1"; fi; }
-pgctl() { runuser -u postgres -- "$IPAI_PGBIN/pg_ctl" -D "$IPAI_PGROOT/data" "$@"; }
+pgctl() { (cd / && runuser -u postgres -- "$IPAI_PGBIN/pg_ctl" -D "$IPAI_PGROOT/data" "$@"); }
 page() { q "SELECT id FROM ipai.cms_pages WHERE title = 'Page $1'"; }
 worker_pid() { q "SELECT worker_pid FROM ipai.scheduler_status()"; }
 

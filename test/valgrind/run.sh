@@ -5,19 +5,24 @@
 #   test/valgrind/run.sh [BINDIR]
 #
 # BINDIR is a PostgreSQL bin directory with ipai_saas installed (default:
-# the staged build in .stage/cov, else the system's).  Runs
+# the staged build of `make test` ($IPAI_WORK/stage/cov, see
+# test/lib/common.sh), else the system's).  Runs
 # test/valgrind/exercise_*.sql (in name order) statement by statement (each ends with ";" and
 # an empty line), with the suppressions of test/valgrind/*.supp (known
 # reports from inside PostgreSQL itself, each explained there).  Exits 0 and
 # prints "valgrind: no errors" when memcheck reported nothing else.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-BIN=${1:-${IPAI_PGBIN:-$SRC/.stage/cov/usr/lib/postgresql/15/bin}}
+. "$SRC/test/lib/common.sh"
+BIN=${1:-${IPAI_PGBIN:-$IPAI_WORK/stage/cov/usr/lib/postgresql/15/bin}}
 [ -x "$BIN/postgres" ] || BIN=/usr/lib/postgresql/15/bin
 
 work=$(mktemp -d /tmp/ipai-vg.XXXXXX)
 trap '[ -n "${IPAI_VG_KEEP:-}" ] || rm -rf "$work"' EXIT
 chown postgres:postgres "$work" 2>/dev/null || true
+# initdb and the backend run as postgres, who may not enter the caller's
+# directory
+cd "$work"
 runuser -u postgres -- "$BIN/initdb" -D "$work/data" -U postgres --auth=trust \
 	--encoding=UTF8 --locale=C.UTF-8 >/dev/null
 cat "$SRC"/test/valgrind/exercise_*.sql >"$work/in.sql"
