@@ -33,15 +33,18 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get install -y -q "${missing[@]}" >/dev/null
 fi
 
-# npm packages for the outside references (Stripe's SDK, jsdiff), the
-# postgres driver and Deno.  Reinstall when package-lock.json changed.
+# npm packages of the tests (test/package.json: the outside references
+# Stripe's SDK, supabase-js and jsdiff, the postgres driver and Deno), in
+# test/node_modules: kept out of the repository root so that Deno, running
+# the Edge handlers, never sees a package.json.  Reinstall when
+# test/package-lock.json changed.
 if ! command -v npm >/dev/null 2>&1; then
 	echo "bootstrap: node and npm are needed (apt-get install nodejs npm)" >&2
 	exit 1
 fi
-stamp="$SRC/node_modules/.ipai-lock-stamp"
-if [ ! -f "$stamp" ] || ! cmp -s "$SRC/package-lock.json" "$stamp"; then
+stamp="$SRC/test/node_modules/.ipai-lock-stamp"
+if [ ! -f "$stamp" ] || ! cmp -s "$SRC/test/package-lock.json" "$stamp"; then
 	echo "bootstrap: installing npm packages"
-	(cd "$SRC" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-	cp "$SRC/package-lock.json" "$stamp"
+	(cd "$SRC/test" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+	cp "$SRC/test/package-lock.json" "$stamp"
 fi

@@ -4,7 +4,7 @@
 const path = require('path');
 const { execFileSync } = require('child_process');
 const root = process.env.IPAI_SRC || path.resolve(__dirname, '..', '..');
-const req = (m) => require(path.join(root, 'node_modules', m));
+const req = (m) => require(path.join(root, 'test', 'node_modules', m));
 const postgres = req('postgres');
 
 let n = 0, failed = 0;

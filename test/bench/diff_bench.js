@@ -6,8 +6,8 @@
 
 const path = require('path');
 const SRC = process.env.IPAI_SRC || path.resolve(__dirname, '../..');
-const { diffWordsWithSpace } = require(path.join(SRC, 'node_modules', 'diff'));
-const postgres = require(path.join(SRC, 'node_modules', 'postgres'));
+const { diffWordsWithSpace } = require(path.join(SRC, 'test', 'node_modules', 'diff'));
+const postgres = require(path.join(SRC, 'test', 'node_modules', 'postgres'));
 const { makeDoc, editWords } = require('./diff_docs.js');
 
 const REPS = Number(process.env.DIFF_BENCH_REPS || 30);

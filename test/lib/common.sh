@@ -18,6 +18,9 @@ export IPAI_SRC
 SYS_PGBIN=/usr/lib/postgresql/15/bin
 SYS_PGLIB=/usr/lib/postgresql/15
 SYS_PGSHARE=/usr/share/postgresql/15
+# the tests' npm packages (test/package.json), for node scripts run from
+# anywhere
+export NODE_PATH="$IPAI_SRC/test/node_modules${NODE_PATH:+:$NODE_PATH}"
 IPAI_WORK_BASE=${IPAI_WORK_BASE:-/var/tmp/ipai_saas}
 IPAI_WORK=${IPAI_WORK:-$IPAI_WORK_BASE/$(realpath "$IPAI_SRC" | tr -d '\n' | sha256sum | cut -c1-12)}
 export IPAI_WORK

@@ -4,7 +4,12 @@
 #                          port against the test database; sets EDGE_URL
 #   (stopped automatically on exit)
 #
-# Needs PGPORT/PGDATABASE from test/cluster.sh and node_modules (deno, postgres).
+# The handler is started exactly as the README documents it, from the
+# repository root: `deno run --allow-net --allow-env
+# supabase/functions/NAME/index.ts`, its packages resolved through
+# supabase/functions/deno.json (Deno's own cache, never node_modules).
+# Needs PGPORT/PGDATABASE from test/cluster.sh; Deno is the one of
+# test/node_modules.
 
 edge_pids=()
 edge_stop() {
@@ -21,13 +26,13 @@ edge_start() {
 	(
 		cd "$IPAI_SRC" &&
 		SUPABASE_DB_URL="postgres://postgres@127.0.0.1:$PGPORT/${EDGE_DB:-$PGDATABASE}" PORT=$port \
-			exec "$IPAI_SRC/node_modules/.bin/deno" run --quiet --allow-net --allow-env \
-			--allow-read="$IPAI_SRC" "supabase/functions/$name/index.ts"
+			DENO_NO_UPDATE_CHECK=1 exec "$IPAI_SRC/test/node_modules/.bin/deno" run \
+			--allow-net --allow-env "supabase/functions/$name/index.ts"
 	) >"$log" 2>&1 &
 	edge_pids+=($!)
 	EDGE_URL="http://127.0.0.1:$port"
 	EDGE_LOG=$log
-	for i in $(seq 1 300); do
+	for i in $(seq 1 600); do
 		if grep -q listening "$log" 2>/dev/null; then return 0; fi
 		if ! kill -0 "${edge_pids[-1]}" 2>/dev/null; then cat "$log" >&2; return 1; fi
 		# readiness is polled, not assumed

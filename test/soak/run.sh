@@ -42,7 +42,7 @@ if [ "${IPAI_SOAK_INNER:-}" != 1 ]; then
 		. "$SRC/test/lib/common.sh"
 		IPAI_PGBIN=$(ipai_stage opt "-O2") || exit 1
 	fi
-	[ -d "$SRC/node_modules/postgres" ] || (cd "$SRC" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+	[ -d "$SRC/test/node_modules/postgres" ] || (cd "$SRC/test" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 	export IPAI_SOAK_INNER=1 IPAI_PGBIN
 	export IPAI_CONF="ipai.scheduler_max_lateness_log = -1"
 	exec "$SRC/test/cluster.sh" run -- "$SRC/test/soak/run.sh" "$SECS"

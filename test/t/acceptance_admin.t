@@ -177,7 +177,7 @@ const OA = L.uuid('a1', 1), OA2 = L.uuid('a1', 2), EA = L.uuid('a1', 3), VA = L.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acc-ts-'));
   fs.writeFileSync(path.join(dir, 'types.ts'), ts + '\nexport {};\n');
   let tsc = 'ok';
-  try { execFileSync(path.join(L.root, 'node_modules', '.bin', 'deno'), ['check', '--quiet', path.join(dir, 'types.ts')], { stdio: 'pipe', timeout: 60000, env: { ...process.env, DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' } }); }
+  try { execFileSync(path.join(L.root, 'test', 'node_modules', '.bin', 'deno'), ['check', '--quiet', path.join(dir, 'types.ts')], { stdio: 'pipe', timeout: 60000, env: { ...process.env, DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' } }); }
   catch (e) { tsc = (e.stderr || '').toString().slice(0, 800) || e.message; }
   fs.rmSync(dir, { recursive: true, force: true });
   ok(tsc === 'ok', 'the declarations type-check with deno check', tsc);

@@ -48,7 +48,7 @@ fake_pid=$!
 
 ok=1
 EDGE_DB=$db edge_start stripe-webhook || ok=0; URL_WH=$EDGE_URL
-EDGE_DB=$db edge_start entitlement-check || ok=0; URL_EC=$EDGE_URL
+IPAI_EDGE_TRUSTED=1 EDGE_DB=$db edge_start entitlement-check || ok=0; URL_EC=$EDGE_URL
 EDGE_DB=$db edge_start cms-publisher || ok=0; URL_PUB=$EDGE_URL
 EDGE_DB=acc_no_such_database edge_start stripe-webhook || ok=0; URL_WH_DOWN=$EDGE_URL
 export SUPABASE_JWT_SECRET=acceptance-jwt-secret-with-at-least-32-characters

@@ -57,7 +57,7 @@ const queue: Row<"cms_approval_queue">["diff_to_version"] = 3;
 const ins: Insert<"org_invitations"> = { org_id: org.id, email: "a@example.com", token_hash: "\\x00" };
 console.log(org, role, invite, dash, queue, ins);
 TS
-deno="$IPAI_SRC/node_modules/.bin/deno"
+deno="$IPAI_SRC/test/node_modules/.bin/deno"
 if [ -x "$deno" ] && (cd "$tmp" && DENO_NO_UPDATE_CHECK=1 "$deno" check --quiet types.ts) >"$tmp/check" 2>&1; then
 	echo "ok 4 - the declarations type-check (deno check)"
 else

@@ -36,7 +36,7 @@ if git -C "$IPAI_SRC" rev-parse --git-dir >/dev/null 2>&1; then
 	git -C "$IPAI_SRC" ls-files -z -co --exclude-standard |
 		tar -C "$IPAI_SRC" --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -C "$clone" -xf -
 else
-	tar -C "$IPAI_SRC" --exclude=./node_modules -cf - . | tar -C "$clone" -xf -
+	tar -C "$IPAI_SRC" --exclude=./test/node_modules -cf - . | tar -C "$clone" -xf -
 fi
 mode=$(stat -c %a "$top")
 if [ "$mode" = 700 ] && ! runuser -u postgres -- test -x "$top"; then

@@ -11,7 +11,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { spawnSync } = require('child_process');
-const postgres = require(path.join(process.env.IPAI_SRC || path.resolve(__dirname, '../..'), 'node_modules', 'postgres'));
+const postgres = require(path.join(process.env.IPAI_SRC || path.resolve(__dirname, '../..'), 'test', 'node_modules', 'postgres'));
 
 const db = `cms_render_${process.pid}`;
 const ORG = 'c8000000-0000-4000-8000-000000000000';

@@ -5,7 +5,7 @@
 // change, a small JSON payload with org_id, page_id, status, approval_id.
 'use strict';
 const path = require('path');
-const postgres = require(path.join(process.env.IPAI_SRC || path.resolve(__dirname, '../..'), 'node_modules', 'postgres'));
+const postgres = require(path.join(process.env.IPAI_SRC || path.resolve(__dirname, '../..'), 'test', 'node_modules', 'postgres'));
 
 const db = `cms_notify_${process.pid}`;
 const ORG = 'c7000000-0000-4000-8000-000000000000';

@@ -29,7 +29,7 @@
 // compiled here), never from a re-implementation.
 //
 // Environment: PGHOST, PGPORT, PGUSER, PGDATABASE (database with the
-// extension), IPAI_SRC (repo root, with node_modules); DIFF_TEST_SEED to
+// extension), IPAI_SRC (repo root; packages in test/node_modules); DIFF_TEST_SEED to
 // repeat a run, DIFF_REF_PAIRS for the number of pairs (default 3000).
 'use strict';
 
@@ -39,8 +39,8 @@ const os = require('os');
 const { execFileSync } = require('child_process');
 
 const SRC = process.env.IPAI_SRC || path.resolve(__dirname, '../..');
-const { diffWordsWithSpace } = require(path.join(SRC, 'node_modules', 'diff'));
-const postgres = require(path.join(SRC, 'node_modules', 'postgres'));
+const { diffWordsWithSpace } = require(path.join(SRC, 'test', 'node_modules', 'diff'));
+const postgres = require(path.join(SRC, 'test', 'node_modules', 'postgres'));
 
 let testNo = 0;
 let failed = 0;

@@ -26,7 +26,7 @@ SELECT count(ipai.cms_schedule_publish(id, clock_timestamp() + n * interval '2 m
   FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM ipai.cms_pages) p;
 SQL
 
-NODE_PATH="$IPAI_SRC/node_modules" DB="$db" node - <<'JS'
+NODE_PATH="$IPAI_SRC/test/node_modules" DB="$db" node - <<'JS'
 const postgres = require('postgres');
 const url = `postgres://postgres@127.0.0.1:${process.env.PGPORT}/${process.env.DB}`;
 let n = 0;

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // stripe_sdk_signature.t: our Stripe signature functions against Stripe's
-// own SDK (npm stripe, from $IPAI_SRC/node_modules), in both directions:
+// own SDK (npm stripe, from $IPAI_SRC/test/node_modules), in both directions:
 //   - headers made by stripe.webhooks.generateTestHeaderString verify with
 //     ipai.stripe_verify_signature (bytea and text payloads);
 //   - headers made by ipai.stripe_sign pass stripe.webhooks.constructEvent
@@ -13,7 +13,7 @@
 //     reads t with parseInt, we take canonical digits only).
 // Payloads: test/fixtures/stripe/*.json (2-3 KB events) plus generated ones.
 // Env: PGHOST PGPORT PGUSER PGDATABASE (a database with the extension),
-// IPAI_SRC (repository root with node_modules).
+// IPAI_SRC (repository root; packages in test/node_modules).
 'use strict';
 
 const path = require('path');
@@ -23,8 +23,8 @@ const root = process.env.IPAI_SRC || path.resolve(__dirname, '..', '..');
 let Stripe;
 let postgres;
 try {
-	Stripe = require(path.join(root, 'node_modules', 'stripe'));
-	postgres = require(path.join(root, 'node_modules', 'postgres'));
+	Stripe = require(path.join(root, 'test', 'node_modules', 'stripe'));
+	postgres = require(path.join(root, 'test', 'node_modules', 'postgres'));
 } catch (e) {
 	console.log('1..0 # SKIP npm stripe/postgres not installed in ' + root);
 	process.exit(0);

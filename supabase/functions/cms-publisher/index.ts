@@ -8,7 +8,8 @@
 // concurrently and as often as wanted: each due schedule runs exactly once,
 // whoever calls.  The database role of SUPABASE_DB_URL must be service_role
 // or a superuser (403 otherwise).
-import { errorResponse, json, serve, sql } from "../_shared/db.ts";
+import { sql } from "../_shared/db.ts";
+import { errorResponse, json, serve } from "../_shared/http.ts";
 
 serve("/cms-publisher", "POST", async (_req: Request) => {
   try {

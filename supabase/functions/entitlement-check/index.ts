@@ -12,58 +12,42 @@
 // 100; 1 more was requested.") and when the caller may not act for the
 // organization (42501); 400 for a malformed body or a bad argument
 // (22023, 22P02: unknown organization or feature, quantity not positive);
-// 401 without a valid token (when SUPABASE_JWT_SECRET is set); 500
-// otherwise.
+// 401 without a valid token; 500 otherwise.
 //
-// Who is asking: see ../_shared/auth.ts.  With SUPABASE_JWT_SECRET set, a
-// verified user token (members check and consume for their organization)
-// or the service key (any organization); without it, the caller is
-// trusted and acts with the connection's privileges.
-import { errorResponse, json, serve, sql } from "../_shared/db.ts";
-import { actAs, callerOf } from "../_shared/auth.ts";
+// Who is asking: see ../_shared/auth.ts (a user's token: members check and
+// consume for their organization; the service key: any organization).
+import { sql } from "../_shared/db.ts";
+import { errorResponse, json, jsonObject, serve } from "../_shared/http.ts";
+import { actAs, authFromEnv } from "../_shared/auth.ts";
+import { CHECK_STATUS, parseCheckRequest } from "./request.ts";
+
+const auth = authFromEnv();
 
 serve("/entitlement-check", "POST", async (req) => {
-  const caller = await callerOf(req);
+  const caller = await auth.callerOf(req);
   if (caller instanceof Response) return caller;
-
-  let body: Record<string, unknown>;
-  try {
-    body = await req.json();
-  } catch {
-    return json({ error: "the request body must be JSON" }, 400);
-  }
-  if (!body || typeof body !== "object" || Array.isArray(body)) {
-    return json({ error: "the request body must be a JSON object" }, 400);
-  }
-  const { org_id, feature } = body;
-  const quantity = body.quantity ?? 1;
-  const consume = body.consume ?? false;
-  const key = body.idempotency_key ?? null;
-  if (typeof org_id !== "string") return json({ error: '"org_id" must be a string' }, 400);
-  if (typeof feature !== "string") return json({ error: '"feature" must be a string' }, 400);
-  if (typeof quantity !== "number" || !Number.isSafeInteger(quantity)) {
-    return json({ error: '"quantity" must be an integer' }, 400);
-  }
-  if (typeof consume !== "boolean") return json({ error: '"consume" must be true or false' }, 400);
-  if (key !== null && typeof key !== "string") {
-    return json({ error: '"idempotency_key" must be a string' }, 400);
-  }
+  const body = await jsonObject(req);
+  if (body instanceof Response) return body;
+  const r = parseCheckRequest(body);
+  if ("error" in r) return json({ error: r.error }, 400);
 
   try {
     const answer = await sql.begin(async (tx) => {
       await actAs(tx, caller);
       // to_jsonb: bigint columns arrive as JSON numbers
-      const [row] = consume
+      const [row] = r.consume
         ? await tx`
             SELECT pg_catalog.to_jsonb(c) AS answer
-              FROM ipai.consume_entitlement(${org_id}::uuid, ${feature}, ${quantity}::bigint, ${key}::text) c`
+              FROM ipai.consume_entitlement(${r.org_id}::uuid, ${r.feature},
+                   ${r.quantity}::bigint, ${r.idempotency_key}::text) c`
         : await tx`
             SELECT pg_catalog.to_jsonb(c) AS answer
-              FROM ipai.check_entitlement(${org_id}::uuid, ${feature}, ${quantity}::bigint) c`;
+              FROM ipai.check_entitlement(${r.org_id}::uuid, ${r.feature},
+                   ${r.quantity}::bigint) c`;
       return row.answer;
     });
     return json(answer);
   } catch (err) {
-    return errorResponse(err, { IP001: 403, IP005: 403, "42501": 403, "22023": 400, "22P02": 400 });
+    return errorResponse(err, CHECK_STATUS);
   }
 });

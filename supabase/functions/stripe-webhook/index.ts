@@ -1,4 +1,6 @@
-// POST /stripe-webhook: Stripe's webhook endpoint.
+// POST /stripe-webhook: Stripe's webhook endpoint (deployed with
+// verify_jwt = false: Stripe sends no Supabase token, the signature is the
+// authentication).
 //
 // Passes the raw request body (bytes, never re-serialized: the signature
 // covers them exactly) and the Stripe-Signature header to
@@ -6,7 +8,8 @@
 // one transaction.  200 with {status, event_id, event_type} for processed,
 // duplicate, ignored and deferred; 400 when the signature is invalid
 // (IP002); 500 for anything else, so that Stripe retries.
-import { errorResponse, json, serve, sql } from "../_shared/db.ts";
+import { sql } from "../_shared/db.ts";
+import { errorResponse, json, serve } from "../_shared/http.ts";
 
 serve("/stripe-webhook", "POST", async (req) => {
   const body = new Uint8Array(await req.arrayBuffer());
