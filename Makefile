@@ -7,7 +7,7 @@
 # headers exist: PGXS is included only when its makefile is present.
 
 EXTENSION   = ipai_saas
-EXTVERSION  = 1.2
+EXTVERSION  = 1.3
 MODULE_big  = ipai_saas
 
 # VPATH builds (make -f /src/Makefile VPATH=/src) read sources from there

@@ -103,6 +103,10 @@ BEGIN
 		PERFORM ipai._schema_distribute();
 	END IF;
 
+	-- Supabase Realtime, where its publication exists (every call: the
+	-- publication may appear after the first install)
+	PERFORM ipai._realtime_publish();
+
 	IF from_version OPERATOR(pg_catalog.=) 0 THEN
 		RETURN pg_catalog.format('ipai schema installed at version %s', target);
 	ELSIF from_version OPERATOR(pg_catalog.<) target THEN

@@ -17,6 +17,7 @@ DECLARE
 	want text[] := ARRAY['ipai-recover-stuck-runs', 'ipai-refresh-org-usage',
 						 'ipai-run-due-publications'];
 	sched record;
+	rt record;
 BEGIN
 	IF NOT ipai.caller_is_privileged() THEN
 		RAISE EXCEPTION 'permission denied for function health'
@@ -186,6 +187,23 @@ BEGIN
 		detail := 'every counter equals its events';
 	END IF;
 	RETURN NEXT;
+
+	-- Supabase Realtime: what the supabase_realtime publication carries
+	SELECT r.published, r.missing INTO rt FROM ipai._realtime_status() r;
+	name := 'realtime';
+	IF rt.published IS NULL THEN
+		status := 'ok';
+		detail := 'no supabase_realtime publication in this database (Supabase Realtime not in use): nothing to publish';
+	ELSIF pg_catalog.cardinality(rt.missing) OPERATOR(pg_catalog.>) 0 THEN
+		status := 'warning';
+		detail := pg_catalog.format('supabase_realtime lacks %s: run SELECT ipai.install_schema()',
+									pg_catalog.array_to_string(rt.missing, ', '));
+	ELSE
+		status := 'ok';
+		detail := pg_catalog.format('published to supabase_realtime: %s',
+									pg_catalog.array_to_string(rt.published, ', '));
+	END IF;
+	RETURN NEXT;
 END
 $$;
 REVOKE ALL ON FUNCTION ipai.health() FROM PUBLIC;
@@ -196,6 +214,7 @@ CREATE FUNCTION ipai._grants_health() RETURNS void
 	AS $$
 BEGIN
 	GRANT EXECUTE ON FUNCTION ipai.health() TO service_role;
+	GRANT EXECUTE ON FUNCTION ipai.realtime_tables() TO service_role;
 END
 $$;
 REVOKE ALL ON FUNCTION ipai._grants_health() FROM PUBLIC;

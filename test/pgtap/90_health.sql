@@ -1,14 +1,15 @@
 -- ipai.health(): every check, and each turning from ok to warning or
 -- critical when what it watches goes wrong.
 BEGIN;
-SELECT plan(16);
+SELECT plan(25);
 SET LOCAL client_min_messages = warning;
 
 CREATE TEMP VIEW h AS SELECT * FROM ipai.health();
 
 SELECT results_eq($$SELECT name FROM ipai.health()$$,
 	ARRAY['schema', 'pg_cron jobs', 'scheduler worker', 'overdue schedules', 'stuck schedules',
-		  'failed schedules', 'deferred webhooks', 'failed webhooks', 'outbox backlog', 'usage counters'],
+		  'failed schedules', 'deferred webhooks', 'failed webhooks', 'outbox backlog', 'usage counters',
+		  'realtime'],
 	'one row per check, in a fixed order');
 SELECT ok((SELECT bool_and(status IN ('ok', 'warning', 'critical')) FROM ipai.health()), 'statuses are ok, warning or critical');
 SELECT is((SELECT status FROM ipai.health() WHERE name = 'schema'), 'ok', 'the schema is current');
@@ -55,6 +56,34 @@ UPDATE ipai.usage_counters SET used = used + 5 WHERE org_id = '4e000000-0000-400
 SELECT is((SELECT status FROM ipai.health() WHERE name = 'usage counters'), 'warning', 'a drifted counter is a warning');
 SELECT ok(ipai.refresh_org_usage() >= 1, 'refresh_org_usage repairs it');
 SELECT is((SELECT status FROM ipai.health() WHERE name = 'usage counters'), 'ok', 'and health sees it repaired');
+
+-- Supabase Realtime: information where its publication does not exist
+SELECT is((SELECT status || ': ' || detail FROM ipai.health() WHERE name = 'realtime'),
+	'ok: no supabase_realtime publication in this database (Supabase Realtime not in use): nothing to publish',
+	'no supabase_realtime publication: ok, said as information');
+CREATE PUBLICATION supabase_realtime;
+SELECT is((SELECT status || ': ' || detail FROM ipai.health() WHERE name = 'realtime'),
+	'warning: supabase_realtime lacks ipai.cms_approvals, ipai.cms_schedule, ipai.cms_pages, ipai.subscriptions: run SELECT ipai.install_schema()',
+	'a publication created after the install: a warning naming what it lacks');
+SELECT is(ipai.install_schema(), 'ipai schema is up to date at version ' || ipai._schema_target_version(),
+	'install_schema() again');
+SELECT set_eq($$SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = 'supabase_realtime'$$,
+	ARRAY['ipai.cms_approvals', 'ipai.cms_schedule', 'ipai.cms_pages', 'ipai.subscriptions'],
+	'adds the dashboard tables to it');
+SELECT is((SELECT status || ': ' || detail FROM ipai.health() WHERE name = 'realtime'),
+	'ok: published to supabase_realtime: ipai.cms_approvals, ipai.cms_schedule, ipai.cms_pages, ipai.subscriptions',
+	'health says what is published');
+SELECT lives_ok($$SELECT ipai.install_schema()$$, 'a third call changes nothing (idempotent)');
+SELECT is((SELECT count(*)::int FROM pg_publication_tables WHERE pubname = 'supabase_realtime'), 4,
+	'each table once');
+ALTER PUBLICATION supabase_realtime DROP TABLE ipai.cms_pages;
+SELECT is((SELECT status || ': ' || detail FROM ipai.health() WHERE name = 'realtime'),
+	'warning: supabase_realtime lacks ipai.cms_pages: run SELECT ipai.install_schema()',
+	'a table removed by hand: a warning naming it');
+DROP PUBLICATION supabase_realtime;
+CREATE PUBLICATION supabase_realtime FOR ALL TABLES;
+SELECT is((SELECT status FROM ipai.health() WHERE name = 'realtime'), 'ok',
+	'a publication FOR ALL TABLES carries them all');
 
 SET LOCAL ROLE authenticated;
 SELECT throws_ok($$SELECT * FROM ipai.health()$$, '42501', NULL, 'tenants cannot read health');

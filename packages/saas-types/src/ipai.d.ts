@@ -1,4 +1,4 @@
-// TypeScript declarations of schema "ipai" (ipai_saas 1.2, schema version 3),
+// TypeScript declarations of schema "ipai" (ipai_saas 1.3, schema version 3),
 // generated from the catalog by ipai.typescript_types().  Do not edit:
 // psql -X -A -t -c 'SELECT ipai.typescript_types()' -o packages/saas-types/src/ipai.d.ts
 
@@ -1286,6 +1286,10 @@ export type Database = {
           metered_amount: number | null;
           total: number | null;
         };
+      };
+      realtime_tables: {
+        Args: Record<PropertyKey, never>;
+        Returns: string[];
       };
       record_usage: {
         Args: {
