@@ -20,9 +20,12 @@
 --   3  extension 1.2: usage counters count the events inside their window
 --      (usage_counters.carried, usage_events_window, period triggers); the
 --      billing_customers link triggers that release deferred webhooks
+--   4  extension 1.3: the outbox keeps delivery failures (attempts,
+--      next_attempt_at, last_error, dead_at, in_doubt, batch) and wakes
+--      senders (trigger outbox_notify)
 CREATE FUNCTION ipai._schema_target_version() RETURNS integer
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	AS $$ SELECT 3 $$;
+	AS $$ SELECT 4 $$;
 
 CREATE FUNCTION ipai.install_schema(distributed boolean DEFAULT false) RETURNS text
 	LANGUAGE plpgsql

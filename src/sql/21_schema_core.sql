@@ -211,6 +211,36 @@ BEGIN
 		GRANT SELECT, INSERT, UPDATE, DELETE ON ipai.outbox TO service_role;
 		GRANT SELECT ON ipai.schema_version TO service_role;
 	END IF;
+
+	IF from_version < 4 THEN
+		-- delivery failures are kept in the outbox (see src/sql/35_outbox.sql):
+		-- attempts, when the next one is due, the last error, dead rows,
+		-- and the meter-event group a row was sent in
+		ALTER TABLE ipai.outbox RENAME COLUMN claim_count TO attempts;
+		ALTER TABLE ipai.outbox
+			ADD COLUMN next_attempt_at timestamptz NOT NULL DEFAULT now(),
+			ADD COLUMN first_attempt_at timestamptz,
+			ADD COLUMN last_error text,
+			ADD COLUMN dead_at timestamptz,
+			ADD COLUMN in_doubt boolean NOT NULL DEFAULT false,
+			ADD COLUMN batch text,
+			ADD CONSTRAINT outbox_sent_or_dead CHECK (sent_at IS NULL OR dead_at IS NULL);
+		-- a row claimed before is in doubt: its sender may have delivered it
+		UPDATE ipai.outbox SET first_attempt_at = claimed_at, in_doubt = true
+		 WHERE sent_at IS NULL AND claimed_at IS NOT NULL;
+		DROP INDEX ipai.outbox_unsent;
+		CREATE INDEX outbox_due ON ipai.outbox (topic, next_attempt_at, id)
+			WHERE sent_at IS NULL AND dead_at IS NULL;
+		CREATE INDEX outbox_dead ON ipai.outbox (dead_at) WHERE dead_at IS NOT NULL;
+		CREATE INDEX outbox_batch ON ipai.outbox (org_id, batch)
+			WHERE batch IS NOT NULL AND sent_at IS NULL;
+		CREATE TRIGGER outbox_notify AFTER INSERT ON ipai.outbox
+			FOR EACH STATEMENT EXECUTE FUNCTION ipai._outbox_notify();
+		COMMENT ON COLUMN ipai.outbox.next_attempt_at IS
+			'When the row is due (again): at once, after a backoff, infinity while parked';
+		COMMENT ON COLUMN ipai.outbox.dead_at IS
+			'Set when delivery was given up (last_error says why); ipai.outbox_retry(id) sends it again';
+	END IF;
 END
 $$;
 REVOKE ALL ON FUNCTION ipai._schema_core(integer) FROM PUBLIC;

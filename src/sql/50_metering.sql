@@ -140,7 +140,8 @@ REVOKE ALL ON FUNCTION ipai._meter_event_payload(uuid, bigint, text, text, bigin
 
 -- Fills the Stripe customer into unsent meter events written before the
 -- organization had one (all organizations when only_org is NULL); returns
--- how many.  Senders skip events whose stripe_customer_id is null.
+-- how many.  Senders skip (park) events whose stripe_customer_id is null
+-- until then.
 CREATE FUNCTION ipai._usage_meter_fill_customers(only_org uuid) RETURNS integer
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -148,13 +149,15 @@ CREATE FUNCTION ipai._usage_meter_fill_customers(only_org uuid) RETURNS integer
 DECLARE
 	n integer;
 BEGIN
+	-- parked rows (next_attempt_at infinity, see 35_outbox.sql) are due now
 	UPDATE ipai.outbox o
 	   SET payload = o.payload
 					 OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
 						'stripe_customer_id', b.stripe_customer_id,
 						'payload', (o.payload OPERATOR(pg_catalog.->) 'payload')
 								   OPERATOR(pg_catalog.||)
-								   pg_catalog.jsonb_build_object('stripe_customer_id', b.stripe_customer_id))
+								   pg_catalog.jsonb_build_object('stripe_customer_id', b.stripe_customer_id)),
+		   next_attempt_at = least(o.next_attempt_at, pg_catalog.now())
 	  FROM ipai.billing_customers b
 	 WHERE b.org_id OPERATOR(pg_catalog.=) o.org_id
 	   AND o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'

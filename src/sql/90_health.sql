@@ -18,6 +18,7 @@ DECLARE
 						 'ipai-run-due-publications'];
 	sched record;
 	rt record;
+	ob record;
 BEGIN
 	IF NOT ipai.caller_is_privileged() THEN
 		RAISE EXCEPTION 'permission denied for function health'
@@ -157,22 +158,49 @@ BEGIN
 	END IF;
 	RETURN NEXT;
 
-	-- the outbox
-	SELECT pg_catalog.count(*), pg_catalog.min(o.created_at),
-		   pg_catalog.count(*) FILTER (WHERE o.claim_count OPERATOR(pg_catalog.>=) 5)
-	  INTO n, oldest, m
-	  FROM ipai.outbox o WHERE o.sent_at IS NULL;
+	-- the outbox: rows due that nobody sends, rows given up
+	SELECT pg_catalog.count(*) FILTER (WHERE d.due) AS due,
+		   pg_catalog.min(d.due_since) FILTER (WHERE d.due) AS oldest_due,
+		   pg_catalog.count(*) FILTER (WHERE d.leased) AS leased,
+		   pg_catalog.count(*) FILTER (WHERE NOT d.due AND NOT d.leased AND NOT d.parked) AS waiting,
+		   pg_catalog.count(*) FILTER (WHERE d.parked) AS parked
+	  INTO ob
+	  FROM (SELECT o.next_attempt_at OPERATOR(pg_catalog.=) 'infinity' AS parked,
+				   coalesce(o.claimed_at OPERATOR(pg_catalog.>=) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '5 minutes'),
+							false) AS leased,
+				   o.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()
+				   AND (o.claimed_at IS NULL
+						OR o.claimed_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '5 minutes')) AS due,
+				   greatest(o.next_attempt_at, o.claimed_at OPERATOR(pg_catalog.+) interval '5 minutes') AS due_since
+			  FROM ipai.outbox o WHERE o.sent_at IS NULL AND o.dead_at IS NULL) d;
 	name := 'outbox backlog';
-	IF m OPERATOR(pg_catalog.>) 0 THEN
-		status := 'critical';
-		detail := pg_catalog.format('%s rows were claimed 5 times or more without being marked sent: the sender fails on them', m);
-	ELSIF n OPERATOR(pg_catalog.>) 0
-		  AND oldest OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '15 minutes') THEN
+	detail := pg_catalog.format('%s rows due%s, %s leased to a sender, %s waiting to retry, %s parked until their organization has a Stripe customer',
+		ob.due,
+		CASE WHEN ob.due OPERATOR(pg_catalog.>) 0
+			 THEN pg_catalog.format(' (the oldest due since %s)', ob.oldest_due) ELSE '' END,
+		ob.leased, ob.waiting, ob.parked);
+	IF ob.due OPERATOR(pg_catalog.>) 0
+	   AND ob.oldest_due OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '15 minutes') THEN
 		status := 'warning';
-		detail := pg_catalog.format('%s rows unsent, the oldest since %s: is the sender (Edge function) running?', n, oldest);
+		detail := detail OPERATOR(pg_catalog.||) ': is the sender (outbox-sender) running?';
 	ELSE
 		status := 'ok';
-		detail := pg_catalog.format('%s rows unsent', n);
+	END IF;
+	RETURN NEXT;
+
+	SELECT pg_catalog.count(*) AS dead,
+		   pg_catalog.count(*) FILTER (WHERE o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event') AS dead_meter,
+		   pg_catalog.max(o.dead_at) AS newest
+	  INTO ob
+	  FROM ipai.outbox o WHERE o.dead_at IS NOT NULL;
+	name := 'outbox dead';
+	IF ob.dead OPERATOR(pg_catalog.=) 0 THEN
+		status := 'ok';
+		detail := 'no row was given up';
+	ELSE
+		status := CASE WHEN ob.dead_meter OPERATOR(pg_catalog.>) 0 THEN 'critical' ELSE 'warning' END;
+		detail := pg_catalog.format('%s rows given up (%s of them Stripe meter events: usage not billed), the newest at %s: read ipai.outbox.last_error, fix the cause, then SELECT ipai.outbox_retry(id) (or DELETE the row to give it up for good)',
+									ob.dead, ob.dead_meter, ob.newest);
 	END IF;
 	RETURN NEXT;
 

@@ -8,8 +8,8 @@ CREATE TEMP VIEW h AS SELECT * FROM ipai.health();
 
 SELECT results_eq($$SELECT name FROM ipai.health()$$,
 	ARRAY['schema', 'pg_cron jobs', 'scheduler worker', 'overdue schedules', 'stuck schedules',
-		  'failed schedules', 'deferred webhooks', 'failed webhooks', 'outbox backlog', 'usage counters',
-		  'realtime'],
+		  'failed schedules', 'deferred webhooks', 'failed webhooks', 'outbox backlog', 'outbox dead',
+		  'usage counters', 'realtime'],
 	'one row per check, in a fixed order');
 SELECT ok((SELECT bool_and(status IN ('ok', 'warning', 'critical')) FROM ipai.health()), 'statuses are ok, warning or critical');
 SELECT is((SELECT status FROM ipai.health() WHERE name = 'schema'), 'ok', 'the schema is current');
@@ -44,11 +44,11 @@ SELECT is((SELECT status FROM ipai.health() WHERE name = 'deferred webhooks'), '
 SELECT is((SELECT status FROM ipai.health() WHERE name = 'failed webhooks'), 'warning', 'a failed event is a warning');
 
 -- the outbox
-INSERT INTO ipai.outbox (org_id, topic, payload, created_at)
-VALUES ('4e000000-0000-4000-8000-000000000000', 'health.test', '{}', now() - interval '20 minutes');
-SELECT is((SELECT status FROM ipai.health() WHERE name = 'outbox backlog'), 'warning', 'an unsent row older than 15 minutes is a warning');
-UPDATE ipai.outbox SET claim_count = 5 WHERE topic = 'health.test';
-SELECT is((SELECT status FROM ipai.health() WHERE name = 'outbox backlog'), 'critical', 'a row claimed 5 times is critical');
+INSERT INTO ipai.outbox (org_id, topic, payload, created_at, next_attempt_at)
+VALUES ('4e000000-0000-4000-8000-000000000000', 'health.test', '{}', now() - interval '20 minutes', now() - interval '20 minutes');
+SELECT is((SELECT status FROM ipai.health() WHERE name = 'outbox backlog'), 'warning', 'a row due for more than 15 minutes is a warning');
+UPDATE ipai.outbox SET dead_at = now(), last_error = 'HTTP 400' WHERE topic = 'health.test';
+SELECT is((SELECT status FROM ipai.health() WHERE name = 'outbox dead'), 'warning', 'a dead row is a warning (critical for meter events)');
 
 -- counters that drifted from their events, and the repair
 SELECT ipai.record_usage('4e000000-0000-4000-8000-000000000000', 'ai_runs', 7);

@@ -92,6 +92,17 @@ columns() {
 	q "$1" -c "SELECT c.relname || '.' || a.attname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped WHERE c.relnamespace = 'ipai'::regnamespace AND c.relkind = 'r' ORDER BY 1"
 }
 
+# columns renamed by a schema version, "table.old table.new" per line:
+# their data must survive under the new name
+RENAMED='outbox.claim_count outbox.attempts'
+renamed() {
+	local from to list=$1
+	while read -r from to; do
+		list=$(printf '%s\n' "$list" | sed "s/^$from\$/$to/")
+	done <<<"$RENAMED"
+	printf '%s\n' "$list"
+}
+
 fill() {
 	local f
 	for f in "$IPAI_SRC"/test/fixtures/rls/*.sql; do
@@ -132,7 +143,7 @@ for v in $versions; do
 	else
 		nok "the catalog after upgrading from $v equals a fresh install of $current" "$d"
 	fi
-	if d=$(diff <(echo "$before") <(fingerprint "$db" "$cols")); then
+	if d=$(diff <(echo "$before") <(fingerprint "$db" "$(renamed "$cols")")); then
 		ok "the data survived the upgrade from $v"
 	else
 		nok "the data survived the upgrade from $v" "$d"

@@ -1,4 +1,4 @@
-// TypeScript declarations of schema "ipai" (ipai_saas 1.3, schema version 3),
+// TypeScript declarations of schema "ipai" (ipai_saas 1.3, schema version 4),
 // generated from the catalog by ipai.typescript_types().  Do not edit:
 // psql -X -A -t -c 'SELECT ipai.typescript_types()' -o packages/saas-types/src/ipai.d.ts
 
@@ -506,8 +506,14 @@ export type Database = {
           dedupe_key: string | null;
           created_at: string;
           claimed_at: string | null;
-          claim_count: number;
+          attempts: number;
           sent_at: string | null;
+          next_attempt_at: string;
+          first_attempt_at: string | null;
+          last_error: string | null;
+          dead_at: string | null;
+          in_doubt: boolean;
+          batch: string | null;
         };
         Insert: {
           org_id: string;
@@ -517,8 +523,14 @@ export type Database = {
           dedupe_key?: string | null;
           created_at?: string;
           claimed_at?: string | null;
-          claim_count?: number;
+          attempts?: number;
           sent_at?: string | null;
+          next_attempt_at?: string;
+          first_attempt_at?: string | null;
+          last_error?: string | null;
+          dead_at?: string | null;
+          in_doubt?: boolean;
+          batch?: string | null;
         };
         Update: {
           org_id?: string;
@@ -528,8 +540,14 @@ export type Database = {
           dedupe_key?: string | null;
           created_at?: string;
           claimed_at?: string | null;
-          claim_count?: number;
+          attempts?: number;
           sent_at?: string | null;
+          next_attempt_at?: string;
+          first_attempt_at?: string | null;
+          last_error?: string | null;
+          dead_at?: string | null;
+          in_doubt?: boolean;
+          batch?: string | null;
         };
       };
       /** What each plan allows per feature; max_quantity NULL means unlimited */
@@ -1266,7 +1284,80 @@ export type Database = {
           created_at: string | null;
         }[];
       };
+      outbox_lease: {
+        Args: {
+          topic: string;
+          max_rows?: number;
+          lease?: string;
+        };
+        Returns: {
+          id: number | null;
+          org_id: string | null;
+          topic: string | null;
+          payload: Json | null;
+          created_at: string | null;
+          attempts: number | null;
+          in_doubt: boolean | null;
+        }[];
+      };
+      outbox_lease_meter_events: {
+        Args: {
+          max_events?: number;
+          lease?: string;
+          aggregate_min?: number;
+          aggregate_max?: number;
+        };
+        Returns: {
+          identifier: string | null;
+          ids: number[] | null;
+          org_id: string | null;
+          event_name: string | null;
+          stripe_customer_id: string | null;
+          value: number | null;
+          timestamp: number | null;
+          attempts: number | null;
+          in_doubt: boolean | null;
+        }[];
+      };
+      outbox_mark_failed: {
+        Args: {
+          id: number;
+          error: string;
+          retry_after?: string;
+          permanent?: boolean;
+          maybe_delivered?: boolean;
+        };
+        Returns: string;
+      };
+      outbox_mark_failed_many: {
+        Args: {
+          ids: number[];
+          error: string;
+          retry_after?: string;
+          permanent?: boolean;
+          maybe_delivered?: boolean;
+        };
+        Returns: string;
+      };
       outbox_mark_sent: {
+        Args: {
+          id: number;
+        };
+        Returns: boolean;
+      };
+      outbox_mark_sent_many: {
+        Args: {
+          ids: number[];
+        };
+        Returns: number;
+      };
+      outbox_next_due: {
+        Args: {
+          lease?: string;
+        };
+        Returns: string;
+      };
+      outbox_retry: {
         Args: {
           id: number;
         };

@@ -2,7 +2,15 @@
 --   * Supabase Realtime: where the supabase_realtime publication exists,
 --     install_schema() adds the tables dashboards watch
 --     (ipai.realtime_tables(), ipai._realtime_publish()) and health()
---     reports them (ipai._realtime_status(), check "realtime").
+--     reports them (ipai._realtime_status(), check "realtime");
+--   * the outbox keeps delivery failures (schema version 4, applied by
+--     SELECT ipai.install_schema() after this update): attempts,
+--     next_attempt_at with backoff and Retry-After, last_error, dead rows
+--     and ipai.outbox_retry(), leases for senders (ipai.outbox_lease,
+--     ipai.outbox_lease_meter_events with grouped meter events),
+--     ipai.outbox_mark_failed, parked meter events without a Stripe
+--     customer, the outbox_notify trigger that wakes senders; health()
+--     reports the backlog due and the dead rows.
 \echo Use "ALTER EXTENSION ipai_saas UPDATE TO '1.3'" to load this file. \quit
 
 -- new: ipai.realtime_tables
@@ -78,6 +86,517 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION ipai._realtime_status() FROM PUBLIC;
+
+-- new: ipai._outbox_policy
+CREATE FUNCTION ipai._outbox_policy(OUT max_attempts integer, OUT horizon interval,
+									OUT backoff_base interval, OUT backoff_cap interval)
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	AS $$ SELECT 20, interval '23 hours', interval '10 seconds', interval '1 hour' $$;
+REVOKE ALL ON FUNCTION ipai._outbox_policy() FROM PUBLIC;
+
+-- new: ipai._outbox_backoff
+CREATE FUNCTION ipai._outbox_backoff(attempt integer) RETURNS interval
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	p record;
+BEGIN
+	SELECT * INTO p FROM ipai._outbox_policy();
+	RETURN least(p.backoff_base OPERATOR(pg_catalog.*)
+								pg_catalog.power(2, least(greatest(attempt, 1) OPERATOR(pg_catalog.-) 1, 30)),
+							p.backoff_cap)
+		   OPERATOR(pg_catalog.*) (0.5 OPERATOR(pg_catalog.+) (pg_catalog.random() OPERATOR(pg_catalog./) 2));
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._outbox_backoff(integer) FROM PUBLIC;
+
+-- new: ipai._outbox_check_lease
+CREATE FUNCTION ipai._outbox_check_lease(max_rows integer, lease interval) RETURNS void
+	LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF max_rows IS NULL OR max_rows OPERATOR(pg_catalog.<) 1 OR max_rows OPERATOR(pg_catalog.>) 10000 THEN
+		RAISE EXCEPTION 'max_rows must be between 1 and 10000' USING ERRCODE = '22023';
+	END IF;
+	IF lease IS NULL OR lease OPERATOR(pg_catalog.<=) interval '0' THEN
+		RAISE EXCEPTION 'the lease (claim_timeout) must be positive' USING ERRCODE = '22023';
+	END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._outbox_check_lease(integer, interval) FROM PUBLIC;
+
+-- new: ipai._outbox_lease
+CREATE FUNCTION ipai._outbox_lease(want_topic text, max_rows integer, lease interval)
+	RETURNS TABLE (out_id bigint, out_org_id uuid, out_topic text, out_payload jsonb,
+				   out_created_at timestamptz, out_attempts integer, out_in_doubt boolean)
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	now_ts timestamptz := pg_catalog.clock_timestamp();
+	p record;
+BEGIN
+	IF want_topic IS NULL THEN
+		RAISE EXCEPTION 'topic must not be null' USING ERRCODE = '22023';
+	END IF;
+	PERFORM ipai._outbox_check_lease(max_rows, lease);
+	SELECT * INTO p FROM ipai._outbox_policy();
+	RETURN QUERY
+	WITH c AS (
+		SELECT o.org_id, o.id, o.in_doubt,
+			   (o.attempts OPERATOR(pg_catalog.>=) p.max_attempts
+				OR coalesce(o.first_attempt_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) p.horizon), false)) AS give_up,
+			   (o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
+				AND pg_catalog.jsonb_typeof(o.payload OPERATOR(pg_catalog.->) 'stripe_customer_id')
+					IS DISTINCT FROM 'string') AS park
+		  FROM ipai.outbox o
+		 WHERE o.topic OPERATOR(pg_catalog.=) want_topic
+		   AND o.sent_at IS NULL AND o.dead_at IS NULL
+		   AND o.next_attempt_at OPERATOR(pg_catalog.<=) now_ts
+		   AND (o.claimed_at IS NULL
+				OR o.claimed_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) lease))
+		 ORDER BY o.next_attempt_at, o.id
+		 LIMIT max_rows
+		 FOR UPDATE SKIP LOCKED
+	), u AS (
+		UPDATE ipai.outbox o
+		   SET dead_at = CASE WHEN c.give_up THEN now_ts END,
+			   last_error = CASE WHEN c.give_up
+								 THEN pg_catalog.format('gave up after %s attempts%s', o.attempts,
+														': ' OPERATOR(pg_catalog.||) o.last_error)
+								 ELSE o.last_error END,
+			   next_attempt_at = CASE WHEN c.park THEN 'infinity' ELSE o.next_attempt_at END,
+			   claimed_at = CASE WHEN c.give_up OR c.park THEN NULL ELSE now_ts END,
+			   attempts = CASE WHEN c.give_up OR c.park THEN o.attempts
+							   ELSE o.attempts OPERATOR(pg_catalog.+) 1 END,
+			   first_attempt_at = CASE WHEN c.give_up OR c.park THEN o.first_attempt_at
+									   ELSE coalesce(o.first_attempt_at, now_ts) END,
+			   in_doubt = CASE WHEN c.give_up OR c.park THEN o.in_doubt ELSE true END
+		  FROM c
+		 WHERE o.org_id OPERATOR(pg_catalog.=) c.org_id AND o.id OPERATOR(pg_catalog.=) c.id
+		RETURNING o.id, o.org_id, o.topic, o.payload, o.created_at, o.attempts, c.in_doubt,
+				  c.give_up OR c.park AS skipped
+	)
+	SELECT u.id, u.org_id, u.topic, u.payload, u.created_at, u.attempts, u.in_doubt
+	  FROM u WHERE NOT u.skipped
+	 ORDER BY u.id;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._outbox_lease(text, integer, interval) FROM PUBLIC;
+
+-- new: ipai.outbox_lease
+CREATE FUNCTION ipai.outbox_lease(topic text, max_rows integer DEFAULT 100,
+								  lease interval DEFAULT '5 minutes')
+	RETURNS TABLE (id bigint, org_id uuid, topic text, payload jsonb, created_at timestamptz,
+				   attempts integer, in_doubt boolean)
+	LANGUAGE sql
+	SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT * FROM ipai._outbox_lease($1, $2, $3) $$;
+REVOKE ALL ON FUNCTION ipai.outbox_lease(text, integer, interval) FROM PUBLIC;
+COMMENT ON FUNCTION ipai.outbox_lease(text, integer, interval) IS
+	'Leases due outbox rows of a topic (FOR UPDATE SKIP LOCKED), with their attempt number; service_role';
+
+-- new: ipai._meter_payload_problem
+CREATE FUNCTION ipai._meter_payload_problem(payload jsonb) RETURNS text
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF pg_catalog.jsonb_typeof(payload) IS DISTINCT FROM 'object' THEN
+		RETURN 'the payload is not a JSON object';
+	ELSIF pg_catalog.jsonb_typeof(payload OPERATOR(pg_catalog.->) 'event_name') IS DISTINCT FROM 'string'
+		  OR pg_catalog.length(payload OPERATOR(pg_catalog.->>) 'event_name') NOT BETWEEN 1 AND 100 THEN
+		RETURN 'event_name must be a string of 1 to 100 characters';
+	ELSIF pg_catalog.jsonb_typeof(payload OPERATOR(pg_catalog.->) 'identifier') IS DISTINCT FROM 'string'
+		  OR pg_catalog.length(payload OPERATOR(pg_catalog.->>) 'identifier') NOT BETWEEN 1 AND 100 THEN
+		RETURN 'identifier must be a string of 1 to 100 characters';
+	ELSIF pg_catalog.jsonb_typeof(payload OPERATOR(pg_catalog.->) 'timestamp') IS DISTINCT FROM 'number'
+		  OR (payload OPERATOR(pg_catalog.->>) 'timestamp') OPERATOR(pg_catalog.!~) '^[0-9]{1,12}$' THEN
+		RETURN 'timestamp must be a whole number of seconds since 1970';
+	ELSIF (payload OPERATOR(pg_catalog.->>) 'value') OPERATOR(pg_catalog.!~) '^[0-9]{1,15}$' THEN
+		RETURN 'value must be a non-negative integer';
+	ELSIF pg_catalog.jsonb_typeof(payload OPERATOR(pg_catalog.->) 'stripe_customer_id') IS DISTINCT FROM 'string'
+		  AND payload OPERATOR(pg_catalog.->) 'stripe_customer_id' IS DISTINCT FROM 'null'::jsonb
+		  AND payload ? 'stripe_customer_id' THEN
+		RETURN 'stripe_customer_id must be a string';
+	END IF;
+	RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._meter_payload_problem(jsonb) FROM PUBLIC;
+
+-- new: ipai.outbox_lease_meter_events
+CREATE FUNCTION ipai.outbox_lease_meter_events(max_events integer DEFAULT 100,
+											   lease interval DEFAULT '2 minutes',
+											   aggregate_min integer DEFAULT 20,
+											   aggregate_max integer DEFAULT 1000)
+	RETURNS TABLE (identifier text, ids bigint[], org_id uuid, event_name text,
+				   stripe_customer_id text, value bigint, "timestamp" bigint,
+				   attempts integer, in_doubt boolean)
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+#variable_conflict use_column
+DECLARE
+	now_ts timestamptz := pg_catalog.clock_timestamp();
+	now_s bigint := pg_catalog.floor(pg_catalog.date_part('epoch', now_ts))::bigint;
+	p record;
+	taken integer;
+BEGIN
+	PERFORM ipai._outbox_check_lease(max_events, lease);
+	IF aggregate_min IS NULL OR aggregate_min OPERATOR(pg_catalog.<) 2
+	   OR aggregate_max IS NULL OR aggregate_max OPERATOR(pg_catalog.<) aggregate_min
+	   OR aggregate_max OPERATOR(pg_catalog.>) 100000 THEN
+		RAISE EXCEPTION 'need 2 <= aggregate_min <= aggregate_max <= 100000' USING ERRCODE = '22023';
+	END IF;
+	SELECT * INTO p FROM ipai._outbox_policy();
+
+	-- the rows of this lease, worked on in a few statements
+	IF pg_catalog.to_regclass('pg_temp.ipai_meter_lease') IS NULL THEN
+		CREATE TEMP TABLE ipai_meter_lease (
+			org_id uuid, id bigint, batch text, problem text, park boolean, defer_until bigint,
+			give_up boolean, in_doubt boolean, customer text, event_name text, val bigint,
+			ts bigint, period timestamptz, own_identifier text
+		) ON COMMIT DELETE ROWS;
+	END IF;
+	TRUNCATE pg_temp.ipai_meter_lease;
+
+	-- groups leased before (a resend): whole groups only, up to max_events
+	INSERT INTO pg_temp.ipai_meter_lease (org_id, id, batch, in_doubt, give_up)
+	SELECT o.org_id, o.id, o.batch, o.in_doubt,
+		   o.attempts OPERATOR(pg_catalog.>=) p.max_attempts
+		   OR coalesce(o.first_attempt_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) p.horizon), false)
+	  FROM ipai.outbox o
+	  JOIN (SELECT DISTINCT d.org_id, d.batch FROM ipai.outbox d
+			 WHERE d.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
+			   AND d.sent_at IS NULL AND d.dead_at IS NULL AND d.batch IS NOT NULL
+			   AND d.next_attempt_at OPERATOR(pg_catalog.<=) now_ts
+			   AND (d.claimed_at IS NULL
+					OR d.claimed_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) lease))
+			 LIMIT max_events) b
+		ON o.org_id OPERATOR(pg_catalog.=) b.org_id AND o.batch OPERATOR(pg_catalog.=) b.batch
+	 WHERE o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
+	   AND o.sent_at IS NULL AND o.dead_at IS NULL
+	   FOR UPDATE OF o SKIP LOCKED;
+	-- a group another sender holds in part is left to it
+	DELETE FROM pg_temp.ipai_meter_lease l
+	 WHERE EXISTS (SELECT 1 FROM ipai.outbox o
+					WHERE o.org_id OPERATOR(pg_catalog.=) l.org_id
+					  AND o.batch OPERATOR(pg_catalog.=) l.batch
+					  AND o.sent_at IS NULL AND o.dead_at IS NULL
+					  AND NOT EXISTS (SELECT 1 FROM pg_temp.ipai_meter_lease k
+									   WHERE k.org_id OPERATOR(pg_catalog.=) o.org_id
+										 AND k.id OPERATOR(pg_catalog.=) o.id));
+	SELECT pg_catalog.count(DISTINCT (l.org_id, l.batch)) INTO taken FROM pg_temp.ipai_meter_lease l;
+
+	-- new rows, up to what the remaining groups may hold
+	IF taken OPERATOR(pg_catalog.<) max_events THEN
+		INSERT INTO pg_temp.ipai_meter_lease (org_id, id, in_doubt, give_up, problem, customer,
+											  event_name, val, ts, own_identifier)
+		SELECT o.org_id, o.id, o.in_doubt,
+			   o.attempts OPERATOR(pg_catalog.>=) p.max_attempts
+			   OR coalesce(o.first_attempt_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) p.horizon), false),
+			   ipai._meter_payload_problem(o.payload),
+			   o.payload OPERATOR(pg_catalog.->>) 'stripe_customer_id',
+			   o.payload OPERATOR(pg_catalog.->>) 'event_name',
+			   CASE WHEN ipai._meter_payload_problem(o.payload) IS NULL
+					THEN (o.payload OPERATOR(pg_catalog.->>) 'value')::bigint END,
+			   CASE WHEN ipai._meter_payload_problem(o.payload) IS NULL
+					THEN (o.payload OPERATOR(pg_catalog.->>) 'timestamp')::bigint END,
+			   o.payload OPERATOR(pg_catalog.->>) 'identifier'
+		  FROM ipai.outbox o
+		 WHERE o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
+		   AND o.sent_at IS NULL AND o.dead_at IS NULL AND o.batch IS NULL
+		   AND o.next_attempt_at OPERATOR(pg_catalog.<=) now_ts
+		   AND (o.claimed_at IS NULL
+				OR o.claimed_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) lease))
+		 ORDER BY o.next_attempt_at, o.id
+		 LIMIT (max_events OPERATOR(pg_catalog.-) taken)::bigint OPERATOR(pg_catalog.*) aggregate_max
+		   FOR UPDATE SKIP LOCKED;
+
+		UPDATE pg_temp.ipai_meter_lease l
+		   SET park = l.problem IS NULL AND l.customer IS NULL,
+			   problem = CASE WHEN l.problem IS NOT NULL THEN 'malformed payload: ' OPERATOR(pg_catalog.||) l.problem
+							  WHEN l.ts OPERATOR(pg_catalog.<) (now_s OPERATOR(pg_catalog.-) 3024000) -- 35 days
+							  THEN pg_catalog.format('the meter event of %s is older than the 35 days Stripe accepts',
+													 pg_catalog.to_timestamp(l.ts))
+						 END,
+			   defer_until = CASE WHEN l.ts OPERATOR(pg_catalog.>) (now_s OPERATOR(pg_catalog.+) 240)
+								  THEN l.ts OPERATOR(pg_catalog.-) 240 END,
+			   period = (SELECT ev.period_start FROM ipai.usage_events ev
+						  WHERE ev.org_id OPERATOR(pg_catalog.=) l.org_id
+							AND l.own_identifier OPERATOR(pg_catalog.=) ipai._meter_identifier(l.org_id, ev.id)
+							AND ev.id OPERATOR(pg_catalog.=) pg_catalog.substring(l.own_identifier, '_([0-9]{1,18})$')::bigint)
+		 WHERE l.batch IS NULL;
+
+		-- group what can be sent: the first groups by their oldest row
+		WITH sendable AS (
+			SELECT l.org_id, l.id, l.customer, l.event_name, l.period, l.own_identifier,
+				   pg_catalog.count(*) OVER w AS n,
+				   (pg_catalog.row_number() OVER (w ORDER BY l.id) OPERATOR(pg_catalog.-) 1)
+					 OPERATOR(pg_catalog./) aggregate_max AS chunk
+			  FROM pg_temp.ipai_meter_lease l
+			 WHERE l.batch IS NULL AND NOT l.give_up AND l.problem IS NULL AND NOT l.park
+			   AND l.defer_until IS NULL
+			WINDOW w AS (PARTITION BY l.org_id, l.customer, l.event_name, l.period)
+		), keyed AS (
+			SELECT s.org_id, s.id,
+				   CASE WHEN s.n OPERATOR(pg_catalog.>=) aggregate_min AND s.period IS NOT NULL
+						THEN pg_catalog.format('ipai_b_%s_%s', s.org_id,
+							pg_catalog.min(s.id) OVER (PARTITION BY s.org_id, s.customer, s.event_name, s.period, s.chunk))
+						ELSE s.own_identifier END AS batch
+			  FROM sendable s
+		), firsts AS (
+			SELECT k.org_id, k.id, k.batch,
+				   pg_catalog.min(k.id) OVER (PARTITION BY k.org_id, k.batch) AS first_id
+			  FROM keyed k
+		), ranked AS (
+			SELECT f.org_id, f.id, f.batch,
+				   pg_catalog.dense_rank() OVER (ORDER BY f.first_id) AS g
+			  FROM firsts f
+		)
+		UPDATE pg_temp.ipai_meter_lease l SET batch = r.batch
+		  FROM ranked r
+		 WHERE l.org_id OPERATOR(pg_catalog.=) r.org_id AND l.id OPERATOR(pg_catalog.=) r.id
+		   AND r.g OPERATOR(pg_catalog.<=) (max_events OPERATOR(pg_catalog.-) taken);
+	END IF;
+
+	-- settle what cannot be sent
+	UPDATE ipai.outbox o
+	   SET dead_at = CASE WHEN l.give_up OR l.problem IS NOT NULL THEN now_ts END,
+		   last_error = CASE WHEN l.problem IS NOT NULL THEN l.problem
+							 WHEN l.give_up THEN pg_catalog.format('gave up after %s attempts%s', o.attempts,
+																	': ' OPERATOR(pg_catalog.||) o.last_error)
+							 ELSE o.last_error END,
+		   next_attempt_at = CASE WHEN l.park THEN 'infinity'
+								  WHEN l.defer_until IS NOT NULL THEN pg_catalog.to_timestamp(l.defer_until)
+								  ELSE o.next_attempt_at END,
+		   claimed_at = NULL
+	  FROM pg_temp.ipai_meter_lease l
+	 WHERE o.org_id OPERATOR(pg_catalog.=) l.org_id AND o.id OPERATOR(pg_catalog.=) l.id
+	   AND (l.give_up OR l.problem IS NOT NULL OR l.park OR l.defer_until IS NOT NULL);
+	-- a group with a row past its attempts is dead whole
+	UPDATE ipai.outbox o
+	   SET dead_at = now_ts,
+		   last_error = pg_catalog.format('gave up after %s attempts%s', o.attempts,
+										  ': ' OPERATOR(pg_catalog.||) o.last_error)
+	  FROM (SELECT DISTINCT l.org_id, l.batch FROM pg_temp.ipai_meter_lease l
+			 WHERE l.give_up AND l.batch IS NOT NULL) d
+	 WHERE o.org_id OPERATOR(pg_catalog.=) d.org_id AND o.batch OPERATOR(pg_catalog.=) d.batch
+	   AND o.sent_at IS NULL AND o.dead_at IS NULL;
+	DELETE FROM pg_temp.ipai_meter_lease l
+	 WHERE l.batch IS NULL
+		OR EXISTS (SELECT 1 FROM pg_temp.ipai_meter_lease k
+					WHERE k.org_id OPERATOR(pg_catalog.=) l.org_id
+					  AND k.batch OPERATOR(pg_catalog.=) l.batch AND k.give_up);
+
+	-- lease the groups and return them
+	RETURN QUERY
+	WITH u AS (
+		UPDATE ipai.outbox o
+		   SET batch = l.batch,
+			   claimed_at = now_ts,
+			   attempts = o.attempts OPERATOR(pg_catalog.+) 1,
+			   first_attempt_at = coalesce(o.first_attempt_at, now_ts),
+			   in_doubt = true
+		  FROM pg_temp.ipai_meter_lease l
+		 WHERE o.org_id OPERATOR(pg_catalog.=) l.org_id AND o.id OPERATOR(pg_catalog.=) l.id
+		RETURNING o.org_id, o.id, o.batch, o.payload, o.attempts, l.in_doubt
+	)
+	SELECT u.batch, pg_catalog.array_agg(u.id ORDER BY u.id), u.org_id,
+		   pg_catalog.min(u.payload OPERATOR(pg_catalog.->>) 'event_name'),
+		   pg_catalog.min(u.payload OPERATOR(pg_catalog.->>) 'stripe_customer_id'),
+		   pg_catalog.sum((u.payload OPERATOR(pg_catalog.->>) 'value')::bigint)::bigint,
+		   pg_catalog.max((u.payload OPERATOR(pg_catalog.->>) 'timestamp')::bigint),
+		   pg_catalog.max(u.attempts), pg_catalog.bool_or(u.in_doubt)
+	  FROM u
+	 GROUP BY u.org_id, u.batch
+	 ORDER BY pg_catalog.min(u.id);
+END
+$$;
+REVOKE ALL ON FUNCTION ipai.outbox_lease_meter_events(integer, interval, integer, integer) FROM PUBLIC;
+COMMENT ON FUNCTION ipai.outbox_lease_meter_events(integer, interval, integer, integer) IS
+	'Leases Stripe meter events to send, rows of one customer grouped at volume under a stable identifier; service_role';
+
+-- new: ipai.outbox_mark_sent_many
+CREATE FUNCTION ipai.outbox_mark_sent_many(ids bigint[]) RETURNS integer
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n integer;
+BEGIN
+	IF ids IS NULL THEN
+		RAISE EXCEPTION 'ids must not be null' USING ERRCODE = '22023';
+	END IF;
+	UPDATE ipai.outbox o
+	   SET sent_at = pg_catalog.clock_timestamp(),
+		   dead_at = NULL,
+		   in_doubt = false,
+		   payload = CASE WHEN o.topic OPERATOR(pg_catalog.=) 'auth.invite'
+						  THEN o.payload OPERATOR(pg_catalog.-) 'token'::text ELSE o.payload END
+	 WHERE o.id OPERATOR(pg_catalog.=) ANY (ids) AND o.sent_at IS NULL;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai.outbox_mark_sent_many(bigint[]) FROM PUBLIC;
+
+-- new: ipai.outbox_mark_failed_many
+CREATE FUNCTION ipai.outbox_mark_failed_many(ids bigint[], error text,
+											 retry_after interval DEFAULT NULL,
+											 permanent boolean DEFAULT false,
+											 maybe_delivered boolean DEFAULT true)
+	RETURNS text
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	now_ts timestamptz := pg_catalog.clock_timestamp();
+	p record;
+	r record;
+	pause interval;
+	verdict text;
+BEGIN
+	IF ids IS NULL OR pg_catalog.cardinality(ids) OPERATOR(pg_catalog.=) 0 THEN
+		RAISE EXCEPTION 'ids must name at least one outbox row' USING ERRCODE = '22023';
+	END IF;
+	IF permanent IS NULL OR maybe_delivered IS NULL THEN
+		RAISE EXCEPTION 'permanent and maybe_delivered must not be null' USING ERRCODE = '22023';
+	END IF;
+	IF retry_after OPERATOR(pg_catalog.<) interval '0' THEN
+		RAISE EXCEPTION 'retry_after must not be negative' USING ERRCODE = '22023';
+	END IF;
+	SELECT * INTO p FROM ipai._outbox_policy();
+	SELECT pg_catalog.max(o.attempts) AS attempts, pg_catalog.min(o.first_attempt_at) AS first_at,
+		   pg_catalog.count(*) AS n, pg_catalog.count(*) FILTER (WHERE o.sent_at IS NULL) AS unsent
+	  INTO r
+	  FROM ipai.outbox o WHERE o.id OPERATOR(pg_catalog.=) ANY (ids);
+	IF r.n OPERATOR(pg_catalog.=) 0 THEN
+		RAISE EXCEPTION 'outbox rows % do not exist', ids USING ERRCODE = '22023';
+	END IF;
+	IF r.unsent OPERATOR(pg_catalog.=) 0 THEN
+		RETURN 'sent';
+	END IF;
+
+	pause := greatest(ipai._outbox_backoff(coalesce(r.attempts, 1)),
+								coalesce(retry_after, interval '0'));
+	IF permanent THEN
+		verdict := 'dead';
+	ELSIF coalesce(r.attempts, 0) OPERATOR(pg_catalog.>=) p.max_attempts
+		  OR (now_ts OPERATOR(pg_catalog.+) pause)
+			 OPERATOR(pg_catalog.>) (coalesce(r.first_at, now_ts) OPERATOR(pg_catalog.+) p.horizon) THEN
+		verdict := 'dead';
+		error := pg_catalog.format('gave up after %s attempts: %s', coalesce(r.attempts, 0), error);
+	ELSE
+		verdict := 'retry';
+	END IF;
+
+	UPDATE ipai.outbox o
+	   SET last_error = pg_catalog.left(coalesce(error, 'failed'), 2000),
+		   dead_at = CASE WHEN verdict OPERATOR(pg_catalog.=) 'dead' THEN now_ts END,
+		   next_attempt_at = CASE WHEN verdict OPERATOR(pg_catalog.=) 'dead' THEN o.next_attempt_at
+								  ELSE now_ts OPERATOR(pg_catalog.+) pause END,
+		   claimed_at = NULL,
+		   in_doubt = o.in_doubt AND maybe_delivered
+	 WHERE o.id OPERATOR(pg_catalog.=) ANY (ids) AND o.sent_at IS NULL;
+	RETURN verdict;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai.outbox_mark_failed_many(bigint[], text, interval, boolean, boolean) FROM PUBLIC;
+
+-- new: ipai.outbox_mark_failed
+CREATE FUNCTION ipai.outbox_mark_failed(id bigint, error text, retry_after interval DEFAULT NULL,
+										permanent boolean DEFAULT false,
+										maybe_delivered boolean DEFAULT true)
+	RETURNS text
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF outbox_mark_failed.id IS NULL THEN
+		RAISE EXCEPTION 'outbox id must not be null' USING ERRCODE = '22023';
+	END IF;
+	RETURN ipai.outbox_mark_failed_many(ARRAY[outbox_mark_failed.id], error, retry_after,
+										permanent, maybe_delivered);
+END
+$$;
+REVOKE ALL ON FUNCTION ipai.outbox_mark_failed(bigint, text, interval, boolean, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION ipai.outbox_mark_failed(bigint, text, interval, boolean, boolean) IS
+	'Records a failed delivery: retry after backoff (or Retry-After), or dead; service_role';
+
+-- new: ipai.outbox_retry
+CREATE FUNCTION ipai.outbox_retry(id bigint) RETURNS boolean
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	want bigint := outbox_retry.id;
+	r record;
+BEGIN
+	IF want IS NULL THEN
+		RAISE EXCEPTION 'outbox id must not be null' USING ERRCODE = '22023';
+	END IF;
+	SELECT o.org_id, o.topic, o.batch, o.dead_at, o.in_doubt, o.first_attempt_at INTO r
+	  FROM ipai.outbox o WHERE o.id OPERATOR(pg_catalog.=) want;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'outbox row % does not exist', want USING ERRCODE = '22023';
+	END IF;
+	IF r.dead_at IS NULL THEN
+		RETURN false;
+	END IF;
+	IF r.topic OPERATOR(pg_catalog.=) 'stripe.meter_event' AND r.in_doubt
+	   AND r.first_attempt_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '24 hours') THEN
+		RAISE WARNING 'outbox row % may have reached Stripe more than 24 hours ago', want
+			USING DETAIL = 'Stripe deduplicates a meter event''s identifier for 24 hours; a resend now may bill it twice.',
+				  HINT = 'Check the customer''s usage in Stripe before it is sent again.';
+	END IF;
+	UPDATE ipai.outbox o
+	   SET dead_at = NULL, attempts = 0, first_attempt_at = NULL, claimed_at = NULL,
+		   next_attempt_at = pg_catalog.now()
+	 WHERE o.org_id OPERATOR(pg_catalog.=) r.org_id AND o.dead_at IS NOT NULL AND o.sent_at IS NULL
+	   AND (o.id OPERATOR(pg_catalog.=) want
+			OR (r.batch IS NOT NULL AND o.batch OPERATOR(pg_catalog.=) r.batch));
+	RETURN true;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai.outbox_retry(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION ipai.outbox_retry(bigint) IS
+	'Sends a dead outbox row again (its whole meter-event group); service_role';
+
+-- new: ipai._outbox_notify
+CREATE FUNCTION ipai._outbox_notify() RETURNS trigger
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM pg_catalog.pg_notify('ipai_outbox', '');
+	RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._outbox_notify() FROM PUBLIC;
+
+-- new: ipai.outbox_next_due
+CREATE FUNCTION ipai.outbox_next_due(lease interval DEFAULT '5 minutes') RETURNS timestamptz
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN (SELECT pg_catalog.min(greatest(o.next_attempt_at,
+										   o.claimed_at OPERATOR(pg_catalog.+) lease))
+			  FROM ipai.outbox o
+			 WHERE o.sent_at IS NULL AND o.dead_at IS NULL
+			   AND o.next_attempt_at OPERATOR(pg_catalog.<) 'infinity');
+END
+$$;
+REVOKE ALL ON FUNCTION ipai.outbox_next_due(interval) FROM PUBLIC;
+
+-- changed: ipai._schema_target_version
+CREATE OR REPLACE FUNCTION ipai._schema_target_version() RETURNS integer
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	AS $$ SELECT 4 $$;
 
 -- changed: ipai.install_schema
 CREATE OR REPLACE FUNCTION ipai.install_schema(distributed boolean DEFAULT false) RETURNS text
@@ -173,6 +692,323 @@ BEGIN
 END
 $$;
 
+-- changed: ipai._schema_core
+CREATE OR REPLACE FUNCTION ipai._schema_core(from_version integer) RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF from_version < 1 THEN
+		-- plans: shared catalogue, readable by everyone, written by service_role
+		CREATE TABLE ipai.plans (
+			id text PRIMARY KEY CHECK (id ~ '^[a-z][a-z0-9_]{0,62}$'),
+			name text NOT NULL,
+			stripe_price_id text UNIQUE,
+			currency text NOT NULL DEFAULT 'usd' CHECK (currency ~ '^[a-z]{3}$'),
+			base_amount numeric(12,2) NOT NULL DEFAULT 0 CHECK (base_amount >= 0),
+			billing_interval text NOT NULL DEFAULT 'month'
+				CHECK (billing_interval IN ('month', 'year')),
+			is_default boolean NOT NULL DEFAULT false,
+			created_at timestamptz NOT NULL DEFAULT now(),
+			updated_at timestamptz NOT NULL DEFAULT now()
+		);
+		CREATE UNIQUE INDEX plans_one_default ON ipai.plans (is_default) WHERE is_default;
+		COMMENT ON TABLE ipai.plans IS
+			'Plans; stripe_price_id maps a Stripe price to a plan (set it with UPDATE)';
+
+		-- features of a plan, as data (metering owns this block).  A NULL
+		-- max_quantity is unlimited; enforcement 'hard' refuses usage beyond
+		-- max_quantity (IP001, IP005 for seats), 'soft' allows it and says
+		-- so.  counted_by says where usage comes from: usage_events (per
+		-- usage period when reset_period is 'billing_period', else for the
+		-- organization's lifetime), cms_pages (pages that exist) or seats
+		-- (members plus pending invitations).  Metered features are billed
+		-- per unit_price through Stripe meter events named
+		-- stripe_meter_event_name.
+		CREATE TABLE ipai.plan_entitlements (
+			plan_id text NOT NULL REFERENCES ipai.plans (id) ON DELETE CASCADE,
+			feature text NOT NULL CHECK (feature ~ '^[a-z][a-z0-9_]{0,62}$'),
+			max_quantity bigint CHECK (max_quantity >= 0),
+			enforcement text NOT NULL DEFAULT 'hard' CHECK (enforcement IN ('hard', 'soft')),
+			counted_by text NOT NULL DEFAULT 'usage_events'
+				CHECK (counted_by IN ('usage_events', 'cms_pages', 'seats')),
+			reset_period text NOT NULL DEFAULT 'billing_period'
+				CHECK (reset_period IN ('billing_period', 'never')),
+			metered boolean NOT NULL DEFAULT false,
+			unit_price numeric(12,4) CHECK (unit_price >= 0),
+			stripe_meter_event_name text
+				CHECK (stripe_meter_event_name ~ '^[A-Za-z0-9_.:-]{1,100}$'),
+			PRIMARY KEY (plan_id, feature),
+			-- pages and seats exist; they are not reset
+			CHECK (counted_by = 'usage_events' OR reset_period = 'never'),
+			-- only usage events can be billed per unit
+			CHECK (NOT metered OR (counted_by = 'usage_events' AND unit_price IS NOT NULL
+								   AND stripe_meter_event_name IS NOT NULL))
+		);
+		COMMENT ON TABLE ipai.plan_entitlements IS
+			'What each plan allows per feature; max_quantity NULL means unlimited';
+
+		INSERT INTO ipai.plans (id, name, currency, base_amount, is_default)
+		VALUES ('free', 'Free', 'usd', 0, true),
+			   ('pro', 'Pro', 'usd', 99.00, false)
+		ON CONFLICT (id) DO NOTHING;
+
+		INSERT INTO ipai.plan_entitlements
+			(plan_id, feature, max_quantity, enforcement, counted_by, reset_period, metered,
+			 unit_price, stripe_meter_event_name)
+		VALUES ('free', 'ai_runs', 100, 'hard', 'usage_events', 'billing_period', false, NULL, NULL),
+			   ('free', 'cms_items', 50, 'hard', 'cms_pages', 'never', false, NULL, NULL),
+			   ('free', 'seats', 3, 'hard', 'seats', 'never', false, NULL, NULL),
+			   ('pro', 'ai_runs', NULL, 'soft', 'usage_events', 'billing_period', true, 0.10, 'ai_runs'),
+			   ('pro', 'cms_items', 10000, 'hard', 'cms_pages', 'never', false, NULL, NULL),
+			   ('pro', 'seats', 25, 'hard', 'seats', 'never', false, NULL, NULL)
+		ON CONFLICT (plan_id, feature) DO NOTHING;
+
+		CREATE TABLE ipai.organizations (
+			id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+			name text NOT NULL CHECK (name ~ '\S' AND length(name) <= 200),
+			billing_email text CHECK (billing_email IS NULL OR ipai.email_is_valid(billing_email)),
+			timezone text NOT NULL DEFAULT 'UTC',
+			plan_id text NOT NULL DEFAULT 'free' REFERENCES ipai.plans (id),
+			created_by uuid,
+			created_at timestamptz NOT NULL DEFAULT now(),
+			updated_at timestamptz NOT NULL DEFAULT now()
+		);
+		CREATE TRIGGER organizations_check_timezone
+			BEFORE INSERT OR UPDATE OF timezone ON ipai.organizations
+			FOR EACH ROW EXECUTE FUNCTION ipai._organizations_check_timezone();
+		COMMENT ON TABLE ipai.organizations IS
+			'Tenants; a new organization is on the default plan (free)';
+
+		CREATE TABLE ipai.org_members (
+			org_id uuid NOT NULL REFERENCES ipai.organizations (id) ON DELETE CASCADE,
+			user_id uuid NOT NULL,
+			role ipai.org_role NOT NULL DEFAULT 'viewer',
+			created_at timestamptz NOT NULL DEFAULT now(),
+			updated_at timestamptz NOT NULL DEFAULT now(),
+			PRIMARY KEY (org_id, user_id)
+		);
+		CREATE INDEX org_members_user_id ON ipai.org_members (user_id, org_id, role);
+		CREATE TRIGGER org_members_guard
+			BEFORE INSERT OR UPDATE OR DELETE ON ipai.org_members
+			FOR EACH ROW EXECUTE FUNCTION ipai._org_members_guard();
+		CREATE TRIGGER org_members_keep_owner
+			AFTER UPDATE OR DELETE ON ipai.org_members
+			FOR EACH ROW EXECUTE FUNCTION ipai._org_members_keep_owner();
+		CREATE TRIGGER org_members_audit
+			AFTER INSERT OR UPDATE OR DELETE ON ipai.org_members
+			FOR EACH ROW EXECUTE FUNCTION ipai._org_members_audit();
+		COMMENT ON TABLE ipai.org_members IS
+			'Who belongs to which organization, with role owner/admin/editor/viewer';
+
+		-- append-only journal; org_id is NULL for events of no organization
+		CREATE TABLE ipai.audit_log (
+			id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+			org_id uuid,
+			actor_id uuid,
+			actor_role name NOT NULL DEFAULT current_user,
+			action text NOT NULL,
+			object_type text,
+			object_id text,
+			old_values jsonb,
+			new_values jsonb,
+			created_at timestamptz NOT NULL DEFAULT now()
+		);
+		CREATE INDEX audit_log_org ON ipai.audit_log (org_id, created_at);
+		CREATE TRIGGER audit_log_append_only
+			BEFORE UPDATE OR DELETE ON ipai.audit_log
+			FOR EACH ROW EXECUTE FUNCTION ipai._append_only();
+		CREATE TRIGGER audit_log_no_truncate
+			BEFORE TRUNCATE ON ipai.audit_log
+			FOR EACH STATEMENT EXECUTE FUNCTION ipai._append_only();
+		COMMENT ON TABLE ipai.audit_log IS
+			'Append-only journal of changes (UPDATE, DELETE and TRUNCATE are refused)';
+
+		-- work for the Edge layer, written in the same transaction as its cause
+		CREATE TABLE ipai.outbox (
+			org_id uuid NOT NULL REFERENCES ipai.organizations (id) ON DELETE CASCADE,
+			id bigint GENERATED ALWAYS AS IDENTITY,
+			topic text NOT NULL CHECK (topic ~ '^[a-z][a-z0-9_.]*$'),
+			payload jsonb NOT NULL,
+			dedupe_key text,
+			created_at timestamptz NOT NULL DEFAULT now(),
+			claimed_at timestamptz,
+			claim_count integer NOT NULL DEFAULT 0,
+			sent_at timestamptz,
+			PRIMARY KEY (org_id, id),
+			UNIQUE (org_id, topic, dedupe_key)
+		);
+		CREATE INDEX outbox_unsent ON ipai.outbox (topic, id) WHERE sent_at IS NULL;
+		CREATE INDEX outbox_id ON ipai.outbox (id);
+		COMMENT ON TABLE ipai.outbox IS
+			'Work for the Edge layer (auth.invite, stripe.meter_event); service_role only';
+
+		-- row-level security
+		ALTER TABLE ipai.plans ENABLE ROW LEVEL SECURITY;
+		ALTER TABLE ipai.plan_entitlements ENABLE ROW LEVEL SECURITY;
+		ALTER TABLE ipai.organizations ENABLE ROW LEVEL SECURITY;
+		ALTER TABLE ipai.org_members ENABLE ROW LEVEL SECURITY;
+		ALTER TABLE ipai.audit_log ENABLE ROW LEVEL SECURITY;
+		ALTER TABLE ipai.outbox ENABLE ROW LEVEL SECURITY;
+		-- outbox: no policy; only service_role and superusers reach it
+
+		CREATE POLICY plans_read ON ipai.plans FOR SELECT USING (true);
+		CREATE POLICY plan_entitlements_read ON ipai.plan_entitlements FOR SELECT USING (true);
+
+		CREATE POLICY organizations_member_read ON ipai.organizations FOR SELECT
+			USING (id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))::uuid[]));
+		CREATE POLICY organizations_admin_update ON ipai.organizations FOR UPDATE
+			USING (id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))::uuid[]))
+			WITH CHECK (id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))::uuid[]));
+		CREATE POLICY organizations_owner_delete ON ipai.organizations FOR DELETE
+			USING (id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('owner'))::uuid[]));
+
+		CREATE POLICY org_members_member_read ON ipai.org_members FOR SELECT
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))::uuid[]));
+		CREATE POLICY org_members_admin_insert ON ipai.org_members FOR INSERT
+			WITH CHECK (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))::uuid[]));
+		CREATE POLICY org_members_admin_update ON ipai.org_members FOR UPDATE
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))::uuid[]))
+			WITH CHECK (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))::uuid[]));
+		-- admins remove others; anyone may leave (the last owner cannot)
+		CREATE POLICY org_members_admin_delete ON ipai.org_members FOR DELETE
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))::uuid[])
+				   OR user_id OPERATOR(pg_catalog.=) (SELECT ipai.current_user_id()));
+
+		CREATE POLICY audit_log_admin_read ON ipai.audit_log FOR SELECT
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('admin'))::uuid[]));
+
+		-- privileges
+		GRANT USAGE ON SCHEMA ipai TO anon, authenticated, service_role;
+		GRANT SELECT ON ipai.plans, ipai.plan_entitlements TO anon, authenticated;
+		GRANT ALL ON ipai.plans, ipai.plan_entitlements TO service_role;
+		GRANT SELECT ON ipai.organizations TO authenticated;
+		GRANT UPDATE (name, billing_email, timezone) ON ipai.organizations TO authenticated;
+		GRANT DELETE ON ipai.organizations TO authenticated;
+		GRANT SELECT, INSERT, UPDATE, DELETE ON ipai.org_members TO authenticated;
+		GRANT SELECT ON ipai.audit_log TO authenticated;
+		GRANT SELECT, INSERT, UPDATE, DELETE ON ipai.organizations, ipai.org_members TO service_role;
+		GRANT SELECT, INSERT ON ipai.audit_log TO service_role;
+		GRANT SELECT, INSERT, UPDATE, DELETE ON ipai.outbox TO service_role;
+		GRANT SELECT ON ipai.schema_version TO service_role;
+	END IF;
+
+	IF from_version < 4 THEN
+		-- delivery failures are kept in the outbox (see src/sql/35_outbox.sql):
+		-- attempts, when the next one is due, the last error, dead rows,
+		-- and the meter-event group a row was sent in
+		ALTER TABLE ipai.outbox RENAME COLUMN claim_count TO attempts;
+		ALTER TABLE ipai.outbox
+			ADD COLUMN next_attempt_at timestamptz NOT NULL DEFAULT now(),
+			ADD COLUMN first_attempt_at timestamptz,
+			ADD COLUMN last_error text,
+			ADD COLUMN dead_at timestamptz,
+			ADD COLUMN in_doubt boolean NOT NULL DEFAULT false,
+			ADD COLUMN batch text,
+			ADD CONSTRAINT outbox_sent_or_dead CHECK (sent_at IS NULL OR dead_at IS NULL);
+		-- a row claimed before is in doubt: its sender may have delivered it
+		UPDATE ipai.outbox SET first_attempt_at = claimed_at, in_doubt = true
+		 WHERE sent_at IS NULL AND claimed_at IS NOT NULL;
+		DROP INDEX ipai.outbox_unsent;
+		CREATE INDEX outbox_due ON ipai.outbox (topic, next_attempt_at, id)
+			WHERE sent_at IS NULL AND dead_at IS NULL;
+		CREATE INDEX outbox_dead ON ipai.outbox (dead_at) WHERE dead_at IS NOT NULL;
+		CREATE INDEX outbox_batch ON ipai.outbox (org_id, batch)
+			WHERE batch IS NOT NULL AND sent_at IS NULL;
+		CREATE TRIGGER outbox_notify AFTER INSERT ON ipai.outbox
+			FOR EACH STATEMENT EXECUTE FUNCTION ipai._outbox_notify();
+		COMMENT ON COLUMN ipai.outbox.next_attempt_at IS
+			'When the row is due (again): at once, after a backoff, infinity while parked';
+		COMMENT ON COLUMN ipai.outbox.dead_at IS
+			'Set when delivery was given up (last_error says why); ipai.outbox_retry(id) sends it again';
+	END IF;
+END
+$$;
+
+-- changed: ipai.outbox_claim
+CREATE OR REPLACE FUNCTION ipai.outbox_claim(topic text, max_rows integer DEFAULT 100,
+								  claim_timeout interval DEFAULT '5 minutes')
+	RETURNS TABLE (id bigint, org_id uuid, topic text, payload jsonb, created_at timestamptz)
+	LANGUAGE sql
+	SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT l.out_id, l.out_org_id, l.out_topic, l.out_payload, l.out_created_at
+			FROM ipai._outbox_lease($1, $2, $3) l $$;
+
+-- changed: ipai.outbox_mark_sent
+CREATE OR REPLACE FUNCTION ipai.outbox_mark_sent(id bigint) RETURNS boolean
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	want bigint := outbox_mark_sent.id;
+BEGIN
+	IF want IS NULL THEN
+		RAISE EXCEPTION 'outbox id must not be null' USING ERRCODE = '22023';
+	END IF;
+	IF ipai.outbox_mark_sent_many(ARRAY[want]) OPERATOR(pg_catalog.>) 0 THEN
+		RETURN true;
+	END IF;
+	IF EXISTS (SELECT 1 FROM ipai.outbox o WHERE o.id OPERATOR(pg_catalog.=) want) THEN
+		RETURN false;
+	END IF;
+	RAISE EXCEPTION 'outbox row % does not exist', want USING ERRCODE = '22023';
+END
+$$;
+
+-- changed: ipai._grants_outbox
+CREATE OR REPLACE FUNCTION ipai._grants_outbox() RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	GRANT EXECUTE ON FUNCTION ipai.outbox_claim(text, integer, interval) TO service_role;
+	GRANT EXECUTE ON FUNCTION ipai.outbox_lease(text, integer, interval) TO service_role;
+	GRANT EXECUTE ON FUNCTION ipai._outbox_lease(text, integer, interval) TO service_role;
+	GRANT EXECUTE ON FUNCTION ipai._outbox_check_lease(integer, interval) TO service_role;
+	GRANT EXECUTE ON FUNCTION ipai._outbox_policy() TO service_role;
+	GRANT EXECUTE ON FUNCTION ipai._outbox_backoff(integer) TO service_role;
+	GRANT EXECUTE ON FUNCTION ipai._meter_payload_problem(jsonb) TO service_role;
+	GRANT EXECUTE ON FUNCTION ipai.outbox_lease_meter_events(integer, interval, integer, integer)
+		TO service_role;
+	GRANT EXECUTE ON FUNCTION ipai.outbox_mark_sent(bigint) TO service_role;
+	GRANT EXECUTE ON FUNCTION ipai.outbox_mark_sent_many(bigint[]) TO service_role;
+	GRANT EXECUTE ON FUNCTION ipai.outbox_mark_failed(bigint, text, interval, boolean, boolean)
+		TO service_role;
+	GRANT EXECUTE ON FUNCTION ipai.outbox_mark_failed_many(bigint[], text, interval, boolean, boolean)
+		TO service_role;
+	GRANT EXECUTE ON FUNCTION ipai.outbox_retry(bigint) TO service_role;
+	GRANT EXECUTE ON FUNCTION ipai.outbox_next_due(interval) TO service_role;
+END
+$$;
+
+-- changed: ipai._usage_meter_fill_customers
+CREATE OR REPLACE FUNCTION ipai._usage_meter_fill_customers(only_org uuid) RETURNS integer
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n integer;
+BEGIN
+	-- parked rows (next_attempt_at infinity, see 35_outbox.sql) are due now
+	UPDATE ipai.outbox o
+	   SET payload = o.payload
+					 OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+						'stripe_customer_id', b.stripe_customer_id,
+						'payload', (o.payload OPERATOR(pg_catalog.->) 'payload')
+								   OPERATOR(pg_catalog.||)
+								   pg_catalog.jsonb_build_object('stripe_customer_id', b.stripe_customer_id)),
+		   next_attempt_at = least(o.next_attempt_at, pg_catalog.now())
+	  FROM ipai.billing_customers b
+	 WHERE b.org_id OPERATOR(pg_catalog.=) o.org_id
+	   AND o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
+	   AND o.sent_at IS NULL
+	   AND (o.payload OPERATOR(pg_catalog.->>) 'stripe_customer_id') IS NULL
+	   AND (only_org IS NULL OR o.org_id OPERATOR(pg_catalog.=) only_org);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+
 -- changed: ipai.health
 CREATE OR REPLACE FUNCTION ipai.health()
 	RETURNS TABLE (name text, status text, detail text)
@@ -188,6 +1024,7 @@ DECLARE
 						 'ipai-run-due-publications'];
 	sched record;
 	rt record;
+	ob record;
 BEGIN
 	IF NOT ipai.caller_is_privileged() THEN
 		RAISE EXCEPTION 'permission denied for function health'
@@ -327,22 +1164,49 @@ BEGIN
 	END IF;
 	RETURN NEXT;
 
-	-- the outbox
-	SELECT pg_catalog.count(*), pg_catalog.min(o.created_at),
-		   pg_catalog.count(*) FILTER (WHERE o.claim_count OPERATOR(pg_catalog.>=) 5)
-	  INTO n, oldest, m
-	  FROM ipai.outbox o WHERE o.sent_at IS NULL;
+	-- the outbox: rows due that nobody sends, rows given up
+	SELECT pg_catalog.count(*) FILTER (WHERE d.due) AS due,
+		   pg_catalog.min(d.due_since) FILTER (WHERE d.due) AS oldest_due,
+		   pg_catalog.count(*) FILTER (WHERE d.leased) AS leased,
+		   pg_catalog.count(*) FILTER (WHERE NOT d.due AND NOT d.leased AND NOT d.parked) AS waiting,
+		   pg_catalog.count(*) FILTER (WHERE d.parked) AS parked
+	  INTO ob
+	  FROM (SELECT o.next_attempt_at OPERATOR(pg_catalog.=) 'infinity' AS parked,
+				   coalesce(o.claimed_at OPERATOR(pg_catalog.>=) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '5 minutes'),
+							false) AS leased,
+				   o.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()
+				   AND (o.claimed_at IS NULL
+						OR o.claimed_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '5 minutes')) AS due,
+				   greatest(o.next_attempt_at, o.claimed_at OPERATOR(pg_catalog.+) interval '5 minutes') AS due_since
+			  FROM ipai.outbox o WHERE o.sent_at IS NULL AND o.dead_at IS NULL) d;
 	name := 'outbox backlog';
-	IF m OPERATOR(pg_catalog.>) 0 THEN
-		status := 'critical';
-		detail := pg_catalog.format('%s rows were claimed 5 times or more without being marked sent: the sender fails on them', m);
-	ELSIF n OPERATOR(pg_catalog.>) 0
-		  AND oldest OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '15 minutes') THEN
+	detail := pg_catalog.format('%s rows due%s, %s leased to a sender, %s waiting to retry, %s parked until their organization has a Stripe customer',
+		ob.due,
+		CASE WHEN ob.due OPERATOR(pg_catalog.>) 0
+			 THEN pg_catalog.format(' (the oldest due since %s)', ob.oldest_due) ELSE '' END,
+		ob.leased, ob.waiting, ob.parked);
+	IF ob.due OPERATOR(pg_catalog.>) 0
+	   AND ob.oldest_due OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '15 minutes') THEN
 		status := 'warning';
-		detail := pg_catalog.format('%s rows unsent, the oldest since %s: is the sender (Edge function) running?', n, oldest);
+		detail := detail OPERATOR(pg_catalog.||) ': is the sender (outbox-sender) running?';
 	ELSE
 		status := 'ok';
-		detail := pg_catalog.format('%s rows unsent', n);
+	END IF;
+	RETURN NEXT;
+
+	SELECT pg_catalog.count(*) AS dead,
+		   pg_catalog.count(*) FILTER (WHERE o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event') AS dead_meter,
+		   pg_catalog.max(o.dead_at) AS newest
+	  INTO ob
+	  FROM ipai.outbox o WHERE o.dead_at IS NOT NULL;
+	name := 'outbox dead';
+	IF ob.dead OPERATOR(pg_catalog.=) 0 THEN
+		status := 'ok';
+		detail := 'no row was given up';
+	ELSE
+		status := CASE WHEN ob.dead_meter OPERATOR(pg_catalog.>) 0 THEN 'critical' ELSE 'warning' END;
+		detail := pg_catalog.format('%s rows given up (%s of them Stripe meter events: usage not billed), the newest at %s: read ipai.outbox.last_error, fix the cause, then SELECT ipai.outbox_retry(id) (or DELETE the row to give it up for good)',
+									ob.dead, ob.dead_meter, ob.newest);
 	END IF;
 	RETURN NEXT;
 
@@ -387,3 +1251,6 @@ BEGIN
 	GRANT EXECUTE ON FUNCTION ipai.realtime_tables() TO service_role;
 END
 $$;
+
+-- removed: the claim is ipai._outbox_lease now
+DROP FUNCTION ipai._outbox_claim(text, integer, interval);
