@@ -97,6 +97,8 @@ for name in $handlers; do
 		args=(-d "{\"org_id\":\"$org\",\"feature\":\"ai_runs\"}"); want='200 .*"max":100' ;;
 	cms-publisher)
 		args=(-d ''); want='200 .*"executed":0' ;;
+	outbox-sender)
+		args=(-d ''); want='200 \{"sent":0,"retried":0,"dead":0,"remaining":0\}' ;;
 	billing-checkout)
 		org=${org:-$(psql -X -At -d "$db" -c "SELECT ipai.create_organization('Copy Co', gen_random_uuid())")}
 		args=(-d "{\"org_id\":\"$org\",\"plan_id\":\"pro\",\"success_url\":\"https://x.example/ok\",\"cancel_url\":\"https://x.example/no\"}")

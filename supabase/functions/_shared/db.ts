@@ -9,8 +9,10 @@ if (!url) {
   throw new Error("SUPABASE_DB_URL is not set");
 }
 
+export type Sql = ReturnType<typeof postgres>;
+
 // a small pool; prepared statements on, server notices not printed
-export const sql = postgres(url, {
+export const sql: Sql = postgres(url, {
   max: Number(Deno.env.get("IPAI_DB_POOL") ?? "4"),
   onnotice: () => {},
   connection: { application_name: "ipai-edge" },
