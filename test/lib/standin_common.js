@@ -484,8 +484,9 @@ function runMain(makeService, spec, argv) {
 		process.exit(2);
 	}
 	let standin;
+	let clock = () => Date.now();
 	try {
-		const service = makeService(options, () => standin.now());
+		const service = makeService(options, () => clock());
 		standin = createStandin(service, {
 			port: options.port,
 			portFile: options.port_file,
@@ -493,6 +494,7 @@ function runMain(makeService, spec, argv) {
 			adminPort: options.admin_port,
 			logLimit: options.log_limit,
 		});
+		clock = standin.now;
 	} catch (e) {
 		process.stderr.write(`${e.message}\n`);
 		process.exit(2);
