@@ -302,7 +302,8 @@ function makeService(opts, now) {
 
 	function errorResult(ctx, err) {
 		const rid = requestId();
-		return { status: err.status, headers: Object.assign(baseHeaders(ctx, rid), err.headers), body: { error: Object.assign({}, err.error, { request_log_url: `https://dashboard.stripe.com/test/logs/${rid}` }) } };
+		const logged = err.status === 401 ? {} : { request_log_url: `https://dashboard.stripe.com/${config.livemode ? '' : 'test/'}logs/${rid}` };
+		return { status: err.status, headers: Object.assign(baseHeaders(ctx, rid), err.headers), body: { error: Object.assign({}, err.error, logged) } };
 	}
 
 	function authenticate(ctx) {
