@@ -24,7 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! [ -d "$IPAI_SRC/node_modules/stripe" ] || ! [ -d "$IPAI_SRC/node_modules/@supabase/supabase-js" ]; then
+if ! [ -d "$IPAI_SRC/test/node_modules/stripe" ] || ! [ -d "$IPAI_SRC/test/node_modules/@supabase/supabase-js" ]; then
 	echo "1..0 # SKIP npm stripe / @supabase/supabase-js not installed (run test/bootstrap.sh)"
 	exit 0
 fi
@@ -67,8 +67,8 @@ const fs = require('fs');
 const path = require('path');
 const crypto = require('crypto');
 const root = process.cwd();
-const Stripe = require(path.join(root, 'node_modules', 'stripe'));
-const { createClient } = require(path.join(root, 'node_modules', '@supabase', 'supabase-js'));
+const Stripe = require(path.join(root, 'test', 'node_modules', 'stripe'));
+const { createClient } = require(path.join(root, 'test', 'node_modules', '@supabase', 'supabase-js'));
 
 const KEY = 'sk_test_standin_51Mz';
 const S = process.env.STRIPE_STANDIN_URL;
