@@ -72,14 +72,16 @@ REVOKE ALL ON FUNCTION ipai._outbox_check_lease(integer, interval) FROM PUBLIC;
 -- Leases up to max_rows due rows of want_topic, oldest due first, for
 -- `lease`; returns them with their attempt number and whether an earlier
 -- attempt may have reached the receiver (in_doubt before this lease).
--- On the way: a row past its attempts or its horizon is made dead instead,
--- and a Stripe meter event without a customer is parked.
+-- On the way: a row past its attempts or its horizon is made dead instead
+-- (returned with given_up, the reason), and a Stripe meter event without
+-- a customer is parked.
 -- (PL/pgSQL refuses an input parameter and an output column of the same
 -- name, "topic", which the contract has: the public functions below are
 -- SQL wrappers.)
 CREATE FUNCTION ipai._outbox_lease(want_topic text, max_rows integer, lease interval)
 	RETURNS TABLE (out_id bigint, out_org_id uuid, out_topic text, out_payload jsonb,
-				   out_created_at timestamptz, out_attempts integer, out_in_doubt boolean)
+				   out_created_at timestamptz, out_attempts integer, out_in_doubt boolean,
+				   out_given_up text)
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -126,10 +128,11 @@ BEGIN
 		  FROM c
 		 WHERE o.org_id OPERATOR(pg_catalog.=) c.org_id AND o.id OPERATOR(pg_catalog.=) c.id
 		RETURNING o.id, o.org_id, o.topic, o.payload, o.created_at, o.attempts, c.in_doubt,
-				  c.give_up OR c.park AS skipped
+				  c.park, o.dead_at, o.last_error
 	)
-	SELECT u.id, u.org_id, u.topic, u.payload, u.created_at, u.attempts, u.in_doubt
-	  FROM u WHERE NOT u.skipped
+	SELECT u.id, u.org_id, u.topic, u.payload, u.created_at, u.attempts, u.in_doubt,
+		   CASE WHEN u.dead_at IS NOT NULL THEN u.last_error END
+	  FROM u WHERE NOT u.park
 	 ORDER BY u.id;
 END
 $$;
@@ -143,15 +146,16 @@ CREATE FUNCTION ipai.outbox_claim(topic text, max_rows integer DEFAULT 100,
 	LANGUAGE sql
 	SET search_path = pg_catalog, pg_temp
 	AS $$ SELECT l.out_id, l.out_org_id, l.out_topic, l.out_payload, l.out_created_at
-			FROM ipai._outbox_lease($1, $2, $3) l $$;
+			FROM ipai._outbox_lease($1, $2, $3) l WHERE l.out_given_up IS NULL $$;
 REVOKE ALL ON FUNCTION ipai.outbox_claim(text, integer, interval) FROM PUBLIC;
 
--- The same with what a sender needs besides: the attempt number and
--- whether an earlier attempt may have reached the receiver.
+-- The same with what a sender needs besides: the attempt number, whether
+-- an earlier attempt may have reached the receiver, and the rows given up
+-- on the way (given_up: why; they are dead, not leased).
 CREATE FUNCTION ipai.outbox_lease(topic text, max_rows integer DEFAULT 100,
 								  lease interval DEFAULT '5 minutes')
 	RETURNS TABLE (id bigint, org_id uuid, topic text, payload jsonb, created_at timestamptz,
-				   attempts integer, in_doubt boolean)
+				   attempts integer, in_doubt boolean, given_up text)
 	LANGUAGE sql
 	SET search_path = pg_catalog, pg_temp
 	AS $$ SELECT * FROM ipai._outbox_lease($1, $2, $3) $$;
@@ -192,7 +196,8 @@ $$;
 REVOKE ALL ON FUNCTION ipai._meter_payload_problem(jsonb) FROM PUBLIC;
 
 -- Leases Stripe meter events for a sender, grouped: returns up to
--- max_events meter events to send, each the rows it stands for.
+-- max_events meter events to send, each the rows it stands for, and the
+-- rows given up on the way (given_up: why; they are dead).
 --
 -- Rows of one organization, customer, meter and usage period that number
 -- at least aggregate_min in this lease are sent as one meter event (value
@@ -214,7 +219,7 @@ CREATE FUNCTION ipai.outbox_lease_meter_events(max_events integer DEFAULT 100,
 											   aggregate_max integer DEFAULT 1000)
 	RETURNS TABLE (identifier text, ids bigint[], org_id uuid, event_name text,
 				   stripe_customer_id text, value bigint, "timestamp" bigint,
-				   attempts integer, in_doubt boolean)
+				   attempts integer, in_doubt boolean, given_up text)
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -343,7 +348,10 @@ BEGIN
 		   AND r.g OPERATOR(pg_catalog.<=) (max_events OPERATOR(pg_catalog.-) taken);
 	END IF;
 
-	-- settle what cannot be sent
+	-- settle what cannot be sent; the rows given up are returned too, with
+	-- the reason (given_up), for the sender's count
+	RETURN QUERY
+	WITH s AS (
 	UPDATE ipai.outbox o
 	   SET dead_at = CASE WHEN l.give_up OR l.problem IS NOT NULL THEN now_ts END,
 		   last_error = CASE WHEN l.problem IS NOT NULL THEN l.problem
@@ -356,8 +364,15 @@ BEGIN
 		   claimed_at = NULL
 	  FROM pg_temp.ipai_meter_lease l
 	 WHERE o.org_id OPERATOR(pg_catalog.=) l.org_id AND o.id OPERATOR(pg_catalog.=) l.id
-	   AND (l.give_up OR l.problem IS NOT NULL OR l.park OR l.defer_until IS NOT NULL);
+	   AND (l.give_up OR l.problem IS NOT NULL OR l.park OR l.defer_until IS NOT NULL)
+	RETURNING o.id, o.org_id, o.payload, o.attempts, o.in_doubt, o.dead_at, o.last_error
+	)
+	SELECT s.payload OPERATOR(pg_catalog.->>) 'identifier', ARRAY[s.id], s.org_id, NULL::text, NULL::text,
+		   NULL::bigint, NULL::bigint, s.attempts, s.in_doubt, s.last_error
+	  FROM s WHERE s.dead_at IS NOT NULL;
 	-- a group with a row past its attempts is dead whole
+	RETURN QUERY
+	WITH s AS (
 	UPDATE ipai.outbox o
 	   SET dead_at = now_ts,
 		   last_error = pg_catalog.format('gave up after %s attempts%s', o.attempts,
@@ -365,7 +380,12 @@ BEGIN
 	  FROM (SELECT DISTINCT l.org_id, l.batch FROM pg_temp.ipai_meter_lease l
 			 WHERE l.give_up AND l.batch IS NOT NULL) d
 	 WHERE o.org_id OPERATOR(pg_catalog.=) d.org_id AND o.batch OPERATOR(pg_catalog.=) d.batch
-	   AND o.sent_at IS NULL AND o.dead_at IS NULL;
+	   AND o.sent_at IS NULL AND o.dead_at IS NULL
+	RETURNING o.id, o.org_id, o.batch, o.attempts, o.in_doubt, o.last_error
+	)
+	SELECT s.batch, ARRAY[s.id], s.org_id, NULL::text, NULL::text, NULL::bigint, NULL::bigint,
+		   s.attempts, s.in_doubt, s.last_error
+	  FROM s;
 	DELETE FROM pg_temp.ipai_meter_lease l
 	 WHERE l.batch IS NULL
 		OR EXISTS (SELECT 1 FROM pg_temp.ipai_meter_lease k
@@ -390,7 +410,7 @@ BEGIN
 		   pg_catalog.min(u.payload OPERATOR(pg_catalog.->>) 'stripe_customer_id'),
 		   pg_catalog.sum((u.payload OPERATOR(pg_catalog.->>) 'value')::bigint)::bigint,
 		   pg_catalog.max((u.payload OPERATOR(pg_catalog.->>) 'timestamp')::bigint),
-		   pg_catalog.max(u.attempts), pg_catalog.bool_or(u.in_doubt)
+		   pg_catalog.max(u.attempts), pg_catalog.bool_or(u.in_doubt), NULL::text
 	  FROM u
 	 GROUP BY u.org_id, u.batch
 	 ORDER BY pg_catalog.min(u.id);

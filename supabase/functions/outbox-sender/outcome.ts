@@ -57,7 +57,9 @@ export function stripeOutcome(err: unknown): Outcome {
   const what = status ? `Stripe ${status}: ${message}` : `Stripe: ${message}`;
   if (status === undefined) {
     // no answer: the connection was refused, reset, or timed out
-    const detail = String(e.detail ?? "") + " " + message;
+    const cause = (e.detail as { cause?: { message?: string } } | undefined)
+      ?.cause?.message;
+    const detail = `${String(e.detail ?? "")} ${cause ?? ""} ${message}`;
     const refused = /refused|ECONNREFUSED|os error 111/i.test(detail);
     return { kind: "retry", error: what, maybeDelivered: !refused };
   }

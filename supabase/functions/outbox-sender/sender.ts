@@ -119,22 +119,38 @@ async function deliverAll(
   }
 }
 
-/** One lease of meter events, delivered; how many were leased. */
+/** Rows a lease gave up (dead, with the reason): counted and logged. */
+function givenUp(
+  rows: { ids: (string | number)[]; given_up: string | null }[],
+  what: string,
+  totals: Totals,
+): void {
+  for (const r of rows) {
+    if (r.given_up === null) continue;
+    totals.dead += r.ids.length;
+    console.error(`${what} ${r.ids.join(",")}: given up: ${r.given_up}`);
+  }
+}
+
+/** One lease of meter events, delivered; how many rows came back. */
 async function meterRound(
   sql: Sql,
   cfg: SenderConfig,
   totals: Totals,
 ): Promise<number> {
   const leasedAt = Date.now();
-  const groups = await sql<MeterGroup[]>`
+  const leased = await sql<(MeterGroup & { given_up: string | null })[]>`
     SELECT identifier, ids, org_id, event_name, stripe_customer_id,
-           value::text AS value, "timestamp"::text AS "timestamp", attempts, in_doubt
-      FROM ipai.outbox_lease_meter_events(${cfg.maxEvents}, ${`${cfg.leaseSeconds} seconds`}::interval,
-                                          ${cfg.aggregateMin}, ${cfg.aggregateMax})`;
+           value::text AS value, "timestamp"::text AS "timestamp", attempts,
+           in_doubt, given_up
+      FROM ipai.outbox_lease_meter_events(${cfg.maxEvents},
+             ${`${cfg.leaseSeconds} seconds`}::interval,
+             ${cfg.aggregateMin}, ${cfg.aggregateMax})`;
+  givenUp(leased, "meter event rows", totals);
   await deliverAll(
     sql,
     cfg,
-    groups.map((g) => ({
+    leased.filter((g) => g.given_up === null).map((g) => ({
       ids: g.ids,
       label: `meter event ${g.identifier}`,
       send: () => deliverMeterEvent(cfg.stripe!, g),
@@ -142,23 +158,36 @@ async function meterRound(
     leasedAt,
     totals,
   );
-  return groups.length;
+  return leased.length;
 }
 
-/** One lease of invitations, delivered; how many were leased. */
+/** One lease of invitations, delivered; how many rows came back. */
 async function inviteRound(
   sql: Sql,
   cfg: SenderConfig,
   totals: Totals,
 ): Promise<number> {
   const leasedAt = Date.now();
-  const rows = await sql<{ id: string; payload: unknown; in_doubt: boolean }[]>`
-    SELECT id, payload, in_doubt
-      FROM ipai.outbox_lease('auth.invite', ${cfg.maxInvites}, ${`${cfg.leaseSeconds} seconds`}::interval)`;
+  const leased = await sql<
+    {
+      id: string;
+      payload: unknown;
+      in_doubt: boolean;
+      given_up: string | null;
+    }[]
+  >`
+    SELECT id, payload, in_doubt, given_up
+      FROM ipai.outbox_lease('auth.invite', ${cfg.maxInvites},
+                             ${`${cfg.leaseSeconds} seconds`}::interval)`;
+  givenUp(
+    leased.map((r) => ({ ids: [r.id], given_up: r.given_up })),
+    "invitation",
+    totals,
+  );
   await deliverAll(
     sql,
     cfg,
-    rows.map((r) => ({
+    leased.filter((r) => r.given_up === null).map((r) => ({
       ids: [r.id],
       label: `invitation ${r.id}`,
       send: () =>
@@ -167,7 +196,7 @@ async function inviteRound(
     leasedAt,
     totals,
   );
-  return rows.length;
+  return leased.length;
 }
 
 /** Rows of the given topics due now that no sender holds. */
