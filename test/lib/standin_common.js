@@ -150,7 +150,7 @@ function createStandin(service, opts) {
 	const state = {
 		seq: 0,
 		requests: [],
-		counts: { requests: 0, by_status: {}, by_fault: {}, admin_requests: 0, refused_while_down: 0 },
+		counts: { requests: 0, by_status: {}, by_fault: {}, admin_requests: 0 },
 		random: null,
 		queue: [],
 		clockOffsetMs: 0,
@@ -168,7 +168,7 @@ function createStandin(service, opts) {
 
 	function resetAll() {
 		state.requests = [];
-		state.counts = { requests: 0, by_status: {}, by_fault: {}, admin_requests: 0, refused_while_down: 0 };
+		state.counts = { requests: 0, by_status: {}, by_fault: {}, admin_requests: 0 };
 		state.random = null;
 		state.queue = [];
 		state.clockOffsetMs = 0;

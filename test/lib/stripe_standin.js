@@ -12,7 +12,7 @@
 //
 // Serves POST /v1/checkout/sessions and POST /v1/billing/meter_events,
 // decodes Stripe's form encoding (bracket notation) and checks every
-// request against test/fixtures/stripe/api_facts.json: unknown, missing,
+// request against test/fixtures/stripe/api/api_facts.json: unknown, missing,
 // mistyped and over-long parameters are refused the way Stripe refuses
 // them.  Honours Idempotency-Key, deduplicates meter events by identifier,
 // injects faults and lets tests look at everything under /__standin/.
@@ -21,7 +21,7 @@
 const crypto = require('crypto');
 const common = require('./standin_common.js');
 
-const FACTS = common.loadJson('../fixtures/stripe/api_facts.json');
+const FACTS = common.loadJson('../fixtures/stripe/api/api_facts.json');
 const CHECKOUT = FACTS.endpoints['POST /v1/checkout/sessions'];
 const METER = FACTS.endpoints['POST /v1/billing/meter_events'];
 const META = FACTS.metadata_limits;
@@ -619,7 +619,6 @@ function makeService(opts, now) {
 		saved.status = r.status;
 		saved.body = r.body;
 		saved.headers = r.headers;
-		ctx.fault.responseOverride = r;
 	}
 
 	function admin(req, body) {
