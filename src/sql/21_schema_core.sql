@@ -232,8 +232,9 @@ BEGIN
 		CREATE INDEX outbox_due ON ipai.outbox (topic, next_attempt_at, id)
 			WHERE sent_at IS NULL AND dead_at IS NULL;
 		CREATE INDEX outbox_dead ON ipai.outbox (dead_at) WHERE dead_at IS NOT NULL;
+		-- meter-event groups in flight (leased or waiting): few rows
 		CREATE INDEX outbox_batch ON ipai.outbox (org_id, batch)
-			WHERE batch IS NOT NULL AND sent_at IS NULL;
+			WHERE batch IS NOT NULL AND sent_at IS NULL AND dead_at IS NULL;
 		CREATE TRIGGER outbox_notify AFTER INSERT ON ipai.outbox
 			FOR EACH STATEMENT EXECUTE FUNCTION ipai._outbox_notify();
 		COMMENT ON COLUMN ipai.outbox.next_attempt_at IS

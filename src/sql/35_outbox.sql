@@ -254,52 +254,61 @@ BEGIN
 		   o.attempts OPERATOR(pg_catalog.>=) p.max_attempts
 		   OR coalesce(o.first_attempt_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) p.horizon), false)
 	  FROM ipai.outbox o
+	  -- (in the order of the index outbox_batch, which holds only the
+	  -- groups in flight: a large backlog of new rows is not scanned)
 	  JOIN (SELECT DISTINCT d.org_id, d.batch FROM ipai.outbox d
-			 WHERE d.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
-			   AND d.sent_at IS NULL AND d.dead_at IS NULL AND d.batch IS NOT NULL
+			 WHERE d.batch IS NOT NULL AND d.sent_at IS NULL AND d.dead_at IS NULL
+			   AND d.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
 			   AND d.next_attempt_at OPERATOR(pg_catalog.<=) now_ts
 			   AND (d.claimed_at IS NULL
 					OR d.claimed_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) lease))
+			 ORDER BY d.org_id, d.batch
 			 LIMIT max_events) b
 		ON o.org_id OPERATOR(pg_catalog.=) b.org_id AND o.batch OPERATOR(pg_catalog.=) b.batch
 	 WHERE o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
 	   AND o.sent_at IS NULL AND o.dead_at IS NULL
 	   FOR UPDATE OF o SKIP LOCKED;
 	-- a group another sender holds in part is left to it
-	DELETE FROM pg_temp.ipai_meter_lease l
-	 WHERE EXISTS (SELECT 1 FROM ipai.outbox o
-					WHERE o.org_id OPERATOR(pg_catalog.=) l.org_id
-					  AND o.batch OPERATOR(pg_catalog.=) l.batch
-					  AND o.sent_at IS NULL AND o.dead_at IS NULL
-					  AND NOT EXISTS (SELECT 1 FROM pg_temp.ipai_meter_lease k
-									   WHERE k.org_id OPERATOR(pg_catalog.=) o.org_id
-										 AND k.id OPERATOR(pg_catalog.=) o.id));
+	IF FOUND THEN
+		DELETE FROM pg_temp.ipai_meter_lease l
+		 WHERE EXISTS (SELECT 1 FROM ipai.outbox o
+						WHERE o.org_id OPERATOR(pg_catalog.=) l.org_id
+						  AND o.batch OPERATOR(pg_catalog.=) l.batch
+						  AND o.sent_at IS NULL AND o.dead_at IS NULL
+						  AND NOT EXISTS (SELECT 1 FROM pg_temp.ipai_meter_lease k
+										   WHERE k.org_id OPERATOR(pg_catalog.=) o.org_id
+											 AND k.id OPERATOR(pg_catalog.=) o.id));
+	END IF;
 	SELECT pg_catalog.count(DISTINCT (l.org_id, l.batch)) INTO taken FROM pg_temp.ipai_meter_lease l;
 
-	-- new rows, up to what the remaining groups may hold
+	-- new rows, up to what the remaining groups may hold (at most 20,000 a
+	-- lease, enough for every group when a few customers have a backlog,
+	-- and for many small groups otherwise)
 	IF taken OPERATOR(pg_catalog.<) max_events THEN
 		INSERT INTO pg_temp.ipai_meter_lease (org_id, id, in_doubt, give_up, problem, customer,
 											  event_name, val, ts, own_identifier)
 		SELECT o.org_id, o.id, o.in_doubt,
 			   o.attempts OPERATOR(pg_catalog.>=) p.max_attempts
 			   OR coalesce(o.first_attempt_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) p.horizon), false),
-			   ipai._meter_payload_problem(o.payload),
+			   chk.problem,
 			   o.payload OPERATOR(pg_catalog.->>) 'stripe_customer_id',
 			   o.payload OPERATOR(pg_catalog.->>) 'event_name',
-			   CASE WHEN ipai._meter_payload_problem(o.payload) IS NULL
-					THEN (o.payload OPERATOR(pg_catalog.->>) 'value')::bigint END,
-			   CASE WHEN ipai._meter_payload_problem(o.payload) IS NULL
-					THEN (o.payload OPERATOR(pg_catalog.->>) 'timestamp')::bigint END,
+			   CASE WHEN chk.problem IS NULL THEN (o.payload OPERATOR(pg_catalog.->>) 'value')::bigint END,
+			   CASE WHEN chk.problem IS NULL THEN (o.payload OPERATOR(pg_catalog.->>) 'timestamp')::bigint END,
 			   o.payload OPERATOR(pg_catalog.->>) 'identifier'
 		  FROM ipai.outbox o
+		 CROSS JOIN LATERAL (SELECT ipai._meter_payload_problem(o.payload) AS problem) chk
 		 WHERE o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
 		   AND o.sent_at IS NULL AND o.dead_at IS NULL AND o.batch IS NULL
 		   AND o.next_attempt_at OPERATOR(pg_catalog.<=) now_ts
 		   AND (o.claimed_at IS NULL
 				OR o.claimed_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) lease))
 		 ORDER BY o.next_attempt_at, o.id
-		 LIMIT (max_events OPERATOR(pg_catalog.-) taken)::bigint OPERATOR(pg_catalog.*) aggregate_max
-		   FOR UPDATE SKIP LOCKED;
+		 LIMIT CASE WHEN aggregate_min OPERATOR(pg_catalog.>) 20000
+					THEN max_events OPERATOR(pg_catalog.-) taken
+					ELSE least((max_events OPERATOR(pg_catalog.-) taken)::bigint
+							   OPERATOR(pg_catalog.*) aggregate_max, 20000) END
+		   FOR UPDATE OF o SKIP LOCKED;
 
 		UPDATE pg_temp.ipai_meter_lease l
 		   SET park = l.problem IS NULL AND l.customer IS NULL,
@@ -310,10 +319,14 @@ BEGIN
 						 END,
 			   defer_until = CASE WHEN l.ts OPERATOR(pg_catalog.>) (now_s OPERATOR(pg_catalog.+) 240)
 								  THEN l.ts OPERATOR(pg_catalog.-) 240 END,
-			   period = (SELECT ev.period_start FROM ipai.usage_events ev
-						  WHERE ev.org_id OPERATOR(pg_catalog.=) l.org_id
-							AND l.own_identifier OPERATOR(pg_catalog.=) ipai._meter_identifier(l.org_id, ev.id)
-							AND ev.id OPERATOR(pg_catalog.=) pg_catalog.substring(l.own_identifier, '_([0-9]{1,18})$')::bigint)
+			   -- the usage event's period, where the identifier is ours
+			   -- (ipai._meter_identifier: ipai_<org>_<event id>)
+			   period = CASE WHEN l.own_identifier OPERATOR(pg_catalog.~) '^ipai_[0-9a-f-]{36}_[0-9]{1,18}$'
+								  AND pg_catalog.split_part(l.own_identifier, '_', 2) OPERATOR(pg_catalog.=) l.org_id::text
+							 THEN (SELECT ev.period_start FROM ipai.usage_events ev
+									WHERE ev.org_id OPERATOR(pg_catalog.=) l.org_id
+									  AND ev.id OPERATOR(pg_catalog.=)
+										  pg_catalog.split_part(l.own_identifier, '_', 3)::bigint) END
 		 WHERE l.batch IS NULL;
 
 		-- group what can be sent: the first groups by their oldest row
@@ -386,11 +399,9 @@ BEGIN
 	SELECT s.batch, ARRAY[s.id], s.org_id, NULL::text, NULL::text, NULL::bigint, NULL::bigint,
 		   s.attempts, s.in_doubt, s.last_error
 	  FROM s;
+	DELETE FROM pg_temp.ipai_meter_lease l WHERE l.batch IS NULL;
 	DELETE FROM pg_temp.ipai_meter_lease l
-	 WHERE l.batch IS NULL
-		OR EXISTS (SELECT 1 FROM pg_temp.ipai_meter_lease k
-					WHERE k.org_id OPERATOR(pg_catalog.=) l.org_id
-					  AND k.batch OPERATOR(pg_catalog.=) l.batch AND k.give_up);
+	 WHERE (l.org_id, l.batch) IN (SELECT k.org_id, k.batch FROM pg_temp.ipai_meter_lease k WHERE k.give_up);
 
 	-- lease the groups and return them
 	RETURN QUERY
@@ -602,17 +613,11 @@ COMMENT ON FUNCTION ipai.outbox_retry(bigint) IS
 	'Sends a dead outbox row again (its whole meter-event group); service_role';
 
 -- Trigger (AFTER INSERT, each statement) on ipai.outbox: wakes senders
--- waiting in LISTEN ipai_outbox (one notification per transaction, sent
--- at commit).
+-- waiting in LISTEN ipai_outbox, at most once per backend every 100 ms
+-- (src/outbox_notify.c; the notification is sent at commit).
 CREATE FUNCTION ipai._outbox_notify() RETURNS trigger
-	LANGUAGE plpgsql
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-BEGIN
-	PERFORM pg_catalog.pg_notify('ipai_outbox', '');
-	RETURN NULL;
-END
-$$;
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'ipai_outbox_notify';
 REVOKE ALL ON FUNCTION ipai._outbox_notify() FROM PUBLIC;
 
 -- When the next outbox row is due for a sender whose claims last `lease`

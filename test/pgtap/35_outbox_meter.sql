@@ -3,7 +3,7 @@
 -- volume under an identifier that every resend keeps, groups leased and
 -- reported whole, and the rows that cannot be sent settled on the way.
 BEGIN;
-SELECT plan(37);
+SELECT plan(38);
 SET LOCAL client_min_messages = warning;
 SET LOCAL ipai.user_id = '35000000-0000-4000-8000-0000000000f1';
 INSERT INTO ipai.organizations (id, name, plan_id, timezone) VALUES
@@ -127,7 +127,10 @@ INSERT INTO ipai.outbox (org_id, topic, payload) VALUES
 	 jsonb_build_object('event_name', 'ai_runs', 'stripe_customer_id', 'cus_MeterB', 'value', 6,
 						'identifier', 'fine', 'timestamp', extract(epoch FROM now())::bigint));
 SELECT ipai.record_usage('35000000-0000-4000-8000-00000000000c', 'ai_runs', 7);
-SELECT is((SELECT array_agg(identifier) FROM pg_temp.lease()), ARRAY['fine'], 'only the row that can be sent is leased');
+SELECT is((SELECT array_agg(identifier) FILTER (WHERE given_up IS NULL) FROM pg_temp.lease()), ARRAY['fine'],
+		  'only the row that can be sent is leased');
+SELECT is((SELECT count(*)::int FROM leased WHERE given_up IS NOT NULL AND cardinality(ids) = 1), 5,
+		  'the five given up come back with their reason, for the sender to count');
 SELECT is((SELECT array_agg(last_error ORDER BY id) FROM ipai.outbox WHERE org_id = '35000000-0000-4000-8000-00000000000b'
 			 AND dead_at IS NOT NULL AND payload->>'identifier' IS DISTINCT FROM 'too-old'),
 		  ARRAY['malformed payload: the payload is not a JSON object',
@@ -154,7 +157,8 @@ SELECT is((SELECT cardinality(ids) FROM pg_temp.lease()), 20, 'a group of 20');
 CREATE TEMP TABLE g20 AS SELECT * FROM leased;
 UPDATE ipai.outbox SET attempts = 20 WHERE id = (SELECT ids[3] FROM g20);
 SELECT pg_temp.crash();
-SELECT is((SELECT count(*)::int FROM pg_temp.lease()), 0, 'one of its rows out of attempts: not leased');
+SELECT is((SELECT count(*) FILTER (WHERE given_up IS NULL)::text || ' leased, ' || count(*) FILTER (WHERE given_up LIKE 'gave up after%')
+			 || ' given up' FROM pg_temp.lease()), '0 leased, 20 given up', 'one of its rows out of attempts: none leased, all 20 given up');
 SELECT is((SELECT count(*)::int FROM ipai.outbox WHERE id = ANY ((SELECT ids FROM g20)::bigint[]) AND dead_at IS NOT NULL), 20,
 		  'the whole group is dead');
 SELECT ok(ipai.outbox_retry((SELECT ids[7] FROM g20)), 'outbox_retry of one of its rows');

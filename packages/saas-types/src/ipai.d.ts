@@ -1298,6 +1298,7 @@ export type Database = {
           created_at: string | null;
           attempts: number | null;
           in_doubt: boolean | null;
+          given_up: string | null;
         }[];
       };
       outbox_lease_meter_events: {
@@ -1317,6 +1318,7 @@ export type Database = {
           timestamp: number | null;
           attempts: number | null;
           in_doubt: boolean | null;
+          given_up: string | null;
         }[];
       };
       outbox_mark_failed: {

@@ -130,7 +130,8 @@ REVOKE ALL ON FUNCTION ipai._outbox_check_lease(integer, interval) FROM PUBLIC;
 -- new: ipai._outbox_lease
 CREATE FUNCTION ipai._outbox_lease(want_topic text, max_rows integer, lease interval)
 	RETURNS TABLE (out_id bigint, out_org_id uuid, out_topic text, out_payload jsonb,
-				   out_created_at timestamptz, out_attempts integer, out_in_doubt boolean)
+				   out_created_at timestamptz, out_attempts integer, out_in_doubt boolean,
+				   out_given_up text)
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -177,10 +178,11 @@ BEGIN
 		  FROM c
 		 WHERE o.org_id OPERATOR(pg_catalog.=) c.org_id AND o.id OPERATOR(pg_catalog.=) c.id
 		RETURNING o.id, o.org_id, o.topic, o.payload, o.created_at, o.attempts, c.in_doubt,
-				  c.give_up OR c.park AS skipped
+				  c.park, o.dead_at, o.last_error
 	)
-	SELECT u.id, u.org_id, u.topic, u.payload, u.created_at, u.attempts, u.in_doubt
-	  FROM u WHERE NOT u.skipped
+	SELECT u.id, u.org_id, u.topic, u.payload, u.created_at, u.attempts, u.in_doubt,
+		   CASE WHEN u.dead_at IS NOT NULL THEN u.last_error END
+	  FROM u WHERE NOT u.park
 	 ORDER BY u.id;
 END
 $$;
@@ -190,7 +192,7 @@ REVOKE ALL ON FUNCTION ipai._outbox_lease(text, integer, interval) FROM PUBLIC;
 CREATE FUNCTION ipai.outbox_lease(topic text, max_rows integer DEFAULT 100,
 								  lease interval DEFAULT '5 minutes')
 	RETURNS TABLE (id bigint, org_id uuid, topic text, payload jsonb, created_at timestamptz,
-				   attempts integer, in_doubt boolean)
+				   attempts integer, in_doubt boolean, given_up text)
 	LANGUAGE sql
 	SET search_path = pg_catalog, pg_temp
 	AS $$ SELECT * FROM ipai._outbox_lease($1, $2, $3) $$;
@@ -234,7 +236,7 @@ CREATE FUNCTION ipai.outbox_lease_meter_events(max_events integer DEFAULT 100,
 											   aggregate_max integer DEFAULT 1000)
 	RETURNS TABLE (identifier text, ids bigint[], org_id uuid, event_name text,
 				   stripe_customer_id text, value bigint, "timestamp" bigint,
-				   attempts integer, in_doubt boolean)
+				   attempts integer, in_doubt boolean, given_up text)
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -269,52 +271,61 @@ BEGIN
 		   o.attempts OPERATOR(pg_catalog.>=) p.max_attempts
 		   OR coalesce(o.first_attempt_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) p.horizon), false)
 	  FROM ipai.outbox o
+	  -- (in the order of the index outbox_batch, which holds only the
+	  -- groups in flight: a large backlog of new rows is not scanned)
 	  JOIN (SELECT DISTINCT d.org_id, d.batch FROM ipai.outbox d
-			 WHERE d.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
-			   AND d.sent_at IS NULL AND d.dead_at IS NULL AND d.batch IS NOT NULL
+			 WHERE d.batch IS NOT NULL AND d.sent_at IS NULL AND d.dead_at IS NULL
+			   AND d.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
 			   AND d.next_attempt_at OPERATOR(pg_catalog.<=) now_ts
 			   AND (d.claimed_at IS NULL
 					OR d.claimed_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) lease))
+			 ORDER BY d.org_id, d.batch
 			 LIMIT max_events) b
 		ON o.org_id OPERATOR(pg_catalog.=) b.org_id AND o.batch OPERATOR(pg_catalog.=) b.batch
 	 WHERE o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
 	   AND o.sent_at IS NULL AND o.dead_at IS NULL
 	   FOR UPDATE OF o SKIP LOCKED;
 	-- a group another sender holds in part is left to it
-	DELETE FROM pg_temp.ipai_meter_lease l
-	 WHERE EXISTS (SELECT 1 FROM ipai.outbox o
-					WHERE o.org_id OPERATOR(pg_catalog.=) l.org_id
-					  AND o.batch OPERATOR(pg_catalog.=) l.batch
-					  AND o.sent_at IS NULL AND o.dead_at IS NULL
-					  AND NOT EXISTS (SELECT 1 FROM pg_temp.ipai_meter_lease k
-									   WHERE k.org_id OPERATOR(pg_catalog.=) o.org_id
-										 AND k.id OPERATOR(pg_catalog.=) o.id));
+	IF FOUND THEN
+		DELETE FROM pg_temp.ipai_meter_lease l
+		 WHERE EXISTS (SELECT 1 FROM ipai.outbox o
+						WHERE o.org_id OPERATOR(pg_catalog.=) l.org_id
+						  AND o.batch OPERATOR(pg_catalog.=) l.batch
+						  AND o.sent_at IS NULL AND o.dead_at IS NULL
+						  AND NOT EXISTS (SELECT 1 FROM pg_temp.ipai_meter_lease k
+										   WHERE k.org_id OPERATOR(pg_catalog.=) o.org_id
+											 AND k.id OPERATOR(pg_catalog.=) o.id));
+	END IF;
 	SELECT pg_catalog.count(DISTINCT (l.org_id, l.batch)) INTO taken FROM pg_temp.ipai_meter_lease l;
 
-	-- new rows, up to what the remaining groups may hold
+	-- new rows, up to what the remaining groups may hold (at most 20,000 a
+	-- lease, enough for every group when a few customers have a backlog,
+	-- and for many small groups otherwise)
 	IF taken OPERATOR(pg_catalog.<) max_events THEN
 		INSERT INTO pg_temp.ipai_meter_lease (org_id, id, in_doubt, give_up, problem, customer,
 											  event_name, val, ts, own_identifier)
 		SELECT o.org_id, o.id, o.in_doubt,
 			   o.attempts OPERATOR(pg_catalog.>=) p.max_attempts
 			   OR coalesce(o.first_attempt_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) p.horizon), false),
-			   ipai._meter_payload_problem(o.payload),
+			   chk.problem,
 			   o.payload OPERATOR(pg_catalog.->>) 'stripe_customer_id',
 			   o.payload OPERATOR(pg_catalog.->>) 'event_name',
-			   CASE WHEN ipai._meter_payload_problem(o.payload) IS NULL
-					THEN (o.payload OPERATOR(pg_catalog.->>) 'value')::bigint END,
-			   CASE WHEN ipai._meter_payload_problem(o.payload) IS NULL
-					THEN (o.payload OPERATOR(pg_catalog.->>) 'timestamp')::bigint END,
+			   CASE WHEN chk.problem IS NULL THEN (o.payload OPERATOR(pg_catalog.->>) 'value')::bigint END,
+			   CASE WHEN chk.problem IS NULL THEN (o.payload OPERATOR(pg_catalog.->>) 'timestamp')::bigint END,
 			   o.payload OPERATOR(pg_catalog.->>) 'identifier'
 		  FROM ipai.outbox o
+		 CROSS JOIN LATERAL (SELECT ipai._meter_payload_problem(o.payload) AS problem) chk
 		 WHERE o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
 		   AND o.sent_at IS NULL AND o.dead_at IS NULL AND o.batch IS NULL
 		   AND o.next_attempt_at OPERATOR(pg_catalog.<=) now_ts
 		   AND (o.claimed_at IS NULL
 				OR o.claimed_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) lease))
 		 ORDER BY o.next_attempt_at, o.id
-		 LIMIT (max_events OPERATOR(pg_catalog.-) taken)::bigint OPERATOR(pg_catalog.*) aggregate_max
-		   FOR UPDATE SKIP LOCKED;
+		 LIMIT CASE WHEN aggregate_min OPERATOR(pg_catalog.>) 20000
+					THEN max_events OPERATOR(pg_catalog.-) taken
+					ELSE least((max_events OPERATOR(pg_catalog.-) taken)::bigint
+							   OPERATOR(pg_catalog.*) aggregate_max, 20000) END
+		   FOR UPDATE OF o SKIP LOCKED;
 
 		UPDATE pg_temp.ipai_meter_lease l
 		   SET park = l.problem IS NULL AND l.customer IS NULL,
@@ -325,10 +336,14 @@ BEGIN
 						 END,
 			   defer_until = CASE WHEN l.ts OPERATOR(pg_catalog.>) (now_s OPERATOR(pg_catalog.+) 240)
 								  THEN l.ts OPERATOR(pg_catalog.-) 240 END,
-			   period = (SELECT ev.period_start FROM ipai.usage_events ev
-						  WHERE ev.org_id OPERATOR(pg_catalog.=) l.org_id
-							AND l.own_identifier OPERATOR(pg_catalog.=) ipai._meter_identifier(l.org_id, ev.id)
-							AND ev.id OPERATOR(pg_catalog.=) pg_catalog.substring(l.own_identifier, '_([0-9]{1,18})$')::bigint)
+			   -- the usage event's period, where the identifier is ours
+			   -- (ipai._meter_identifier: ipai_<org>_<event id>)
+			   period = CASE WHEN l.own_identifier OPERATOR(pg_catalog.~) '^ipai_[0-9a-f-]{36}_[0-9]{1,18}$'
+								  AND pg_catalog.split_part(l.own_identifier, '_', 2) OPERATOR(pg_catalog.=) l.org_id::text
+							 THEN (SELECT ev.period_start FROM ipai.usage_events ev
+									WHERE ev.org_id OPERATOR(pg_catalog.=) l.org_id
+									  AND ev.id OPERATOR(pg_catalog.=)
+										  pg_catalog.split_part(l.own_identifier, '_', 3)::bigint) END
 		 WHERE l.batch IS NULL;
 
 		-- group what can be sent: the first groups by their oldest row
@@ -363,7 +378,10 @@ BEGIN
 		   AND r.g OPERATOR(pg_catalog.<=) (max_events OPERATOR(pg_catalog.-) taken);
 	END IF;
 
-	-- settle what cannot be sent
+	-- settle what cannot be sent; the rows given up are returned too, with
+	-- the reason (given_up), for the sender's count
+	RETURN QUERY
+	WITH s AS (
 	UPDATE ipai.outbox o
 	   SET dead_at = CASE WHEN l.give_up OR l.problem IS NOT NULL THEN now_ts END,
 		   last_error = CASE WHEN l.problem IS NOT NULL THEN l.problem
@@ -376,8 +394,15 @@ BEGIN
 		   claimed_at = NULL
 	  FROM pg_temp.ipai_meter_lease l
 	 WHERE o.org_id OPERATOR(pg_catalog.=) l.org_id AND o.id OPERATOR(pg_catalog.=) l.id
-	   AND (l.give_up OR l.problem IS NOT NULL OR l.park OR l.defer_until IS NOT NULL);
+	   AND (l.give_up OR l.problem IS NOT NULL OR l.park OR l.defer_until IS NOT NULL)
+	RETURNING o.id, o.org_id, o.payload, o.attempts, o.in_doubt, o.dead_at, o.last_error
+	)
+	SELECT s.payload OPERATOR(pg_catalog.->>) 'identifier', ARRAY[s.id], s.org_id, NULL::text, NULL::text,
+		   NULL::bigint, NULL::bigint, s.attempts, s.in_doubt, s.last_error
+	  FROM s WHERE s.dead_at IS NOT NULL;
 	-- a group with a row past its attempts is dead whole
+	RETURN QUERY
+	WITH s AS (
 	UPDATE ipai.outbox o
 	   SET dead_at = now_ts,
 		   last_error = pg_catalog.format('gave up after %s attempts%s', o.attempts,
@@ -385,12 +410,15 @@ BEGIN
 	  FROM (SELECT DISTINCT l.org_id, l.batch FROM pg_temp.ipai_meter_lease l
 			 WHERE l.give_up AND l.batch IS NOT NULL) d
 	 WHERE o.org_id OPERATOR(pg_catalog.=) d.org_id AND o.batch OPERATOR(pg_catalog.=) d.batch
-	   AND o.sent_at IS NULL AND o.dead_at IS NULL;
+	   AND o.sent_at IS NULL AND o.dead_at IS NULL
+	RETURNING o.id, o.org_id, o.batch, o.attempts, o.in_doubt, o.last_error
+	)
+	SELECT s.batch, ARRAY[s.id], s.org_id, NULL::text, NULL::text, NULL::bigint, NULL::bigint,
+		   s.attempts, s.in_doubt, s.last_error
+	  FROM s;
+	DELETE FROM pg_temp.ipai_meter_lease l WHERE l.batch IS NULL;
 	DELETE FROM pg_temp.ipai_meter_lease l
-	 WHERE l.batch IS NULL
-		OR EXISTS (SELECT 1 FROM pg_temp.ipai_meter_lease k
-					WHERE k.org_id OPERATOR(pg_catalog.=) l.org_id
-					  AND k.batch OPERATOR(pg_catalog.=) l.batch AND k.give_up);
+	 WHERE (l.org_id, l.batch) IN (SELECT k.org_id, k.batch FROM pg_temp.ipai_meter_lease k WHERE k.give_up);
 
 	-- lease the groups and return them
 	RETURN QUERY
@@ -410,7 +438,7 @@ BEGIN
 		   pg_catalog.min(u.payload OPERATOR(pg_catalog.->>) 'stripe_customer_id'),
 		   pg_catalog.sum((u.payload OPERATOR(pg_catalog.->>) 'value')::bigint)::bigint,
 		   pg_catalog.max((u.payload OPERATOR(pg_catalog.->>) 'timestamp')::bigint),
-		   pg_catalog.max(u.attempts), pg_catalog.bool_or(u.in_doubt)
+		   pg_catalog.max(u.attempts), pg_catalog.bool_or(u.in_doubt), NULL::text
 	  FROM u
 	 GROUP BY u.org_id, u.batch
 	 ORDER BY pg_catalog.min(u.id);
@@ -568,14 +596,8 @@ COMMENT ON FUNCTION ipai.outbox_retry(bigint) IS
 
 -- new: ipai._outbox_notify
 CREATE FUNCTION ipai._outbox_notify() RETURNS trigger
-	LANGUAGE plpgsql
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-BEGIN
-	PERFORM pg_catalog.pg_notify('ipai_outbox', '');
-	RETURN NULL;
-END
-$$;
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'ipai_outbox_notify';
 REVOKE ALL ON FUNCTION ipai._outbox_notify() FROM PUBLIC;
 
 -- new: ipai.outbox_next_due
@@ -913,8 +935,9 @@ BEGIN
 		CREATE INDEX outbox_due ON ipai.outbox (topic, next_attempt_at, id)
 			WHERE sent_at IS NULL AND dead_at IS NULL;
 		CREATE INDEX outbox_dead ON ipai.outbox (dead_at) WHERE dead_at IS NOT NULL;
+		-- meter-event groups in flight (leased or waiting): few rows
 		CREATE INDEX outbox_batch ON ipai.outbox (org_id, batch)
-			WHERE batch IS NOT NULL AND sent_at IS NULL;
+			WHERE batch IS NOT NULL AND sent_at IS NULL AND dead_at IS NULL;
 		CREATE TRIGGER outbox_notify AFTER INSERT ON ipai.outbox
 			FOR EACH STATEMENT EXECUTE FUNCTION ipai._outbox_notify();
 		COMMENT ON COLUMN ipai.outbox.next_attempt_at IS
@@ -932,7 +955,7 @@ CREATE OR REPLACE FUNCTION ipai.outbox_claim(topic text, max_rows integer DEFAUL
 	LANGUAGE sql
 	SET search_path = pg_catalog, pg_temp
 	AS $$ SELECT l.out_id, l.out_org_id, l.out_topic, l.out_payload, l.out_created_at
-			FROM ipai._outbox_lease($1, $2, $3) l $$;
+			FROM ipai._outbox_lease($1, $2, $3) l WHERE l.out_given_up IS NULL $$;
 
 -- changed: ipai.outbox_mark_sent
 CREATE OR REPLACE FUNCTION ipai.outbox_mark_sent(id bigint) RETURNS boolean

@@ -10,9 +10,11 @@
 //     and answers 200 {sent, retried, dead, remaining}.  Callers must be
 //     service_role (../_shared/auth.ts); 403 otherwise.
 //   - IPAI_OUTBOX_LOOP=1 (or `--loop`): a long-lived sender for systemd or
-//     any process manager.  It LISTENs on ipai_outbox (a NOTIFY at every
-//     commit that writes outbox rows), drains, and otherwise sleeps until
-//     the next row is due, at most IPAI_OUTBOX_POLL_SECONDS (10).  SIGTERM
+//     any process manager.  It LISTENs on ipai_outbox (a NOTIFY when a
+//     commit writes outbox rows, at most every 100 ms per backend), drains,
+//     looks again within 200 ms while rows keep coming, and otherwise
+//     sleeps until the next row is due, at most IPAI_OUTBOX_POLL_SECONDS
+//     (10).  SIGTERM
 //     or SIGINT: it finishes the requests in flight, records them, and
 //     exits.
 //
@@ -83,21 +85,27 @@ async function loop(): Promise<void> {
   console.log("listening on channel ipai_outbox");
   while (!stopping) {
     notified = false;
+    let found = false;
     try {
       const t = await drain(sql, cfg, Number.POSITIVE_INFINITY);
-      if (t.sent + t.retried + t.dead > 0) {
+      found = t.sent + t.retried + t.dead > 0;
+      if (found) {
         console.log(`sent ${t.sent}, retried ${t.retried}, dead ${t.dead}`);
       }
     } catch (err) {
       console.error("drain failed:", err);
     }
     if (stopping || notified) continue;
-    let sleep = poll;
+    // rows keep coming while a drain finds some: look again soon (the
+    // database notifies at most every 100 ms per backend)
+    let sleep = found ? Math.min(poll, 200) : poll;
     try {
       const [r] = await sql`
         SELECT extract(epoch FROM ipai.outbox_next_due(${`${cfg.leaseSeconds} seconds`}::interval)
                                   - clock_timestamp()) * 1000 AS ms`;
-      if (r.ms !== null) sleep = Math.max(0, Math.min(poll, Number(r.ms) + 50));
+      if (r.ms !== null) {
+        sleep = Math.max(0, Math.min(sleep, Number(r.ms) + 50));
+      }
     } catch (err) {
       console.error("could not read when the next row is due:", err);
     }
