@@ -10,13 +10,12 @@ set -euo pipefail
 
 db=ipai_e2e_checkout_$$
 work=$(mktemp -d /tmp/e2e-checkout.XXXXXX)
-stub_pid=
 psql -X -q -d postgres -c "CREATE DATABASE $db TEMPLATE ipai_template" >/dev/null
 cleanup() {
 	local rc=$?
 	set +e
 	edge_stop
-	[ -n "$stub_pid" ] && { kill "$stub_pid" 2>/dev/null; wait "$stub_pid" 2>/dev/null; }
+	standin_stop_all
 	rm -rf "$work"
 	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
 	exit "$rc"
@@ -37,49 +36,15 @@ INSERT INTO ipai.billing_customers (org_id, stripe_customer_id)
 VALUES ('c0c00000-0000-4000-8000-00000000000b', 'cus_Globex42');
 SQL
 
-# the stand-in for Stripe: records requests, answers like Stripe
+# the stand-in for Stripe (test/lib/STANDINS.md): checks every request
+# against Stripe's description of POST /v1/checkout/sessions
+# (test/fixtures/stripe/api/api_facts.json) and records it
+. "$IPAI_SRC/test/lib/standins.sh"
+standin_start stripe --secret-key sk_test_standin_51Mz --customers cus_Globex42 \
+	--prices price_1QmZ2aLgUG5tbmjcPr0Mnth:recurring:9900:usd || exit 1
 cd "$IPAI_SRC"
-PORT_FILE="$work/port" LOG_FILE="$work/requests.json" node - >"$work/stub.log" 2>&1 <<'JS' &
-const http = require("http");
-const fs = require("fs");
-const requests = [];
-const server = http.createServer((req, res) => {
-  let body = "";
-  req.setEncoding("utf8");
-  req.on("data", (c) => { body += c; });
-  req.on("end", () => {
-    if (req.method === "GET" && req.url === "/__requests") {
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify(requests));
-      return;
-    }
-    requests.push({ method: req.method, url: req.url, headers: req.headers, body });
-    const form = new URLSearchParams(body);
-    if (req.headers.authorization !== "Bearer sk_test_standin_51Mz") {
-      res.writeHead(401, { "content-type": "application/json" });
-      res.end(JSON.stringify({ error: { type: "invalid_request_error", message: "Invalid API Key provided" } }));
-      return;
-    }
-    if (form.get("success_url")?.includes("stripe-says-no")) {
-      res.writeHead(400, { "content-type": "application/json" });
-      res.end(JSON.stringify({ error: { type: "invalid_request_error", message: "Not a valid URL", param: "success_url" } }));
-      return;
-    }
-    const id = "cs_test_" + requests.length.toString().padStart(4, "0") + "a1Kq9ZrX0bN4mV7cL2pT8sYwE5uH3";
-    res.writeHead(200, { "content-type": "application/json", "request-id": "req_standin" });
-    res.end(JSON.stringify({ id, object: "checkout.session", mode: form.get("mode"),
-                             url: "https://checkout.stripe.com/c/pay/" + id + "#fidkdWxOYHwnPyd1blpxYHZxWjA0" }));
-  });
-});
-server.listen(0, "127.0.0.1", () => {
-  fs.writeFileSync(process.env.PORT_FILE, String(server.address().port));
-});
-JS
-stub_pid=$!
-for i in $(seq 1 100); do [ -s "$work/port" ] && break; sleep 0.05; done
-stub_port=$(cat "$work/port")
 
-export STRIPE_API_BASE="http://127.0.0.1:$stub_port"
+export STRIPE_API_BASE=$STRIPE_STANDIN_URL
 export STRIPE_SECRET_KEY=sk_test_standin_51Mz
 export SUPABASE_JWT_SECRET=super-secret-jwt-token-with-at-least-32-characters-long
 EDGE_DB=$db edge_start billing-checkout
@@ -130,8 +95,8 @@ async function call(body, token, headers = {}) {
   return { status: res.status, json };
 }
 async function recorded() {
-  const res = await fetch(stub + "/__requests");
-  return res.json();
+  const res = await fetch(process.env.STRIPE_STANDIN_ADMIN + "/__standin/requests?path=/v1/checkout/sessions");
+  return (await res.json()).requests;
 }
 
 (async () => {
@@ -142,7 +107,7 @@ async function recorded() {
   let reqs = await recorded();
   ok(reqs.length === 1, "one request reached Stripe", reqs.length);
   const q = reqs[0];
-  ok(q.method === "POST" && q.url === "/v1/checkout/sessions", "POST /v1/checkout/sessions", q);
+  ok(q.method === "POST" && q.path === "/v1/checkout/sessions" && q.status === 200, "POST /v1/checkout/sessions, valid by Stripe's description of it", q);
   ok(q.headers.authorization === "Bearer sk_test_standin_51Mz", "with the secret key as bearer token", q.headers);
   ok(q.headers["content-type"] === "application/x-www-form-urlencoded", "form-encoded", q.headers);
   ok(q.headers["idempotency-key"] === "upgrade-a-1", "the Idempotency-Key is passed on", q.headers);
@@ -211,8 +176,20 @@ async function recorded() {
   ok((await recorded()).length === before, "none of these reached Stripe");
 
   // Stripe refuses
+  await fetch(process.env.STRIPE_STANDIN_ADMIN + "/__standin/faults/next", { method: "POST",
+    body: JSON.stringify({ kind: "400", message: "Not a valid URL", param: "success_url", path: "/v1/checkout/sessions" }) });
   r = await call({ ...good, success_url: "https://stripe-says-no.example/" }, userToken(OWNER_A));
-  ok(r.status === 502 && r.json.detail === "Not a valid URL", "Stripe's error: 502 with its message", r);
+  ok(r.status === 502 && r.json.detail === "Not a valid URL" && r.json.stripe_status === 400, "Stripe's error: 502 with its message", r);
+
+  // the same click twice: one session (Stripe's idempotency, through the SDK)
+  const first = await call(good, userToken(OWNER_A), { "idempotency-key": "upgrade-a-twice" });
+  const again = await call(good, userToken(OWNER_A), { "idempotency-key": "upgrade-a-twice" });
+  ok(first.status === 200 && again.status === 200 && first.json.id === again.json.id,
+     "the same Idempotency-Key twice: the same Checkout Session", [first, again]);
+  const all = await recorded();
+  ok(all.filter((q) => q.status === 200).length === all.filter((q) => q.fault === undefined || q.fault === null).length,
+     "every request the SDK sent met Stripe's description of the endpoint (the stand-in answered 200)",
+     all.map((q) => [q.status, q.error]));
 
   const res = await fetch(url, { method: "GET" });
   ok(res.status === 405, "GET: 405");
