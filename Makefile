@@ -1,6 +1,8 @@
-# ipai_saas — PGXS build, plus the two commands of the README:
-#   make demo   a narrated end-to-end story on a throwaway cluster
-#   make test   every test suite on a throwaway cluster, one summary line
+# ipai_saas — PGXS build, plus the commands of the README:
+#   make demo       a narrated end-to-end story on a throwaway cluster
+#   make test       every test suite on throwaway clusters of PostgreSQL 15
+#                   and 18 (when its source is at hand); one summary line.
+#                   make test PG=18: one version only
 #
 # `make demo` and `make test` first install what a fresh Debian 12 machine
 # lacks (test/bootstrap.sh), so this file must parse before the PGXS
@@ -26,7 +28,9 @@ SHLIB_LINK += -lcrypto
 PG_CFLAGS  += -Wall -Wextra -Wno-unused-parameter $(IPAI_CFLAGS)
 EXTRA_CLEAN = ipai_saas--$(EXTVERSION).sql
 
-PG_CONFIG  ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
+# the usual PGXS convention: the pg_config on PATH (Debian: the newest
+# server-dev package installed), or PG_CONFIG=/path/to/pg_config
+PG_CONFIG  ?= pg_config
 PGXS       := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 
 ifneq ($(wildcard $(PGXS)),)
@@ -51,8 +55,10 @@ deps:
 demo: deps
 	$(srcdir)/test/demo.sh
 
+# PG=18 (or PG="15 18") picks versions; by default 15, and 18 when its
+# source is present (test/lib/third_party.sh)
 test: deps
-	$(srcdir)/test/run_all.sh
+	IPAI_PG="$(PG)" $(srcdir)/test/run_all.sh
 
 bench: deps
 	$(srcdir)/test/bench/run.sh
