@@ -1,8 +1,10 @@
 # ipai_saas — PGXS build, plus the commands of the README:
 #   make demo       a narrated end-to-end story on a throwaway cluster
 #   make test       every test suite on throwaway clusters of PostgreSQL 15
-#                   and 18 (when its source is at hand); one summary line.
+#                   and 18 (when its source is at hand), pg_upgrade 15 -> 18,
+#                   the Debian package; one summary line.
 #                   make test PG=18: one version only
+#   make test-deb   the Debian package test alone
 #
 # `make demo` and `make test` first install what a fresh Debian 12 machine
 # lacks (test/bootstrap.sh), so this file must parse before the PGXS
@@ -16,6 +18,8 @@ MODULE_big  = ipai_saas
 srcdir     ?= $(if $(VPATH),$(VPATH),.)
 ifneq ($(VPATH),)
 srcdir      = $(VPATH)
+# the objects go to src/ of the build directory (pg_buildext's build-<version>)
+$(shell mkdir -p src)
 endif
 
 SRCS        = $(sort $(notdir $(wildcard $(srcdir)/src/*.c)))
@@ -45,7 +49,7 @@ endif
 ipai_saas--$(EXTVERSION).sql: $(SQL_SRCS)
 	cat $(SQL_SRCS) > $@
 
-.PHONY: deps demo test bench fuzz clean-work
+.PHONY: deps demo test test-deb bench fuzz clean-work
 
 FUZZ_RUNS ?= 10000000
 
@@ -59,6 +63,9 @@ demo: deps
 # source is present (test/lib/third_party.sh)
 test: deps
 	IPAI_PG="$(PG)" $(srcdir)/test/run_all.sh
+
+test-deb: deps
+	IPAI_PG=none IPAI_SUITES=package IPAI_ONLY='^deb\.t$$' $(srcdir)/test/run_all.sh
 
 bench: deps
 	$(srcdir)/test/bench/run.sh
