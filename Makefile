@@ -2,9 +2,10 @@
 #   make demo       a narrated end-to-end story on a throwaway cluster
 #   make test       every test suite on throwaway clusters of PostgreSQL 15
 #                   and 18 (when its source is at hand), pg_upgrade 15 -> 18,
-#                   the Debian package; one summary line.
-#                   make test PG=18: one version only
+#                   the Debian package and the PGXN distribution; one
+#                   summary line.  make test PG=18: one version only
 #   make test-deb   the Debian package test alone
+#   make dist       the PGXN distribution, ipai_saas-<version>.zip
 #
 # `make demo` and `make test` first install what a fresh Debian 12 machine
 # lacks (test/bootstrap.sh), so this file must parse before the PGXS
@@ -49,7 +50,7 @@ endif
 ipai_saas--$(EXTVERSION).sql: $(SQL_SRCS)
 	cat $(SQL_SRCS) > $@
 
-.PHONY: deps demo test test-deb bench fuzz clean-work
+.PHONY: deps demo test test-deb dist bench fuzz clean-work
 
 FUZZ_RUNS ?= 10000000
 
@@ -66,6 +67,18 @@ test: deps
 
 test-deb: deps
 	IPAI_PG=none IPAI_SUITES=package IPAI_ONLY='^deb\.t$$' $(srcdir)/test/run_all.sh
+
+# PGXN distribution: git archive of the release tag v<version> (of HEAD
+# when DIST_REF=HEAD), one top-level directory ipai_saas-<version>/ as
+# PGXN requires; the version comes from META.json, which a test keeps in
+# step with the control file
+DIST_VERSION = $(shell perl -MJSON::PP -0777 -ne 'print decode_json($$_)->{version}' $(srcdir)/META.json)
+DIST_REF    ?= v$(DIST_VERSION)
+dist:
+	@git -C $(srcdir) rev-parse -q --verify '$(DIST_REF)^{commit}' >/dev/null || \
+		{ echo "make dist: no $(DIST_REF); tag the release (git tag v$(DIST_VERSION)) or make dist DIST_REF=HEAD" >&2; exit 1; }
+	git -C $(srcdir) archive --format=zip --prefix=$(EXTENSION)-$(DIST_VERSION)/ \
+		-o $(CURDIR)/$(EXTENSION)-$(DIST_VERSION).zip $(DIST_REF)
 
 bench: deps
 	$(srcdir)/test/bench/run.sh
