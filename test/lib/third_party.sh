@@ -8,8 +8,8 @@
 #   PG_CRON_SRC   pg_cron-*.tar.gz, built for that server
 #   PGTAP_SRC     pgtap_*.orig.tar.gz, built for that server
 #
-# ipai_pg_build 18: builds PostgreSQL 18 (OpenSSL, libxml and ICU as in
-# Debian's server, assertions enabled) with
+# ipai_pg_build 18: builds PostgreSQL 18 (OpenSSL, libxml, ICU, lz4 and
+# zstd as in Debian's server, assertions enabled) with
 # contrib, pg_isolation_regress, pg_cron and pgTAP into a private prefix,
 # once per machine: the prefix is
 #   $IPAI_THIRD_PARTY_CACHE/<16 hex of the archives' SHA-256 and this
@@ -25,7 +25,7 @@ IPAI_THIRD_PARTY=${IPAI_THIRD_PARTY:-$(dirname "$IPAI_SRC")/shared/third_party}
 IPAI_THIRD_PARTY_CACHE=${IPAI_THIRD_PARTY_CACHE:-$IPAI_WORK_BASE/third_party}
 
 # bump when the build recipe below changes: the cache key includes it
-IPAI_PG_RECIPE="pg18 r2: --with-openssl --with-libxml --with-icu --enable-cassert --enable-debug; contrib; isolation; pg_cron; pgtap"
+IPAI_PG_RECIPE="pg18 r3: --with-openssl --with-libxml --with-icu --with-lz4 --with-zstd --enable-cassert --enable-debug; contrib; isolation; pg_cron; pgtap"
 
 # ipai_first_match GLOB: the first existing file matching it, else empty
 ipai_first_match() {
@@ -58,7 +58,7 @@ ipai_pg_sources() {
 # ipai_pg_build_deps: the Debian packages a server build needs
 ipai_pg_build_deps() {
 	local p missing=()
-	for p in bison flex libreadline-dev zlib1g-dev libssl-dev libxml2-dev libicu-dev pkg-config make gcc; do
+	for p in bison flex libreadline-dev zlib1g-dev libssl-dev libxml2-dev libicu-dev liblz4-dev libzstd-dev pkg-config make gcc; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0
@@ -110,8 +110,10 @@ ipai_pg_build() {
 	echo "$prefix/bin/pg_config"
 }
 
-# the recipe: a server with OpenSSL, libxml (tests use query_to_xml) and ICU
-# (assertions on, to catch misuse of server APIs), contrib, the isolation tester (installed into pgxs as
+# the recipe: a server with OpenSSL, libxml (tests use query_to_xml), ICU,
+# lz4 (webhook payloads are lz4-compressed where available: pg_upgrade from
+# Debian's 15 needs it) and zstd (assertions on, to catch misuse of server
+# APIs), contrib, the isolation tester (installed into pgxs as
 # Debian's server-dev package does), then pg_cron and pgTAP for it
 ipai_pg_build_steps() {
 	local major=$1 prefix=$2 src=$3 jobs dir pgc=$2/bin/pg_config
@@ -119,7 +121,7 @@ ipai_pg_build_steps() {
 	# (set -e is ignored in a function called as part of ||: check each step)
 	tar -xf "$PG_SRC_ARCHIVE" -C "$src" || return 1
 	dir=$(find "$src" -mindepth 1 -maxdepth 1 -type d -name 'postgresql-*' | head -1)
-	(cd "$dir" && ./configure --prefix="$prefix" --with-openssl --with-libxml --with-icu \
+	(cd "$dir" && ./configure --prefix="$prefix" --with-openssl --with-libxml --with-icu --with-lz4 --with-zstd \
 		--enable-cassert --enable-debug CFLAGS="-O2 -g") || return 1
 	make -C "$dir" -j"$jobs" || return 1
 	make -C "$dir" install || return 1
@@ -136,4 +138,40 @@ ipai_pg_build_steps() {
 	make -C "$dir" PG_CONFIG="$pgc" || return 1
 	make -C "$dir" PG_CONFIG="$pgc" install || return 1
 	[ -x "$prefix/bin/postgres" ] && [ -x "$prefix/lib/pgxs/src/test/isolation/pg_isolation_regress" ]
+}
+
+# ipai_pg_debian MAJOR VERSION: the Debian packages postgresql-MAJOR,
+# postgresql-client-MAJOR and postgresql-server-dev-MAJOR of that version,
+# fetched with `apt-get download` from the configured archive and unpacked
+# (dpkg -x, never installed) under
+#   $IPAI_THIRD_PARTY_CACHE/debian-postgresql-MAJOR-VERSION/root
+# with the system's pg_cron for MAJOR copied in; once per machine.  For a
+# server of another minor version than the system's (test/pg_upgrade).
+# Prints its pg_config; returns 2, saying why, when the archive does not
+# have that version.
+ipai_pg_debian() {
+	local major=$1 version=$2 base root rc
+	base="$IPAI_THIRD_PARTY_CACHE/debian-postgresql-$major-$version"
+	root="$base/root"
+	umask 022
+	mkdir -p -m 0755 "$IPAI_THIRD_PARTY_CACHE" "$base" || return 1
+	(
+		flock 9
+		[ -f "$root/.complete" ] && exit 0
+		rm -rf "$root" "$base/debs"
+		mkdir -p "$base/debs" "$root"
+		if ! (cd "$base/debs" && apt-get download -q "postgresql-$major=$version" \
+			"postgresql-client-$major=$version" "postgresql-server-dev-$major=$version") >"$base/download.log" 2>&1; then
+			echo "the archive has no PostgreSQL $major packages of version $version: $(tail -2 "$base/download.log" | tr '\n' ' ')" >&2
+			exit 2
+		fi
+		for deb in "$base"/debs/*.deb; do dpkg -x "$deb" "$root" || exit 1; done
+		cp -a /usr/lib/postgresql/"$major"/lib/pg_cron.so "$root/usr/lib/postgresql/$major/lib/" &&
+			cp -a /usr/share/postgresql/"$major"/extension/pg_cron* "$root/usr/share/postgresql/$major/extension/" || exit 1
+		rm -rf "$base/debs"
+		touch "$root/.complete"
+	) 9>"$base/.lock"
+	rc=$?
+	[ "$rc" -eq 0 ] || return "$rc"
+	echo "$root/usr/lib/postgresql/$major/bin/pg_config"
 }
