@@ -31,6 +31,7 @@ DATA_built  = ipai_saas--$(EXTVERSION).sql
 DATA        = $(addprefix src/sql/released/,$(notdir $(wildcard $(srcdir)/src/sql/released/ipai_saas--*.sql)))
 SHLIB_LINK += -lcrypto
 PG_CFLAGS  += -Wall -Wextra -Wno-unused-parameter $(IPAI_CFLAGS)
+PG_CPPFLAGS += -DIPAI_EXTVERSION=\"$(EXTVERSION)\"
 EXTRA_CLEAN = ipai_saas--$(EXTVERSION).sql
 
 # the usual PGXS convention: the pg_config on PATH (Debian: the newest

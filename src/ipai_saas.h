@@ -80,4 +80,18 @@ extern void ipai_word_diff(const char *old_data, size_t old_len,
 #define ipai_noreturn pg_attribute_noreturn()
 #endif
 
+/*
+ * PostgreSQL 18 lets a module name itself and its version in its magic
+ * block (pg_get_loaded_modules() shows them); IPAI_EXTVERSION comes from
+ * the Makefile's EXTVERSION.
+ */
+#if PG_VERSION_NUM >= 180000
+#ifndef IPAI_EXTVERSION
+#error "IPAI_EXTVERSION is not defined: build with the Makefile (PGXS)"
+#endif
+#define IPAI_MODULE_MAGIC PG_MODULE_MAGIC_EXT(.name = "ipai_saas", .version = IPAI_EXTVERSION)
+#else
+#define IPAI_MODULE_MAGIC PG_MODULE_MAGIC
+#endif
+
 #endif							/* IPAI_SAAS_H */
