@@ -97,8 +97,9 @@ ipai_pg_build() {
 		rm -rf "$prefix" "$base/src"
 		mkdir -p "$base/src"
 		ipai_pg_build_steps "$major" "$prefix" "$base/src" >"$log" 2>&1 || {
-			echo "the PostgreSQL $major build failed; last lines of $log:" >&2
-			tail -30 "$log" >&2
+			echo "the PostgreSQL $major build failed; errors in $log:" >&2
+			grep -E -i '(error|cannot|not found)' "$log" | grep -v -- '-Werror' | tail -10 >&2
+			tail -3 "$log" >&2
 			rm -rf "$prefix"
 			exit 1
 		}
@@ -123,6 +124,9 @@ ipai_pg_build_steps() {
 	dir=$(find "$src" -mindepth 1 -maxdepth 1 -type d -name 'postgresql-*' | head -1)
 	(cd "$dir" && ./configure --prefix="$prefix" --with-openssl --with-libxml --with-icu --with-lz4 --with-zstd \
 		--enable-cassert --enable-debug CFLAGS="-O2 -g") || return 1
+	# the generated headers first: a parallel build once compiled src/common
+	# before utils/errcodes.h existed
+	make -C "$dir/src/backend" generated-headers || return 1
 	make -C "$dir" -j"$jobs" || return 1
 	make -C "$dir" install || return 1
 	make -C "$dir/contrib" -j"$jobs" || return 1
