@@ -79,6 +79,9 @@ for v in $VERSIONS; do
 		if [ "$rc" -eq 2 ] && [ "$explicit" = 0 ]; then
 			echo "PostgreSQL $v: SKIPPED, not tested: $(cat "$results/pg$v-build.err")"
 			continue
+		elif [ "$rc" -eq 2 ]; then
+			fail_setup "pg$v-source" "PostgreSQL $v was asked for (IPAI_PG=$VERSIONS) but cannot be tested: $(cat "$results/pg$v-build.err")"
+			continue
 		elif [ "$rc" -ne 0 ]; then
 			cat "$results/pg$v-build.err"
 			fail_setup "pg$v-build" "PostgreSQL $v could not be built"

@@ -46,11 +46,12 @@ ipai_pg_sources() {
 	esac
 	CRON_SRC_ARCHIVE=${PG_CRON_SRC:-$(ipai_first_match "$IPAI_THIRD_PARTY/pg_cron-*.tar.gz")}
 	TAP_SRC_ARCHIVE=${PGTAP_SRC:-$(ipai_first_match "$IPAI_THIRD_PARTY/pgtap_*.orig.tar.gz")}
-	[ -f "$PG_SRC_ARCHIVE" ] || missing+=("PostgreSQL $major source (PG${major}_SRC${PG_SRC_ARCHIVE:+=$PG_SRC_ARCHIVE})")
-	[ -f "$CRON_SRC_ARCHIVE" ] || missing+=("pg_cron source (PG_CRON_SRC${CRON_SRC_ARCHIVE:+=$CRON_SRC_ARCHIVE})")
-	[ -f "$TAP_SRC_ARCHIVE" ] || missing+=("pgTAP source (PGTAP_SRC${TAP_SRC_ARCHIVE:+=$TAP_SRC_ARCHIVE})")
+	[ -f "$PG_SRC_ARCHIVE" ] || missing+=(" the PostgreSQL $major source (PG${major}_SRC${PG_SRC_ARCHIVE:+=$PG_SRC_ARCHIVE})")
+	[ -f "$CRON_SRC_ARCHIVE" ] || missing+=(" the pg_cron source (PG_CRON_SRC${CRON_SRC_ARCHIVE:+=$CRON_SRC_ARCHIVE})")
+	[ -f "$TAP_SRC_ARCHIVE" ] || missing+=(" the pgTAP source (PGTAP_SRC${TAP_SRC_ARCHIVE:+=$TAP_SRC_ARCHIVE})")
 	if [ ${#missing[@]} -gt 0 ]; then
-		echo "missing: ${missing[*]} (looked in IPAI_THIRD_PARTY=$IPAI_THIRD_PARTY)" >&2
+		local IFS=';'
+		echo "missing${missing[*]} (looked in IPAI_THIRD_PARTY=$IPAI_THIRD_PARTY)" >&2
 		return 2
 	fi
 }
