@@ -3,6 +3,23 @@
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
 
+-- a query's plan, one line per row, in the notation of PostgreSQL 15 and 16:
+-- 17 prints an InitPlan's output as "(InitPlan 1).col1" where they print
+-- "$0", and no longer says "(returns $0)"
+CREATE FUNCTION pg_temp.plan_of(query text) RETURNS SETOF text
+LANGUAGE plpgsql AS $$
+DECLARE
+	line text;
+BEGIN
+	FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP
+		IF line ~ '^\s*InitPlan 1$' THEN
+			line := line || ' (returns $0)';
+		END IF;
+		RETURN NEXT replace(line, '(InitPlan 1).col1', '$0');
+	END LOOP;
+END
+$$;
+
 -- the installer is idempotent and the roles exist
 SELECT ipai.install_schema();
 SELECT ipai.install_schema(distributed => false);
@@ -107,7 +124,7 @@ SELECT ipai.add_member(id, '44444444-4444-4444-8444-444444444444', 'viewer') FRO
 \set VERBOSITY default
 SELECT ipai.add_member('99999999-9999-4999-8999-999999999999', '44444444-4444-4444-8444-444444444444');
 -- the membership helper runs once per statement (an InitPlan), not per row
-EXPLAIN (COSTS OFF) SELECT * FROM ipai.org_members;
+SELECT pg_temp.plan_of('SELECT * FROM ipai.org_members') AS "QUERY PLAN";
 -- nobody but an owner grants owner
 UPDATE ipai.org_members SET role = 'owner' WHERE user_id = '33333333-3333-4333-8333-333333333333';
 SET ipai.user_id = '11111111-1111-4111-8111-111111111111';

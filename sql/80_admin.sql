@@ -25,8 +25,6 @@ SELECT addr, ipai.email_is_valid(addr) AS valid
 			   ('ann lee@example.com'), (' ann@example.com'), ('ann@example.com '),
 			   (E'ann\t@example.com'), (E'ann@example.com\n'), (E'ann\x01@example.com'),
 			   (E'ann\u00a0lee@example.com'),               -- no-break space
-			   (E'ann\u200b@example.com'),                  -- zero-width space
-			   (E'ann\u202e@example.com'),                  -- right-to-left override
 			   (E'ann\u0085@example.com'),                  -- C1 control (NEL)
 			   ('ann@localhost'), ('ann@example'),          -- no dot in the domain
 			   ('ann@example.'), ('ann@.example.com'), ('ann@example..com'),
@@ -34,6 +32,12 @@ SELECT addr, ipai.email_is_valid(addr) AS valid
 			   ('.ann@example.com'), ('ann.@example.com'), ('an..n@example.com'),
 			   ('@example.com'), ('ann@'), (''), ('"ann"@example.com'),
 			   ('ann@[127.0.0.1]')) AS t(addr);
+-- zero-width space, right-to-left override (unaligned: psql's display width
+-- of such characters changes with its Unicode tables, as in 18)
+\pset format unaligned
+SELECT addr, ipai.email_is_valid(addr) AS valid
+  FROM (VALUES (E'ann\u200b@example.com'), (E'ann\u202e@example.com')) AS t(addr);
+\pset format aligned
 -- length: 254 characters pass, 255 do not
 SELECT length(a) AS len, ipai.email_is_valid(a) AS valid
   FROM (SELECT repeat('a', 64) || '@' || repeat('b', 63) || '.' || repeat('c', 63) || '.'

@@ -17,7 +17,7 @@
 
 #include "scheduler.h"
 
-PG_MODULE_MAGIC;
+IPAI_MODULE_MAGIC;
 
 void		_PG_init(void);
 

@@ -4,7 +4,7 @@
  *		Declarations shared by the C files of the ipai_saas extension.
  *
  * Everything that differs between PostgreSQL major versions lives here as a
- * small macro, so the .c files read the same on 15, 16 and 17.
+ * small macro, so the .c files read the same on 15 to 18.
  *
  *-------------------------------------------------------------------------
  */
@@ -12,6 +12,14 @@
 #define IPAI_SAAS_H
 
 #include "postgres.h"
+
+/*
+ * The varlena macros (VARDATA_ANY, VARSIZE_ANY_EXHDR, SET_VARSIZE) moved to
+ * varatt.h in PostgreSQL 16; postgres.h stopped including it in 18.
+ */
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"
+#endif
 
 #include "utils/uuid.h"
 
@@ -58,6 +66,32 @@ extern void ipai_word_diff(const char *old_data, size_t old_len,
 #else
 #define ipai_make_json_lex(json, len) \
 	makeJsonLexContextCstringLen((json), (len), GetDatabaseEncoding(), true)
+#endif
+
+/*
+ * PostgreSQL 18 replaced pg_attribute_noreturn(), written after the
+ * declarator, by pg_noreturn, written before the declaration (C11
+ * _Noreturn).  Both spellings go in front of the declaration here, where
+ * GCC, Clang and MSVC accept either.
+ */
+#if PG_VERSION_NUM >= 180000
+#define ipai_noreturn pg_noreturn
+#else
+#define ipai_noreturn pg_attribute_noreturn()
+#endif
+
+/*
+ * PostgreSQL 18 lets a module name itself and its version in its magic
+ * block (pg_get_loaded_modules() shows them); IPAI_EXTVERSION comes from
+ * the Makefile's EXTVERSION.
+ */
+#if PG_VERSION_NUM >= 180000
+#ifndef IPAI_EXTVERSION
+#error "IPAI_EXTVERSION is not defined: build with the Makefile (PGXS)"
+#endif
+#define IPAI_MODULE_MAGIC PG_MODULE_MAGIC_EXT(.name = "ipai_saas", .version = IPAI_EXTVERSION)
+#else
+#define IPAI_MODULE_MAGIC PG_MODULE_MAGIC
 #endif
 
 #endif							/* IPAI_SAAS_H */

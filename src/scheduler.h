@@ -9,6 +9,8 @@
 #ifndef IPAI_SCHEDULER_H
 #define IPAI_SCHEDULER_H
 
+#include "ipai_saas.h"
+
 #include "datatype/timestamp.h"
 #include "storage/latch.h"
 #include "storage/spin.h"
@@ -58,7 +60,7 @@ extern void ipai_scheduler_request_shmem(void);
 extern int	ipai_scheduler_max_lateness_log;
 extern int	ipai_scheduler_helpers;
 extern void ipai_scheduler_init(void);
-extern PGDLLEXPORT void ipai_scheduler_main(Datum main_arg) pg_attribute_noreturn();
-extern PGDLLEXPORT void ipai_scheduler_helper_main(Datum main_arg) pg_attribute_noreturn();
+ipai_noreturn extern PGDLLEXPORT void ipai_scheduler_main(Datum main_arg);
+ipai_noreturn extern PGDLLEXPORT void ipai_scheduler_helper_main(Datum main_arg);
 
 #endif							/* IPAI_SCHEDULER_H */

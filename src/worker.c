@@ -108,7 +108,8 @@ static IpaiSchedulerState logged_state = IPAI_SCHED_NOT_RUNNING;
  * ipai_scheduler_init
  *		Called from _PG_init: define the worker's settings and, while
  *		shared_preload_libraries is processed, register the worker and its
- *		shared memory.  Loaded any other way, only the settings exist.
+ *		shared memory (the worker not in binary-upgrade mode).  Loaded any
+ *		other way, only the settings exist.
  */
 void
 ipai_scheduler_init(void)
@@ -139,6 +140,15 @@ ipai_scheduler_init(void)
 		return;
 
 	ipai_scheduler_request_shmem();
+
+	/*
+	 * pg_upgrade runs the servers in binary-upgrade mode and drops and
+	 * recreates every database of the new cluster, "postgres" included: a
+	 * worker connected to the one it serves makes that fail ("database is
+	 * being accessed by other users").  Nothing is due there anyway.
+	 */
+	if (IsBinaryUpgrade)
+		return;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;

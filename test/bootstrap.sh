@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # bootstrap.sh — install what a fresh Debian 12 machine lacks for building,
-# demonstrating and testing ipai_saas: Debian packages (as root, with apt)
-# and the npm packages named in package.json.  Idempotent and quiet when
+# demonstrating and testing ipai_saas: Debian packages (as root, with apt;
+# debhelper, postgresql-server-dev-all and lintian build and check the
+# Debian package, pgxnclient installs the PGXN distribution) and the npm
+# packages named in package.json.  What building PostgreSQL 18 needs is
+# installed only when its source is there (test/lib/third_party.sh).  Idempotent and quiet when
 # everything is present.
 set -euo pipefail
 
@@ -12,6 +15,7 @@ APT_PACKAGES=(
 	libtap-parser-sourcehandler-pgtap-perl libssl-dev
 	make gcc clang libclang-rt-14-dev lcov valgrind
 	chromium
+	debhelper postgresql-server-dev-all lintian pgxnclient
 )
 
 missing=()

@@ -3,15 +3,17 @@
 #
 #   test/cluster.sh run [--] COMMAND [ARGS...]
 #       create a cluster in a temp dir, start it, run COMMAND with PGHOST,
-#       PGPORT, PGUSER, PGDATABASE pointing at it, then stop and remove it,
+#       PGPORT, PGUSER, PGDATABASE pointing at it (and the server's bin
+#       directory first on PATH), then stop and remove it,
 #       whatever COMMAND's outcome (also on Ctrl-C).  Exits with COMMAND's
 #       status.
 #   test/cluster.sh shell
 #       the same with an interactive psql.
 #
 # Environment:
-#   IPAI_PGBIN      server binaries (default /usr/lib/postgresql/15/bin; the
-#                   test scripts point it at a staged build)
+#   IPAI_PGBIN      server binaries (default the system's PostgreSQL, see
+#                   test/lib/common.sh; the test scripts point it at a
+#                   staged build)
 #   IPAI_PRELOAD    shared_preload_libraries (default 'pg_cron,ipai_saas')
 #   IPAI_CONF       extra postgresql.conf lines
 #   IPAI_KEEP=1     keep the data directory after stopping (for debugging)
@@ -21,12 +23,16 @@
 # dir.  Readiness is waited for with pg_isready, never with a fixed sleep.
 set -euo pipefail
 
-PGBIN=${IPAI_PGBIN:-/usr/lib/postgresql/15/bin}
+if [ -z "${IPAI_PGBIN:-}" ]; then
+	. "$(dirname "$0")/lib/common.sh"
+	IPAI_PGBIN=$("$SYS_PG_CONFIG" --bindir)
+fi
+PGBIN=$IPAI_PGBIN
 PRELOAD=${IPAI_PRELOAD-pg_cron,ipai_saas}
 PGOWNER=postgres
 
 usage() {
-	sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -111,6 +117,9 @@ if [ "$started" != 1 ]; then
 fi
 "$PGBIN/pg_isready" -q -h "$PGROOT" -p "$PORT" -t 60
 
+# the installation's own clients (psql, pg_dump, pgbench) first: a client
+# of another major version may not understand this server
+export PATH="$PGBIN:$PATH"
 export PGHOST="$PGROOT" PGPORT="$PORT" PGUSER=postgres PGDATABASE=postgres
 export IPAI_PGROOT="$PGROOT" IPAI_PGBIN="$PGBIN"
 export IPAI_SERVER_LOG="$PGROOT/server.log"

@@ -44,7 +44,7 @@ if [ -z "${PGHOST:-}" ]; then
 	IPAI_PGBIN=$pgbin exec "$SRC/test/cluster.sh" run -- "$0" "$@"
 fi
 
-PGBIN=${IPAI_PGBIN:-/usr/lib/postgresql/15/bin}
+PGBIN=${IPAI_PGBIN:-$(pg_config --bindir 2>/dev/null)}
 PGBENCH=$PGBIN/pgbench
 [ -x "$PGBENCH" ] || PGBENCH=$(command -v pgbench)
 PSQL="psql -X -q -v ON_ERROR_STOP=1"

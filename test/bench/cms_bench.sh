@@ -32,7 +32,7 @@ if [ -z "${PGHOST:-}" ]; then
 	exec env IPAI_PGBIN="$pgbin" "$SRC/test/cluster.sh" run -- "$0" "$@"
 fi
 
-PGBIN=${IPAI_PGBIN:-/usr/lib/postgresql/15/bin}
+PGBIN=${IPAI_PGBIN:-$(pg_config --bindir 2>/dev/null)}
 SECONDS_PER_RUN=${BENCH_SECONDS:-5}
 ROUNDS=${BENCH_ROUNDS:-3}
 db=cms_bench_$$

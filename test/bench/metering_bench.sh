@@ -32,7 +32,7 @@ set -euo pipefail
 
 SECS=${IPAI_BENCH_SECS:-10}
 DB=ipai_bench
-PGBIN=${IPAI_PGBIN:-/usr/lib/postgresql/15/bin}
+PGBIN=${IPAI_PGBIN:-$(pg_config --bindir 2>/dev/null)}
 work=$(mktemp -d /tmp/ipai-bench.XXXXXX)
 chmod 0755 "$work"
 cleanup() {

@@ -19,9 +19,22 @@ edge_stop() {
 }
 trap edge_stop EXIT
 
+# edge_free_port: a port nothing listens on, below the kernel's ephemeral
+# range (32768-60999): there, an outgoing connection of the tests (two
+# versions' suites, or two clones' runs side by side) may hold the port
+# between the check and the bind (Deno then exits with AddrInUse)
+edge_free_port() {
+	local p i
+	for i in $(seq 1 50); do
+		p=$((20000 + RANDOM % 12768))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || break
+	done
+	echo "$p"
+}
+
 edge_start() {
 	local name=$1 port log i
-	port=$((20000 + RANDOM % 40000))
+	port=$(edge_free_port)
 	log=$(mktemp /tmp/edge-"$name".XXXXXX)
 	(
 		cd "$IPAI_SRC" &&

@@ -2,13 +2,22 @@
 # run_suites.sh — runs inside test/cluster.sh: prepares databases and runs
 # pg_regress, pg_isolation_regress, pgTAP (pg_prove) and TAP scripts
 # (prove), appending "suite passed failed" lines to $IPAI_RESULTS/counts.
+#
+# The server is the one cluster.sh started from $IPAI_PGBIN: pg_regress,
+# the isolation tester and psql come from that installation.
+#   IPAI_LABEL        prefix of the printed suite names (e.g. "pg18 ")
+#   IPAI_TAP_SKIP     regex of TAP files not to run here, said so in the
+#                     output (run_all.sh: the server-independent ones, which
+#                     the system version's run already ran)
 set -uo pipefail
 
 SRC=$IPAI_SRC
 RES=$IPAI_RESULTS
-PGXS_DIR=$(/usr/lib/postgresql/15/bin/pg_config --pkglibdir)/pgxs/src/test
+PGXS_DIR=$("$IPAI_PGBIN/pg_config" --pkglibdir)/pgxs/src/test
 SUITES=${IPAI_SUITES:-regress isolation pgtap tap}
 ONLY=${IPAI_ONLY:-}
+LABEL=${IPAI_LABEL:-}
+TAP_SKIP=${IPAI_TAP_SKIP:-}
 
 filter() {
 	if [ -n "$ONLY" ]; then grep -E -- "$ONLY" || true; else cat; fi
@@ -16,7 +25,7 @@ filter() {
 
 count() {
 	echo "$1 $2 $3" >>"$RES/counts"
-	printf '%-10s %d passed, %d failed\n' "$1:" "$2" "$3"
+	printf '%s%-10s %d passed, %d failed\n' "$LABEL" "$1:" "$2" "$3"
 }
 
 # a template database with the extension, its schema and pgTAP installed;
@@ -74,7 +83,7 @@ for suite in $SUITES; do
 		mkdir -p "$RES/regress"
 		"$PGXS_DIR/regress/pg_regress" --use-existing --dbname=ipai_regress \
 			--inputdir="$SRC" --outputdir="$RES/regress" \
-			--bindir=/usr/lib/postgresql/15/bin $tests >"$RES/regress.log" 2>&1
+			--bindir="$IPAI_PGBIN" $tests >"$RES/regress.log" 2>&1
 		rc=$?
 		grep -E '^(test| *[a-z0-9_]+ +\.\.\.|ok|not ok)' "$RES/regress.log" | grep -vE '^test .*\.\.\. ok' | head -50
 		read -r p f < <(regress_counts "$RES/regress.log")
@@ -89,7 +98,7 @@ for suite in $SUITES; do
 		mkdir -p "$RES/isolation"
 		"$PGXS_DIR/isolation/pg_isolation_regress" --use-existing --dbname=ipai_isolation \
 			--inputdir="$SRC/test/isolation" --outputdir="$RES/isolation" \
-			--bindir=/usr/lib/postgresql/15/bin $tests >"$RES/isolation.log" 2>&1
+			--bindir="$IPAI_PGBIN" $tests >"$RES/isolation.log" 2>&1
 		rc=$?
 		read -r p f < <(regress_counts "$RES/isolation.log")
 		[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
@@ -109,6 +118,11 @@ for suite in $SUITES; do
 		;;
 	tap)
 		tests=$(ls "$SRC/test/t" 2>/dev/null | grep '\.t$' | sort | filter)
+		if [ -n "$TAP_SKIP" ]; then
+			skipped=$(printf '%s\n' $tests | grep -E -- "$TAP_SKIP" | tr '\n' ' ')
+			[ -n "$skipped" ] && echo "${LABEL}tap: not run here (server-independent, run once on the system version): $skipped"
+			tests=$(printf '%s\n' $tests | grep -vE -- "$TAP_SKIP")
+		fi
 		[ -n "$tests" ] || continue
 		newdb ipai_tap
 		(cd "$SRC/test/t" && PGDATABASE=ipai_tap prove --timer $tests) >"$RES/tap.log" 2>&1

@@ -35,7 +35,7 @@ SQL
 
 # a fake Stripe API: records the checkout request, answers like Stripe
 fake_log=$(mktemp /tmp/acc-fake-stripe.XXXXXX)
-fake_port=$((20000 + RANDOM % 40000))
+fake_port=$(edge_free_port)
 node -e '
 const http = require("http"); const fs = require("fs");
 http.createServer((req, res) => { let b = ""; req.on("data", (c) => b += c); req.on("end", () => {

@@ -14,8 +14,9 @@
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 . "$SRC/test/lib/common.sh"
-BIN=${1:-${IPAI_PGBIN:-$IPAI_WORK/stage/cov/usr/lib/postgresql/15/bin}}
-[ -x "$BIN/postgres" ] || BIN=/usr/lib/postgresql/15/bin
+SYS_BIN=$("$SYS_PG_CONFIG" --bindir)
+BIN=${1:-${IPAI_PGBIN:-$IPAI_WORK/stage/cov$SYS_BIN}}
+[ -x "$BIN/postgres" ] || BIN=$SYS_BIN
 
 work=$(mktemp -d /tmp/ipai-vg.XXXXXX)
 trap '[ -n "${IPAI_VG_KEEP:-}" ] || rm -rf "$work"' EXIT
