@@ -34,10 +34,10 @@ if [ -z "$VERSIONS" ]; then
 	explicit=0
 fi
 # TAP files that do not talk to the server under test (C unit tests under
-# sanitizers, fuzzing, script lint, the clone test, which runs its own
-# make test): run once, with the system version, or with the first
+# sanitizers, fuzzing, script lint, the HTTP stand-ins' own test, the
+# clone test, which runs its own make test): run once, with the system version, or with the first
 # version when the system's is not tested
-SERVER_INDEPENDENT='^(unit_[a-z_]+|fuzz_smoke|lint_install_script|clone_anywhere)\.t$'
+SERVER_INDEPENDENT='^(unit_[a-z_]+|fuzz_smoke|lint_install_script|clone_anywhere|standins)\.t$'
 
 if [ "${IPAI_COVERAGE:-1}" = 1 ]; then
 	kind=cov
