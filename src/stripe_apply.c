@@ -79,7 +79,7 @@ stripe_spi_plan(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtype
 	if (*slot == NULL)
 	{
 		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, (Oid *) argtypes,
-											  CURSOR_OPT_GENERIC_PLAN);
+											  ipai_spi_plan_options(CURSOR_OPT_GENERIC_PLAN));
 
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -862,14 +862,15 @@ apply_checkout(StripeEvent *ev, const pg_uuid_t *org, StripeApplyResult *result)
 						"   WHERE c.org_id OPERATOR(pg_catalog.=) $1),"
 						" l AS ("
 						"  INSERT INTO ipai.billing_customers AS c"
-						"   (org_id, stripe_customer_id, email, last_event_id, last_event_created)"
-						"  VALUES ($1, $2, $3, $4, $5)"
+						"   (org_id, stripe_customer_id, email, last_event_id, last_event_created,"
+						"    updated_at)"
+						"  VALUES ($1, $2, $3, $4, $5, pg_catalog.now())"
 						"  ON CONFLICT (org_id) DO UPDATE"
 						"   SET stripe_customer_id = EXCLUDED.stripe_customer_id,"
 						"       email = coalesce(EXCLUDED.email, c.email),"
 						"       last_event_id = EXCLUDED.last_event_id,"
 						"       last_event_created = EXCLUDED.last_event_created,"
-						"       updated_at = pg_catalog.now()"
+						"       updated_at = EXCLUDED.updated_at"
 						"   WHERE c.last_event_created IS NULL"
 						"      OR c.last_event_created OPERATOR(pg_catalog.<=) EXCLUDED.last_event_created"
 						"  RETURNING c.stripe_customer_id)"

@@ -73,12 +73,12 @@
 #define EVENT_ON_KEY \
 	"ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING "
 #define EVENT_OUTBOX \
-	"INSERT INTO ipai.outbox (org_id, topic, payload, dedupe_key) " \
-	"SELECT $1, 'stripe.meter_event', " \
-	"       ipai._meter_event_payload($1, e.id, $11, $12, $3, e.occurred_at), " \
-	"       ipai._meter_identifier($1, e.id) " \
-	"  FROM e " \
-	"RETURNING (SELECT e.id FROM e)"
+	", o AS (INSERT INTO ipai.outbox (org_id, topic, payload, dedupe_key) " \
+	"        SELECT $1, 'stripe.meter_event', " \
+	"               ipai._meter_event_payload($1, e.id, $11, $12, $3, e.occurred_at), " \
+	"               ipai._meter_identifier($1, e.id) " \
+	"          FROM e RETURNING 1) " \
+	"SELECT e.id FROM e"
 #define EVENT_ARGTYPES \
 	{UUIDOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, BOOLOID, UUIDOID, \
 	 UUIDOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID}
@@ -90,6 +90,11 @@ typedef struct UsageStmtDef
 	Oid			argtypes[12];
 } UsageStmtDef;
 
+/*
+ * Every distributed table a statement reads or writes is filtered by the
+ * organization ($1) itself, not through a join: Citus routes a statement
+ * to one worker only when each of its tables is (see citus.c).
+ */
 static const UsageStmtDef stmt_defs[STMT_COUNT] = {
 	/*
 	 * The usage period follows the subscription whenever it grants the
@@ -104,14 +109,14 @@ static const UsageStmtDef stmt_defs[STMT_COUNT] = {
 		"  LEFT JOIN LATERAL ( "
 		"       SELECT s.current_period_start, s.current_period_end "
 		"         FROM ipai.subscriptions s "
-		"        WHERE s.org_id OPERATOR(pg_catalog.=) o.id "
+		"        WHERE s.org_id OPERATOR(pg_catalog.=) $1 "
 		"          AND s.status OPERATOR(pg_catalog.=) ANY ('{active,trialing,past_due}'::pg_catalog.text[]) "
 		"          AND s.current_period_start IS NOT NULL "
 		"          AND s.current_period_end IS NOT NULL "
 		"          AND s.current_period_end OPERATOR(pg_catalog.>) s.current_period_start "
 		"        ORDER BY s.current_period_end DESC "
 		"        LIMIT 1) s ON true "
-		"  LEFT JOIN ipai.billing_customers b ON b.org_id OPERATOR(pg_catalog.=) o.id "
+		"  LEFT JOIN ipai.billing_customers b ON b.org_id OPERATOR(pg_catalog.=) $1 "
 		" WHERE o.id OPERATOR(pg_catalog.=) $1",
 		1, {UUIDOID}
 	},
@@ -257,7 +262,7 @@ usage_stmt(UsageStmt stmt)
 		const UsageStmtDef *def = &stmt_defs[stmt];
 
 		plan = SPI_prepare_cursor(def->sql, def->nargs, (Oid *) def->argtypes,
-								  CURSOR_OPT_GENERIC_PLAN);
+								  ipai_spi_plan_options(CURSOR_OPT_GENERIC_PLAN));
 		if (plan == NULL)
 			elog(ERROR, "could not prepare metering statement %d: %s",
 				 (int) stmt, SPI_result_code_string(SPI_result));

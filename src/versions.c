@@ -203,7 +203,8 @@ write_snapshot(TriggerData *trigdata)
 	}
 	if (snap_plan == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(snap_insert_sql, SNAP_NCOLS, types);
+		SPIPlanPtr	plan = SPI_prepare_cursor(snap_insert_sql, SNAP_NCOLS, types,
+												  ipai_spi_plan_options(0));
 
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));

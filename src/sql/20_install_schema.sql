@@ -36,7 +36,6 @@ DECLARE
 	target integer := ipai._schema_target_version();
 	ext_version text;
 	roles_note text;
-	grants_fn regprocedure;
 BEGIN
 	IF distributed IS NULL THEN
 		RAISE EXCEPTION 'argument "distributed" must not be null'
@@ -77,6 +76,14 @@ BEGIN
 	END IF;
 
 	roles_note := ipai.create_supabase_roles();
+	IF distributed AND roles_note OPERATOR(pg_catalog.~) '^created' THEN
+		-- Citus propagates them, but its own connections (to the
+		-- coordinator's placements too) cannot see roles this transaction
+		-- has not committed
+		RAISE EXCEPTION 'the Supabase roles must exist before the tables are distributed'
+			USING ERRCODE = '55000',
+				  HINT = 'Run SELECT ipai.create_supabase_roles(); first, then install_schema(distributed => true).';
+	END IF;
 
 	IF from_version OPERATOR(pg_catalog.<) target THEN
 		PERFORM ipai._schema_core(from_version);
@@ -92,15 +99,7 @@ BEGIN
 
 	-- EXECUTE grants of every area, each in its ipai._grants_<area>(); run
 	-- every time, so functions added by ALTER EXTENSION UPDATE get theirs
-	FOR grants_fn IN
-		SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
-		 WHERE p.pronamespace OPERATOR(pg_catalog.=) 'ipai'::regnamespace
-		   AND p.proname OPERATOR(pg_catalog.~) '^_grants_[a-z_]+$'
-		   AND p.pronargs OPERATOR(pg_catalog.=) 0
-		 ORDER BY p.proname
-	LOOP
-		EXECUTE pg_catalog.format('SELECT %s', grants_fn);
-	END LOOP;
+	PERFORM ipai._run_grants();
 
 	IF distributed THEN
 		PERFORM ipai._schema_distribute();
@@ -123,43 +122,24 @@ REVOKE ALL ON FUNCTION ipai.install_schema(boolean) FROM PUBLIC;
 COMMENT ON FUNCTION ipai.install_schema(boolean) IS
 	'Creates or migrates the ipai tables (idempotent); distributed => true uses Citus';
 
--- Citus: shared tables become reference tables, organization-owned tables
--- are distributed by org_id and colocated with ipai.organizations.  Only
--- called when citus is installed; tables already distributed are skipped.
-CREATE FUNCTION ipai._schema_distribute() RETURNS void
+-- Runs every ipai._grants_<area>() (the EXECUTE grants of each area), in
+-- name order.
+CREATE FUNCTION ipai._run_grants() RETURNS void
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
-	t record;
+	grants_fn regprocedure;
 BEGIN
-	FOR t IN
-		SELECT c.oid::regclass AS rel,
-			   EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-						WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid
-						  AND a.attname OPERATOR(pg_catalog.=) 'org_id'
-						  AND a.attnotnull AND NOT a.attisdropped) AS has_org
-		  FROM pg_catalog.pg_class c
-		 WHERE c.relnamespace OPERATOR(pg_catalog.=) 'ipai'::regnamespace
-		   AND c.relkind OPERATOR(pg_catalog.=) 'r'
-		 ORDER BY c.oid
+	FOR grants_fn IN
+		SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+		 WHERE p.pronamespace OPERATOR(pg_catalog.=) 'ipai'::regnamespace
+		   AND p.proname OPERATOR(pg_catalog.~) '^_grants_[a-z_]+$'
+		   AND p.pronargs OPERATOR(pg_catalog.=) 0
+		 ORDER BY p.proname
 	LOOP
-		IF EXISTS (SELECT 1 FROM pg_catalog.pg_class p
-					WHERE p.relname OPERATOR(pg_catalog.=) 'pg_dist_partition')
-		   AND EXISTS (SELECT 1 FROM pg_dist_partition d
-						WHERE d.logicalrelid OPERATOR(pg_catalog.=) t.rel) THEN
-			CONTINUE;
-		END IF;
-		IF t.rel OPERATOR(pg_catalog.=) 'ipai.organizations'::regclass THEN
-			PERFORM create_distributed_table('ipai.organizations', 'id');
-		ELSIF t.has_org THEN
-			PERFORM create_distributed_table(t.rel, 'org_id',
-											 colocate_with => 'ipai.organizations');
-		ELSE
-			-- plans, entitlements, inbox and other tables without a tenant
-			PERFORM create_reference_table(t.rel);
-		END IF;
+		EXECUTE pg_catalog.format('SELECT %s', grants_fn);
 	END LOOP;
 END
 $$;
-REVOKE ALL ON FUNCTION ipai._schema_distribute() FROM PUBLIC;
+REVOKE ALL ON FUNCTION ipai._run_grants() FROM PUBLIC;

@@ -217,6 +217,13 @@ BEGIN
 		-- attempts, when the next one is due, the last error, dead rows,
 		-- and the meter-event group a row was sent in
 		ALTER TABLE ipai.outbox RENAME COLUMN claim_count TO attempts;
+		-- PostgreSQL 18 names NOT NULL constraints after their column, and
+		-- a column's rename keeps the old name: as a fresh install has it
+		IF EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c
+					WHERE c.conrelid OPERATOR(pg_catalog.=) 'ipai.outbox'::regclass
+					  AND c.conname OPERATOR(pg_catalog.=) 'outbox_claim_count_not_null') THEN
+			ALTER TABLE ipai.outbox RENAME CONSTRAINT outbox_claim_count_not_null TO outbox_attempts_not_null;
+		END IF;
 		ALTER TABLE ipai.outbox
 			ADD COLUMN next_attempt_at timestamptz NOT NULL DEFAULT now(),
 			ADD COLUMN first_attempt_at timestamptz,

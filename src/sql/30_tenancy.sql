@@ -101,9 +101,13 @@ CREATE FUNCTION ipai._audit(org_id uuid, action text, object_type text, object_i
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
+	-- distributed by organization on Citus: rows of no organization (secret
+	-- rotation) carry the nil uuid there
 	INSERT INTO ipai.audit_log (org_id, actor_id, actor_role, action, object_type,
 								object_id, old_values, new_values)
-	VALUES (org_id, ipai.current_user_id(), session_user, action, object_type,
+	VALUES (CASE WHEN _audit.org_id IS NULL AND ipai.is_distributed()
+				 THEN '00000000-0000-0000-0000-000000000000'::uuid ELSE _audit.org_id END,
+			ipai.current_user_id(), session_user, action, object_type,
 			object_id, old_values, new_values);
 END
 $$;
@@ -119,6 +123,7 @@ CREATE FUNCTION ipai.create_organization(name text,
 	AS $$
 DECLARE
 	new_id uuid;
+	default_plan text;
 	acting uuid := ipai.current_user_id();
 BEGIN
 	IF name IS NULL OR name OPERATOR(pg_catalog.!~) '\S' THEN
@@ -142,10 +147,11 @@ BEGIN
 		billing_email := ipai.normalize_email(billing_email);
 	END IF;
 
+	-- (the default plan read first: Citus takes no subquery in an INSERT)
+	SELECT p.id INTO default_plan FROM ipai.plans p WHERE p.is_default;
 	INSERT INTO ipai.organizations (name, billing_email, timezone, plan_id, created_by)
 	VALUES (pg_catalog.regexp_replace(name, '^\s+|\s+$', '', 'g'), billing_email, coalesce(timezone, 'UTC'),
-			coalesce((SELECT p.id FROM ipai.plans p WHERE p.is_default), 'free'),
-			coalesce(acting, owner))
+			coalesce(default_plan, 'free'), coalesce(acting, owner))
 	RETURNING id INTO new_id;
 
 	INSERT INTO ipai.org_members (org_id, user_id, role) VALUES (new_id, owner, 'owner');

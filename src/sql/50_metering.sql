@@ -608,11 +608,12 @@ BEGIN
 			RETURNING c.used INTO after_used;
 			IF NOT FOUND THEN
 				-- the organization's first pages: count what exists, these included
-				INSERT INTO ipai.usage_counters AS c (org_id, feature, period_start, used)
-				SELECT r.org_id, f.feature, '-infinity'::timestamptz, pg_catalog.count(*)
+				-- (the time through EXCLUDED: Citus takes no function there)
+				INSERT INTO ipai.usage_counters AS c (org_id, feature, period_start, used, updated_at)
+				SELECT r.org_id, f.feature, '-infinity'::timestamptz, pg_catalog.count(*), pg_catalog.now()
 				  FROM ipai.cms_pages p WHERE p.org_id OPERATOR(pg_catalog.=) r.org_id
 				ON CONFLICT ON CONSTRAINT usage_counters_pkey
-				DO UPDATE SET used = c.used OPERATOR(pg_catalog.+) r.n, updated_at = pg_catalog.now()
+				DO UPDATE SET used = c.used OPERATOR(pg_catalog.+) r.n, updated_at = EXCLUDED.updated_at
 				RETURNING c.used INTO after_used;
 			END IF;
 

@@ -1251,6 +1251,10 @@ export type Database = {
             };
             Returns: string;
           };
+      is_distributed: {
+        Args: Record<PropertyKey, never>;
+        Returns: boolean;
+      };
       is_org_member: {
         Args: {
           org_id: string;

@@ -10,7 +10,11 @@
 --     ipai.outbox_lease_meter_events with grouped meter events),
 --     ipai.outbox_mark_failed, parked meter events without a Stripe
 --     customer, the outbox_notify trigger that wakes senders; health()
---     reports the backlog due and the dead rows.
+--     reports the backlog due and the dead rows;
+--   * Citus: install_schema(distributed => true) distributes every table
+--     (ipai._schema_distribute, ipai._citus_*), ipai.is_distributed(); the
+--     grants of every area through ipai._run_grants(); statements Citus can
+--     route (create_organization, _cms_pages_usage, _audit).
 \echo Use "ALTER EXTENSION ipai_saas UPDATE TO '1.3'" to load this file. \quit
 
 -- new: ipai.realtime_tables
@@ -615,6 +619,99 @@ END
 $$;
 REVOKE ALL ON FUNCTION ipai.outbox_next_due(interval) FROM PUBLIC;
 
+-- new: ipai._run_grants
+CREATE FUNCTION ipai._run_grants() RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	grants_fn regprocedure;
+BEGIN
+	FOR grants_fn IN
+		SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+		 WHERE p.pronamespace OPERATOR(pg_catalog.=) 'ipai'::regnamespace
+		   AND p.proname OPERATOR(pg_catalog.~) '^_grants_[a-z_]+$'
+		   AND p.pronargs OPERATOR(pg_catalog.=) 0
+		 ORDER BY p.proname
+	LOOP
+		EXECUTE pg_catalog.format('SELECT %s', grants_fn);
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._run_grants() FROM PUBLIC;
+
+-- new: ipai.is_distributed
+CREATE FUNCTION ipai.is_distributed() RETURNS boolean
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NULL
+	   OR pg_catalog.to_regclass('ipai.organizations') IS NULL THEN
+		RETURN false;
+	END IF;
+	RETURN EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition d
+					WHERE d.logicalrelid OPERATOR(pg_catalog.=) 'ipai.organizations'::regclass);
+END
+$$;
+REVOKE ALL ON FUNCTION ipai.is_distributed() FROM PUBLIC;
+COMMENT ON FUNCTION ipai.is_distributed() IS
+	'Whether ipai.install_schema(distributed => true) made the tables Citus tables in this database';
+
+-- new: ipai._citus_kind
+CREATE FUNCTION ipai._citus_kind(rel regclass) RETURNS text
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	AS $$ SELECT CASE WHEN $1::text IN ('ipai.plans', 'ipai.plan_entitlements', 'ipai.webhook_secrets',
+										 'ipai.schema_version', 'ipai._usage_cache_signal',
+										 'ipai.webhook_events')
+					  THEN 'reference' ELSE 'distributed' END $$;
+REVOKE ALL ON FUNCTION ipai._citus_kind(regclass) FROM PUBLIC;
+
+-- new: ipai._citus_delegated
+CREATE FUNCTION ipai._citus_delegated()
+	RETURNS TABLE (fn regprocedure, arg text)
+	LANGUAGE sql STABLE
+	AS $$ SELECT p.oid::regprocedure, '$1'
+			FROM pg_catalog.pg_proc p
+		   WHERE p.pronamespace OPERATOR(pg_catalog.=) 'ipai'::regnamespace
+			 AND p.proname OPERATOR(pg_catalog.=) ANY (ARRAY[
+				 'check_entitlement', 'consume_entitlement', 'record_usage', 'reserve_entitlement',
+				 'preview_invoice'])
+			 AND p.proargtypes[0] OPERATOR(pg_catalog.=) 'uuid'::regtype $$;
+REVOKE ALL ON FUNCTION ipai._citus_delegated() FROM PUBLIC;
+
+-- new: ipai._citus_policies
+CREATE FUNCTION ipai._citus_policies() RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	p record;
+	member text := '(\w+) = ANY \(\( SELECT ipai\.user_org_ids\(([^()]*)\) AS user_org_ids\)::uuid\[\]\)';
+	scalar text := '\(\s*SELECT (ipai\.[a-z_]+\([^()]*\)) AS [a-z_]+\)';
+BEGIN
+	FOR p IN
+		SELECT pol.tablename, pol.policyname,
+			   pg_catalog.regexp_replace(pg_catalog.regexp_replace(pol.qual, member,
+					'ipai.is_org_member(\1, \2)', 'g'), scalar, '\1', 'g') AS qual,
+			   pg_catalog.regexp_replace(pg_catalog.regexp_replace(pol.with_check, member,
+					'ipai.is_org_member(\1, \2)', 'g'), scalar, '\1', 'g') AS with_check
+		  FROM pg_catalog.pg_policies pol
+		 WHERE pol.schemaname OPERATOR(pg_catalog.=) 'ipai'
+		   AND (pol.qual OPERATOR(pg_catalog.~) scalar OR pol.with_check OPERATOR(pg_catalog.~) scalar)
+	LOOP
+		IF p.qual IS NOT NULL THEN
+			EXECUTE pg_catalog.format('ALTER POLICY %I ON ipai.%I USING (%s)', p.policyname, p.tablename, p.qual);
+		END IF;
+		IF p.with_check IS NOT NULL THEN
+			EXECUTE pg_catalog.format('ALTER POLICY %I ON ipai.%I WITH CHECK (%s)', p.policyname, p.tablename,
+									  p.with_check);
+		END IF;
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._citus_policies() FROM PUBLIC;
+
 -- changed: ipai._schema_target_version
 CREATE OR REPLACE FUNCTION ipai._schema_target_version() RETURNS integer
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -630,7 +727,6 @@ DECLARE
 	target integer := ipai._schema_target_version();
 	ext_version text;
 	roles_note text;
-	grants_fn regprocedure;
 BEGIN
 	IF distributed IS NULL THEN
 		RAISE EXCEPTION 'argument "distributed" must not be null'
@@ -671,6 +767,14 @@ BEGIN
 	END IF;
 
 	roles_note := ipai.create_supabase_roles();
+	IF distributed AND roles_note OPERATOR(pg_catalog.~) '^created' THEN
+		-- Citus propagates them, but its own connections (to the
+		-- coordinator's placements too) cannot see roles this transaction
+		-- has not committed
+		RAISE EXCEPTION 'the Supabase roles must exist before the tables are distributed'
+			USING ERRCODE = '55000',
+				  HINT = 'Run SELECT ipai.create_supabase_roles(); first, then install_schema(distributed => true).';
+	END IF;
 
 	IF from_version OPERATOR(pg_catalog.<) target THEN
 		PERFORM ipai._schema_core(from_version);
@@ -686,15 +790,7 @@ BEGIN
 
 	-- EXECUTE grants of every area, each in its ipai._grants_<area>(); run
 	-- every time, so functions added by ALTER EXTENSION UPDATE get theirs
-	FOR grants_fn IN
-		SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
-		 WHERE p.pronamespace OPERATOR(pg_catalog.=) 'ipai'::regnamespace
-		   AND p.proname OPERATOR(pg_catalog.~) '^_grants_[a-z_]+$'
-		   AND p.pronargs OPERATOR(pg_catalog.=) 0
-		 ORDER BY p.proname
-	LOOP
-		EXECUTE pg_catalog.format('SELECT %s', grants_fn);
-	END LOOP;
+	PERFORM ipai._run_grants();
 
 	IF distributed THEN
 		PERFORM ipai._schema_distribute();
@@ -920,6 +1016,13 @@ BEGIN
 		-- attempts, when the next one is due, the last error, dead rows,
 		-- and the meter-event group a row was sent in
 		ALTER TABLE ipai.outbox RENAME COLUMN claim_count TO attempts;
+		-- PostgreSQL 18 names NOT NULL constraints after their column, and
+		-- a column's rename keeps the old name: as a fresh install has it
+		IF EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c
+					WHERE c.conrelid OPERATOR(pg_catalog.=) 'ipai.outbox'::regclass
+					  AND c.conname OPERATOR(pg_catalog.=) 'outbox_claim_count_not_null') THEN
+			ALTER TABLE ipai.outbox RENAME CONSTRAINT outbox_claim_count_not_null TO outbox_attempts_not_null;
+		END IF;
 		ALTER TABLE ipai.outbox
 			ADD COLUMN next_attempt_at timestamptz NOT NULL DEFAULT now(),
 			ADD COLUMN first_attempt_at timestamptz,
@@ -1272,6 +1375,284 @@ CREATE OR REPLACE FUNCTION ipai._grants_health() RETURNS void
 BEGIN
 	GRANT EXECUTE ON FUNCTION ipai.health() TO service_role;
 	GRANT EXECUTE ON FUNCTION ipai.realtime_tables() TO service_role;
+END
+$$;
+
+-- changed: ipai._schema_distribute
+CREATE OR REPLACE FUNCTION ipai._schema_distribute() RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	fk record;
+	t record;
+	f record;
+	readd text[] := '{}';
+	stmt text;
+	todo integer;
+	failed text;
+BEGIN
+	SELECT pg_catalog.count(*) INTO todo
+	  FROM pg_catalog.pg_class c
+	 WHERE c.relnamespace OPERATOR(pg_catalog.=) 'ipai'::regnamespace
+	   AND c.relkind OPERATOR(pg_catalog.=) 'r'
+	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition d
+						WHERE d.logicalrelid OPERATOR(pg_catalog.=) c.oid);
+	IF todo OPERATOR(pg_catalog.>) 0 THEN
+		-- Citus connects to the workers as the current role: a caller acting
+		-- as authenticated or service_role (SET ROLE) needs it to log in
+		-- there (pg_hba decides from where: the nodes only)
+		ALTER ROLE anon LOGIN;
+		ALTER ROLE authenticated LOGIN;
+		ALTER ROLE service_role LOGIN;
+
+		-- foreign keys to reference tables, added in the same transaction
+		-- as the shards, need Citus's sequential mode
+		PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true);
+		-- rows of no organization get the nil uuid (see ipai._audit), and
+		-- the key includes the organization, as Citus requires
+		IF NOT (EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition d
+						 WHERE d.logicalrelid OPERATOR(pg_catalog.=) 'ipai.audit_log'::regclass)) THEN
+			UPDATE ipai.audit_log SET org_id = '00000000-0000-0000-0000-000000000000' WHERE org_id IS NULL;
+			ALTER TABLE ipai.audit_log ALTER COLUMN org_id SET NOT NULL,
+				DROP CONSTRAINT audit_log_pkey, ADD PRIMARY KEY (org_id, id);
+		END IF;
+
+		FOR fk IN
+			SELECT c.conrelid::regclass AS rel, c.conname, pg_catalog.pg_get_constraintdef(c.oid) AS def
+			  FROM pg_catalog.pg_constraint c
+			 WHERE c.contype OPERATOR(pg_catalog.=) 'f'
+			   AND c.connamespace OPERATOR(pg_catalog.=) 'ipai'::regnamespace
+			 ORDER BY c.conrelid, c.conname
+		LOOP
+			readd := readd OPERATOR(pg_catalog.||)
+					 pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I %s', fk.rel, fk.conname, fk.def);
+			EXECUTE pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I', fk.rel, fk.conname);
+		END LOOP;
+
+		-- policies: Citus refuses subqueries in them; ours wrap their
+		-- function calls in a scalar subquery only so that PostgreSQL
+		-- evaluates them once per statement
+		PERFORM ipai._citus_policies();
+
+		-- our triggers stay off while the rows move: they read and write
+		-- other tables of the organization, which may not be on the
+		-- workers yet
+		FOR t IN SELECT c.oid::regclass AS rel FROM pg_catalog.pg_class c
+				  WHERE c.relnamespace OPERATOR(pg_catalog.=) 'ipai'::regnamespace
+					AND c.relkind OPERATOR(pg_catalog.=) 'r'
+		LOOP
+			EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE TRIGGER USER', t.rel);
+		END LOOP;
+
+		-- reference tables first, then organizations, then the rest
+		FOR t IN
+			SELECT c.oid::regclass AS rel, ipai._citus_kind(c.oid::regclass) AS kind
+			  FROM pg_catalog.pg_class c
+			 WHERE c.relnamespace OPERATOR(pg_catalog.=) 'ipai'::regnamespace
+			   AND c.relkind OPERATOR(pg_catalog.=) 'r'
+			   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition d
+								WHERE d.logicalrelid OPERATOR(pg_catalog.=) c.oid)
+			 ORDER BY ipai._citus_kind(c.oid::regclass) OPERATOR(pg_catalog.<>) 'reference',
+					  c.oid::regclass OPERATOR(pg_catalog.<>) 'ipai.organizations'::regclass,
+					  c.relname
+		LOOP
+			IF t.kind OPERATOR(pg_catalog.=) 'reference' THEN
+				EXECUTE 'SELECT create_reference_table($1)' USING t.rel;
+			ELSIF t.rel OPERATOR(pg_catalog.=) 'ipai.organizations'::regclass THEN
+				EXECUTE 'SELECT create_distributed_table($1, $2)' USING t.rel, 'id';
+			ELSE
+				EXECUTE 'SELECT create_distributed_table($1, $2, colocate_with => $3)'
+					USING t.rel, 'org_id', 'ipai.organizations';
+			END IF;
+		END LOOP;
+
+		FOREACH stmt IN ARRAY readd LOOP
+			EXECUTE stmt;
+		END LOOP;
+		FOR t IN SELECT c.oid::regclass AS rel FROM pg_catalog.pg_class c
+				  WHERE c.relnamespace OPERATOR(pg_catalog.=) 'ipai'::regnamespace
+					AND c.relkind OPERATOR(pg_catalog.=) 'r'
+		LOOP
+			EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE TRIGGER USER', t.rel);
+		END LOOP;
+	END IF;
+
+	-- the EXECUTE grants of our functions on the workers too: Citus
+	-- propagates the extension, not what install_schema granted since
+	-- (except on the delegated functions, whose grants it propagates and
+	-- which the workers refuse to change)
+	SELECT pg_catalog.string_agg(pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %I;',
+												   p.oid::regprocedure, r.rolname), ' ')
+	  INTO stmt
+	  FROM pg_catalog.pg_proc p
+	 CROSS JOIN LATERAL pg_catalog.aclexplode(p.proacl) a
+	  JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee
+	 WHERE p.pronamespace OPERATOR(pg_catalog.=) 'ipai'::regnamespace
+	   AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+	   AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
+	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_object d
+						WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::regclass
+						  AND d.objid OPERATOR(pg_catalog.=) p.oid);
+	IF stmt IS NOT NULL THEN
+		EXECUTE 'SELECT pg_catalog.string_agg(r.nodename || '':'' || r.nodeport || '' '' || r.result, ''; '')
+				   FROM run_command_on_workers($1) r WHERE NOT r.success'
+			INTO failed USING 'DO $g$ BEGIN ' OPERATOR(pg_catalog.||) stmt OPERATOR(pg_catalog.||) ' END $g$';
+		IF failed IS NOT NULL THEN
+			RAISE EXCEPTION 'could not grant the ipai functions on the workers: %', failed
+				USING ERRCODE = '55000',
+					  HINT = 'Create the extension in a transaction of its own first (CREATE EXTENSION ipai_saas CASCADE), then install_schema(distributed => true).';
+		END IF;
+	END IF;
+
+	-- delegation (again on every call: a function added by ALTER EXTENSION
+	-- UPDATE gets it too)
+	FOR f IN SELECT * FROM ipai._citus_delegated() LOOP
+		EXECUTE 'SELECT create_distributed_function($1, $2, colocate_with => $3)'
+			USING f.fn, f.arg, 'ipai.organizations';
+	END LOOP;
+END
+$$;
+
+-- changed: ipai._audit
+CREATE OR REPLACE FUNCTION ipai._audit(org_id uuid, action text, object_type text, object_id text,
+							old_values jsonb DEFAULT NULL, new_values jsonb DEFAULT NULL)
+	RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	-- distributed by organization on Citus: rows of no organization (secret
+	-- rotation) carry the nil uuid there
+	INSERT INTO ipai.audit_log (org_id, actor_id, actor_role, action, object_type,
+								object_id, old_values, new_values)
+	VALUES (CASE WHEN _audit.org_id IS NULL AND ipai.is_distributed()
+				 THEN '00000000-0000-0000-0000-000000000000'::uuid ELSE _audit.org_id END,
+			ipai.current_user_id(), session_user, action, object_type,
+			object_id, old_values, new_values);
+END
+$$;
+
+-- changed: ipai.create_organization
+CREATE OR REPLACE FUNCTION ipai.create_organization(name text,
+										 owner uuid DEFAULT ipai.current_user_id(),
+										 billing_email text DEFAULT NULL,
+										 timezone text DEFAULT 'UTC')
+	RETURNS uuid
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	new_id uuid;
+	default_plan text;
+	acting uuid := ipai.current_user_id();
+BEGIN
+	IF name IS NULL OR name OPERATOR(pg_catalog.!~) '\S' THEN
+		RAISE EXCEPTION 'organization name must not be empty' USING ERRCODE = '22023';
+	END IF;
+	IF pg_catalog.length(name) OPERATOR(pg_catalog.>) 200 THEN
+		RAISE EXCEPTION 'organization name is too long'
+			USING ERRCODE = '22023', DETAIL = 'At most 200 characters are allowed.';
+	END IF;
+	IF owner IS NULL THEN
+		RAISE EXCEPTION 'organization owner must not be null'
+			USING ERRCODE = '22023',
+				  HINT = 'Pass owner, or act as a user (JWT sub or the ipai.user_id setting).';
+	END IF;
+	IF NOT ipai.caller_is_privileged()
+	   AND (acting IS NULL OR acting OPERATOR(pg_catalog.<>) owner) THEN
+		RAISE EXCEPTION 'permission denied to create an organization for another user'
+			USING ERRCODE = '42501';
+	END IF;
+	IF billing_email IS NOT NULL THEN
+		billing_email := ipai.normalize_email(billing_email);
+	END IF;
+
+	-- (the default plan read first: Citus takes no subquery in an INSERT)
+	SELECT p.id INTO default_plan FROM ipai.plans p WHERE p.is_default;
+	INSERT INTO ipai.organizations (name, billing_email, timezone, plan_id, created_by)
+	VALUES (pg_catalog.regexp_replace(name, '^\s+|\s+$', '', 'g'), billing_email, coalesce(timezone, 'UTC'),
+			coalesce(default_plan, 'free'), coalesce(acting, owner))
+	RETURNING id INTO new_id;
+
+	INSERT INTO ipai.org_members (org_id, user_id, role) VALUES (new_id, owner, 'owner');
+
+	PERFORM ipai._audit(new_id, 'organization.create', 'organization', new_id::text, NULL,
+						pg_catalog.jsonb_build_object('name', pg_catalog.regexp_replace(name, '^\s+|\s+$', '', 'g'), 'owner', owner));
+	RETURN new_id;
+END
+$$;
+
+-- changed: ipai._cms_pages_usage
+CREATE OR REPLACE FUNCTION ipai._cms_pages_usage() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r record;
+	f record;
+	lim record;
+	after_used bigint;
+BEGIN
+	IF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
+		UPDATE ipai.usage_counters c SET used = 0, updated_at = pg_catalog.now()
+		 WHERE c.period_start OPERATOR(pg_catalog.=) '-infinity'::timestamptz
+		   AND c.feature IN (SELECT e.feature FROM ipai.plan_entitlements e
+							  WHERE e.counted_by OPERATOR(pg_catalog.=) 'cms_pages');
+		RETURN NULL;
+	END IF;
+
+	IF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
+		FOR r IN SELECT o.org_id, pg_catalog.count(*) AS n FROM old_rows o
+				  GROUP BY o.org_id ORDER BY o.org_id LOOP
+			UPDATE ipai.usage_counters c
+			   SET used = GREATEST(c.used OPERATOR(pg_catalog.-) r.n, 0), updated_at = pg_catalog.now()
+			 WHERE c.org_id OPERATOR(pg_catalog.=) r.org_id
+			   AND c.period_start OPERATOR(pg_catalog.=) '-infinity'::timestamptz
+			   AND c.feature IN (SELECT e.feature FROM ipai.plan_entitlements e
+								  WHERE e.counted_by OPERATOR(pg_catalog.=) 'cms_pages');
+		END LOOP;
+		RETURN NULL;
+	END IF;
+
+	FOR r IN SELECT n.org_id, pg_catalog.count(*) AS n FROM new_rows n
+			  GROUP BY n.org_id ORDER BY n.org_id LOOP
+		FOR f IN SELECT DISTINCT e.feature FROM ipai.plan_entitlements e
+				  WHERE e.counted_by OPERATOR(pg_catalog.=) 'cms_pages' ORDER BY 1 LOOP
+			UPDATE ipai.usage_counters c
+			   SET used = c.used OPERATOR(pg_catalog.+) r.n, updated_at = pg_catalog.now()
+			 WHERE c.org_id OPERATOR(pg_catalog.=) r.org_id
+			   AND c.feature OPERATOR(pg_catalog.=) f.feature
+			   AND c.period_start OPERATOR(pg_catalog.=) '-infinity'::timestamptz
+			RETURNING c.used INTO after_used;
+			IF NOT FOUND THEN
+				-- the organization's first pages: count what exists, these included
+				-- (the time through EXCLUDED: Citus takes no function there)
+				INSERT INTO ipai.usage_counters AS c (org_id, feature, period_start, used, updated_at)
+				SELECT r.org_id, f.feature, '-infinity'::timestamptz, pg_catalog.count(*), pg_catalog.now()
+				  FROM ipai.cms_pages p WHERE p.org_id OPERATOR(pg_catalog.=) r.org_id
+				ON CONFLICT ON CONSTRAINT usage_counters_pkey
+				DO UPDATE SET used = c.used OPERATOR(pg_catalog.+) r.n, updated_at = EXCLUDED.updated_at
+				RETURNING c.used INTO after_used;
+			END IF;
+
+			SELECT e.max_quantity, e.enforcement INTO lim
+			  FROM ipai.organizations o
+			  JOIN ipai.plan_entitlements e ON e.plan_id OPERATOR(pg_catalog.=) o.plan_id
+			 WHERE o.id OPERATOR(pg_catalog.=) r.org_id
+			   AND e.feature OPERATOR(pg_catalog.=) f.feature;
+			IF NOT FOUND THEN
+				-- not in the organization's plan: nothing allowed
+				PERFORM ipai._raise_usage_limit(f.feature, after_used OPERATOR(pg_catalog.-) r.n,
+												0, 0, r.n);
+			ELSIF lim.enforcement OPERATOR(pg_catalog.=) 'hard' AND lim.max_quantity IS NOT NULL
+				  AND after_used OPERATOR(pg_catalog.>) lim.max_quantity THEN
+				PERFORM ipai._raise_usage_limit(f.feature, after_used OPERATOR(pg_catalog.-) r.n,
+												0, lim.max_quantity, r.n);
+			END IF;
+		END LOOP;
+	END LOOP;
+	RETURN NULL;
 END
 $$;
 

@@ -1,0 +1,34 @@
+/*-------------------------------------------------------------------------
+ *
+ * citus.c
+ *		What the C code does differently when Citus serves this database.
+ *
+ * Citus plans a statement on distributed tables with its parameters'
+ * values (to route it to the shard of one organization); it cannot make a
+ * generic plan of most of ours ("could not create distributed plan").  The
+ * statements our C functions prepare once per backend therefore ask for
+ * generic plans only where Citus is not installed in the database; with
+ * Citus they are re-planned with their values each time, as PL/pgSQL's
+ * statements are.
+ *
+ * Contract: callable inside any transaction, allocates nothing.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "ipai_saas.h"
+
+#include "commands/extension.h"
+#include "nodes/parsenodes.h"
+
+/*
+ * ipai_spi_plan_options
+ *		The cursor options for SPI_prepare_cursor of a kept statement:
+ *		single_node (the caller's choice) where Citus is not installed,
+ *		CURSOR_OPT_CUSTOM_PLAN where it is.
+ */
+int
+ipai_spi_plan_options(int single_node)
+{
+	return OidIsValid(get_extension_oid("citus", true)) ?
+		CURSOR_OPT_CUSTOM_PLAN : single_node;
+}

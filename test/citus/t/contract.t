@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The contract on a Citus cluster (TAP): a coordinator and two workers
+# (test/citus/cluster.sh), callers on the coordinator.  install_schema
+# (distributed => true) and what it makes of each table; the data of an
+# existing install moving to the workers; tenancy and RLS with the
+# caller's identity (SET LOCAL, propagated to the workers); metering
+# through the delegated functions; webhooks; the CMS workflow; what lives
+# where.
+set -uo pipefail
+. "$IPAI_SRC/test/citus/lib.sh"
+db=ipai_citus_contract
+n=0
+fail=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+nok() {
+	n=$((n + 1)); fail=$((fail + 1))
+	echo "not ok $n - $1"
+	[ -n "${2:-}" ] && printf '%s\n' "$2" | tail -20 | sed 's/^/# /'
+	return 0
+}
+is() { if [ "$1" = "$2" ]; then ok "$3"; else nok "$3" "got '$1', expected '$2'"; fi; }
+q() { psql -X -q -At -d "$db" -v ON_ERROR_STOP=1 "$@" 2>&1; }
+trap 'citus_drop_db "$db"' EXIT
+
+# an existing single-node install with data, distributed afterwards
+citus_db "$db" >/dev/null
+q -c "SET client_min_messages = warning" -c "CREATE EXTENSION ipai_saas CASCADE" -c "SELECT ipai.install_schema()" >/dev/null
+q <<'SQL' >/dev/null
+INSERT INTO ipai.organizations (id, name, plan_id) VALUES
+	('c1000000-0000-4000-8000-00000000000a', 'Acme', 'free'),
+	('c1000000-0000-4000-8000-00000000000b', 'Globex', 'pro');
+INSERT INTO ipai.org_members (org_id, user_id, role) VALUES
+	('c1000000-0000-4000-8000-00000000000a', 'c1000000-0000-4000-8000-0000000000a1', 'owner'),
+	('c1000000-0000-4000-8000-00000000000a', 'c1000000-0000-4000-8000-0000000000a2', 'editor'),
+	('c1000000-0000-4000-8000-00000000000b', 'c1000000-0000-4000-8000-0000000000b1', 'owner');
+SELECT ipai.record_usage('c1000000-0000-4000-8000-00000000000a', 'ai_runs', 40);
+SQL
+out=$(q -c "SET client_min_messages = warning" -c "SELECT ipai.install_schema(distributed => true)")
+is "$out" "ipai schema is up to date at version 4" "install_schema(distributed => true) on an existing install"
+is "$(q -c "SELECT string_agg(logicalrelid::text || ':' || CASE partmethod WHEN 'h' THEN 'distributed' ELSE 'reference' END, ' ' ORDER BY logicalrelid::text)
+              FROM pg_dist_partition WHERE logicalrelid::text LIKE 'ipai.%' AND partmethod = 'n'")" \
+	"ipai._usage_cache_signal:reference ipai.plan_entitlements:reference ipai.plans:reference ipai.schema_version:reference ipai.webhook_events:reference ipai.webhook_secrets:reference" \
+	"the shared catalogues and the webhook inbox are reference tables"
+is "$(q -c "SELECT count(DISTINCT colocationid) || ' ' || count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'ipai.%' AND partmethod = 'h'")" \
+	"1 16" "the 16 organization-owned tables are distributed, colocated"
+is "$(q -c "SELECT string_agg(p.proname || ':' || d.distribution_argument_index, ' ' ORDER BY p.proname)
+              FROM pg_dist_object d JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+             WHERE p.pronamespace = 'ipai'::regnamespace AND d.distribution_argument_index IS NOT NULL")" \
+	"check_entitlement:0 consume_entitlement:0 preview_invoice:0 record_usage:0 reserve_entitlement:0" \
+	"the organization-scoped functions are delegated by their organization"
+is "$(q -c "SELECT ipai.install_schema(distributed => true)")" "ipai schema is up to date at version 4" "calling it again changes nothing"
+is "$(q -c "SELECT count(*) FROM ipai.org_members")|$(q -c "SELECT current FROM ipai.check_entitlement('c1000000-0000-4000-8000-00000000000a', 'ai_runs')")" \
+	"3|40" "the rows moved to the workers"
+is "$(q -c "SELECT count(DISTINCT nodeport) || ' ' || bool_and(nodeport <> $CITUS_COORDINATOR_PORT) FROM citus_shards WHERE citus_table_type = 'distributed'")" \
+	"2 true" "their shards are on the two workers, none on the coordinator"
+
+# tenancy: a new organization, members, RLS with the caller's identity
+acme=c1000000-0000-4000-8000-00000000000a
+new=$(q -c "SELECT ipai.create_organization('Initech', 'c1000000-0000-4000-8000-0000000000c1')")
+[ -n "$new" ] && [ "${#new}" = 36 ] && ok "create_organization" || nok "create_organization" "$new"
+as_user() { # user sql
+	q -c "BEGIN" -c "SET LOCAL ROLE authenticated" -c "SET LOCAL ipai.user_id = '$1'" -c "$2" -c "COMMIT" | grep -v '^$'
+}
+is "$(as_user c1000000-0000-4000-8000-0000000000a2 "SELECT string_agg(name, ',' ORDER BY name) FROM ipai.organizations")" \
+	"Acme" "RLS on the workers: a member sees only their organization (SET LOCAL ipai.user_id reaches the workers)"
+is "$(as_user c1000000-0000-4000-8000-0000000000c1 "SELECT count(*) FROM ipai.org_members")" \
+	"1" "another user sees their own"
+is "$(q -c "BEGIN" -c "SET LOCAL ROLE authenticated" -c "SELECT count(*) FROM ipai.organizations" -c "COMMIT" | grep -v '^$')" \
+	"0" "nobody: nothing (fails closed)"
+claims='{"sub":"c1000000-0000-4000-8000-0000000000a1","role":"authenticated"}'
+is "$(q -c "BEGIN" -c "SET LOCAL ROLE authenticated" -c "SET LOCAL request.jwt.claims = '$claims'" \
+	-c "SELECT string_agg(name, ',') FROM ipai.organizations" -c "COMMIT" | grep -v '^$')" \
+	"Acme" "JWT claims set with SET LOCAL reach the workers"
+
+# metering through the delegated functions
+is "$(q -c "SELECT (ipai.consume_entitlement('$acme', 'ai_runs', 50)).current")" "90" "consume_entitlement (delegated)"
+is "$(q -c "SELECT current FROM ipai.consume_entitlement('$acme', 'ai_runs', 10)")" "100" "consume_entitlement (FROM clause)"
+err=$(q -c "SELECT ipai.consume_entitlement('$acme', 'ai_runs', 1)" 2>&1)
+case "$err" in *"usage limit reached"*) ok "over the hard limit: the same error";; *) nok "over the hard limit: the same error" "$err";; esac
+is "$(q -c "SELECT allowed || ',' || current || ',' || max FROM ipai.check_entitlement('$acme', 'ai_runs')")" "false,100,100" "check_entitlement"
+is "$(q -c "SELECT ipai.record_usage('c1000000-0000-4000-8000-00000000000b', 'ai_runs', 2, 'k1')")|$(q -c "SELECT ipai.record_usage('c1000000-0000-4000-8000-00000000000b', 'ai_runs', 2, 'k1')")" \
+	"t|f" "record_usage with an idempotency key"
+hold=$(q -c "SELECT ipai.reserve_entitlement('c1000000-0000-4000-8000-00000000000b', 'ai_runs', 5, '10 minutes')")
+[ "${#hold}" = 36 ] && ok "reserve_entitlement" || nok "reserve_entitlement" "$hold"
+is "$(q -c "SELECT metered_quantity FROM ipai.preview_invoice('c1000000-0000-4000-8000-00000000000b')")" "2" "preview_invoice: the two metered runs recorded above"
+
+echo "1..$n"
+[ "$fail" -eq 0 ]
