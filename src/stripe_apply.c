@@ -572,9 +572,9 @@ apply_subscription(StripeEvent *ev, const pg_uuid_t *org, StripeApplyResult *res
 							"   last_event_id, last_event_type, last_event_created)"
 							" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
 							" ON CONFLICT (org_id, stripe_subscription_id) DO NOTHING"
-							" RETURNING " SUBSCRIPTION_SUMMARY " AS new_values)"
+							" RETURNING s.*)"
 							" " AUDIT_INSERT " SELECT $1, ipai.current_user_id(), session_user,"
-							"   'subscription.create', 'subscription', $2, $17, s.new_values FROM s",
+							"   'subscription.create', 'subscription', $2, $17, " SUBSCRIPTION_SUMMARY " FROM s",
 							17, write_types);
 			if (stripe_spi_exec(insert_plan, values, nulls) == 1)
 			{
@@ -622,9 +622,9 @@ apply_subscription(StripeEvent *ev, const pg_uuid_t *org, StripeApplyResult *res
 						"   last_event_created = $16, updated_at = pg_catalog.now()"
 						" WHERE s.org_id OPERATOR(pg_catalog.=) $1"
 						"   AND s.stripe_subscription_id OPERATOR(pg_catalog.=) $2"
-						" RETURNING " SUBSCRIPTION_SUMMARY " AS new_values)"
+						" RETURNING s.*)"
 						" " AUDIT_INSERT " SELECT $1, ipai.current_user_id(), session_user,"
-						"   'subscription.update', 'subscription', $2, $17, s.new_values FROM s",
+						"   'subscription.update', 'subscription', $2, $17, " SUBSCRIPTION_SUMMARY " FROM s",
 						17, write_types);
 		stripe_spi_exec(update_plan, values, nulls);
 		break;
@@ -771,9 +771,9 @@ apply_invoice(StripeEvent *ev, const pg_uuid_t *org, StripeApplyResult *result)
 							" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
 							"         $15, $16, $17, $18)"
 							" ON CONFLICT (org_id, stripe_invoice_id) DO NOTHING"
-							" RETURNING " INVOICE_SUMMARY " AS new_values)"
+							" RETURNING i.*)"
 							" " AUDIT_INSERT " SELECT $1, ipai.current_user_id(), session_user,"
-							"   'invoice.create', 'invoice', $2, $19, i.new_values FROM i",
+							"   'invoice.create', 'invoice', $2, $19, " INVOICE_SUMMARY " FROM i",
 							19, write_types);
 			if (stripe_spi_exec(insert_plan, values, nulls) == 1)
 			{
@@ -813,9 +813,9 @@ apply_invoice(StripeEvent *ev, const pg_uuid_t *org, StripeApplyResult *result)
 						"   updated_at = pg_catalog.now()"
 						" WHERE i.org_id OPERATOR(pg_catalog.=) $1"
 						"   AND i.stripe_invoice_id OPERATOR(pg_catalog.=) $2"
-						" RETURNING " INVOICE_SUMMARY " AS new_values)"
+						" RETURNING i.*)"
 						" " AUDIT_INSERT " SELECT $1, ipai.current_user_id(), session_user,"
-						"   'invoice.update', 'invoice', $2, $19, i.new_values FROM i",
+						"   'invoice.update', 'invoice', $2, $19, " INVOICE_SUMMARY " FROM i",
 						19, write_types);
 		stripe_spi_exec(update_plan, values, nulls);
 		break;

@@ -195,6 +195,12 @@ BEGIN
 		LOOP
 			EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE TRIGGER USER', t.rel);
 		END LOOP;
+		-- but not the ones that NOTIFY: on a worker a notification reaches
+		-- no listener on the coordinator, and Citus cannot commit (PREPARE)
+		-- a transaction across nodes that has notified.  Outbox senders
+		-- poll instead; approval notifications are not sent on Citus.
+		ALTER TABLE ipai.outbox DISABLE TRIGGER outbox_notify;
+		ALTER TABLE ipai.cms_approvals DISABLE TRIGGER cms_approvals_notify;
 	END IF;
 
 	-- the EXECUTE grants of our functions on the workers too: Citus

@@ -147,24 +147,30 @@ CREATE FUNCTION ipai._usage_meter_fill_customers(only_org uuid) RETURNS integer
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
-	n integer;
+	n integer := 0;
+	m integer;
+	b record;
 BEGIN
-	-- parked rows (next_attempt_at infinity, see 35_outbox.sql) are due now
-	UPDATE ipai.outbox o
-	   SET payload = o.payload
-					 OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
-						'stripe_customer_id', b.stripe_customer_id,
-						'payload', (o.payload OPERATOR(pg_catalog.->) 'payload')
-								   OPERATOR(pg_catalog.||)
-								   pg_catalog.jsonb_build_object('stripe_customer_id', b.stripe_customer_id)),
-		   next_attempt_at = least(o.next_attempt_at, pg_catalog.now())
-	  FROM ipai.billing_customers b
-	 WHERE b.org_id OPERATOR(pg_catalog.=) o.org_id
-	   AND o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
-	   AND o.sent_at IS NULL
-	   AND (o.payload OPERATOR(pg_catalog.->>) 'stripe_customer_id') IS NULL
-	   AND (only_org IS NULL OR o.org_id OPERATOR(pg_catalog.=) only_org);
-	GET DIAGNOSTICS n = ROW_COUNT;
+	-- one organization at a time, the customer id as a value: Citus routes
+	-- each UPDATE to the organization's worker and takes no function over
+	-- a column there (jsonb_set is immutable).  Parked rows (next_attempt_at
+	-- infinity, see 35_outbox.sql) are due now.
+	FOR b IN SELECT c.org_id, c.stripe_customer_id FROM ipai.billing_customers c
+			  WHERE only_org IS NULL OR c.org_id OPERATOR(pg_catalog.=) only_org
+	LOOP
+		UPDATE ipai.outbox o
+		   SET payload = pg_catalog.jsonb_set(
+						   o.payload OPERATOR(pg_catalog.||)
+						   pg_catalog.jsonb_build_object('stripe_customer_id', b.stripe_customer_id),
+						   '{payload,stripe_customer_id}', pg_catalog.to_jsonb(b.stripe_customer_id)),
+			   next_attempt_at = least(o.next_attempt_at, pg_catalog.now())
+		 WHERE o.org_id OPERATOR(pg_catalog.=) b.org_id
+		   AND o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
+		   AND o.sent_at IS NULL
+		   AND (o.payload OPERATOR(pg_catalog.->>) 'stripe_customer_id') IS NULL;
+		GET DIAGNOSTICS m = ROW_COUNT;
+		n := n OPERATOR(pg_catalog.+) m;
+	END LOOP;
 	RETURN n;
 END
 $$;
@@ -357,8 +363,38 @@ CREATE FUNCTION ipai._usage_meter_backfill(for_org uuid, for_plan text,
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
-	n integer;
+	n integer := 0;
+	r record;
 BEGIN
+	IF ipai.is_distributed() THEN
+		-- Citus takes no INSERT ... SELECT of this shape: one row at a time
+		FOR r IN
+			SELECT ev.id, ev.quantity, ev.occurred_at, e.stripe_meter_event_name AS event_name,
+				   b.stripe_customer_id
+			  FROM ipai.plan_entitlements e
+			  JOIN ipai.usage_events ev
+				ON ev.org_id OPERATOR(pg_catalog.=) $1
+			   AND ev.feature OPERATOR(pg_catalog.=) e.feature
+			   AND ev.occurred_at OPERATOR(pg_catalog.>=) $3
+			   AND ev.occurred_at OPERATOR(pg_catalog.<) $4
+			   AND NOT ev.metered
+			  LEFT JOIN ipai.billing_customers b ON b.org_id OPERATOR(pg_catalog.=) $1
+			 WHERE e.plan_id OPERATOR(pg_catalog.=) $2
+			   AND e.metered
+			 ORDER BY ev.id
+		LOOP
+			INSERT INTO ipai.outbox (org_id, topic, payload, dedupe_key)
+			VALUES ($1, 'stripe.meter_event',
+					ipai._meter_event_payload($1, r.id, r.event_name, r.stripe_customer_id,
+											  r.quantity, r.occurred_at),
+					ipai._meter_identifier($1, r.id))
+			ON CONFLICT (org_id, topic, dedupe_key) DO NOTHING;
+			IF FOUND THEN
+				n := n OPERATOR(pg_catalog.+) 1;
+			END IF;
+		END LOOP;
+		RETURN n;
+	END IF;
 	INSERT INTO ipai.outbox (org_id, topic, payload, dedupe_key)
 	SELECT ev.org_id, 'stripe.meter_event',
 		   ipai._meter_event_payload(ev.org_id, ev.id, e.stripe_meter_event_name,
@@ -390,7 +426,8 @@ CREATE FUNCTION ipai._usage_periods_changed() RETURNS trigger
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
-	IF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'organizations' THEN
+	-- (on Citus the trigger fires on a shard: organizations_<shard id>)
+	IF TG_TABLE_NAME OPERATOR(pg_catalog.~) '^organizations(_[0-9]+)?$' THEN
 		PERFORM ipai._usage_counters_rebase(NEW.id);
 		RETURN NULL;
 	END IF;
@@ -570,6 +607,7 @@ CREATE FUNCTION ipai._cms_pages_usage() RETURNS trigger
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
+	page_count bigint;
 	r record;
 	f record;
 	lim record;
@@ -608,10 +646,12 @@ BEGIN
 			RETURNING c.used INTO after_used;
 			IF NOT FOUND THEN
 				-- the organization's first pages: count what exists, these included
-				-- (the time through EXCLUDED: Citus takes no function there)
+				-- (counted first and the time through EXCLUDED: Citus takes
+				-- neither an INSERT ... SELECT nor a function here)
+				SELECT pg_catalog.count(*) INTO page_count
+				  FROM ipai.cms_pages p WHERE p.org_id OPERATOR(pg_catalog.=) r.org_id;
 				INSERT INTO ipai.usage_counters AS c (org_id, feature, period_start, used, updated_at)
-				SELECT r.org_id, f.feature, '-infinity'::timestamptz, pg_catalog.count(*), pg_catalog.now()
-				  FROM ipai.cms_pages p WHERE p.org_id OPERATOR(pg_catalog.=) r.org_id
+				VALUES (r.org_id, f.feature, '-infinity'::timestamptz, page_count, pg_catalog.now())
 				ON CONFLICT ON CONSTRAINT usage_counters_pkey
 				DO UPDATE SET used = c.used OPERATOR(pg_catalog.+) r.n, updated_at = EXCLUDED.updated_at
 				RETURNING c.used INTO after_used;

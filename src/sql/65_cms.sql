@@ -640,8 +640,13 @@ BEGIN
 	IF page_id IS NULL THEN
 		RAISE EXCEPTION 'page id must not be null' USING ERRCODE = '22023';
 	END IF;
-	SELECT c.org_id, c.status INTO page_org, page_status FROM ipai.cms_pages c
-	 WHERE c.id OPERATOR(pg_catalog.=) _cms_lock_page.page_id
+	-- the organization first, then the lock by it: Citus locks rows of one
+	-- organization only
+	SELECT c.org_id INTO page_org FROM ipai.cms_pages c
+	 WHERE c.id OPERATOR(pg_catalog.=) _cms_lock_page.page_id;
+	SELECT c.status INTO page_status FROM ipai.cms_pages c
+	 WHERE c.org_id OPERATOR(pg_catalog.=) page_org
+	   AND c.id OPERATOR(pg_catalog.=) _cms_lock_page.page_id
 	 FOR NO KEY UPDATE;
 	IF NOT FOUND
 	   OR (NOT ipai.caller_is_privileged() AND ipai.org_role_of(page_org) IS NULL) THEN

@@ -1113,24 +1113,30 @@ CREATE OR REPLACE FUNCTION ipai._usage_meter_fill_customers(only_org uuid) RETUR
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
-	n integer;
+	n integer := 0;
+	m integer;
+	b record;
 BEGIN
-	-- parked rows (next_attempt_at infinity, see 35_outbox.sql) are due now
-	UPDATE ipai.outbox o
-	   SET payload = o.payload
-					 OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
-						'stripe_customer_id', b.stripe_customer_id,
-						'payload', (o.payload OPERATOR(pg_catalog.->) 'payload')
-								   OPERATOR(pg_catalog.||)
-								   pg_catalog.jsonb_build_object('stripe_customer_id', b.stripe_customer_id)),
-		   next_attempt_at = least(o.next_attempt_at, pg_catalog.now())
-	  FROM ipai.billing_customers b
-	 WHERE b.org_id OPERATOR(pg_catalog.=) o.org_id
-	   AND o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
-	   AND o.sent_at IS NULL
-	   AND (o.payload OPERATOR(pg_catalog.->>) 'stripe_customer_id') IS NULL
-	   AND (only_org IS NULL OR o.org_id OPERATOR(pg_catalog.=) only_org);
-	GET DIAGNOSTICS n = ROW_COUNT;
+	-- one organization at a time, the customer id as a value: Citus routes
+	-- each UPDATE to the organization's worker and takes no function over
+	-- a column there (jsonb_set is immutable).  Parked rows (next_attempt_at
+	-- infinity, see 35_outbox.sql) are due now.
+	FOR b IN SELECT c.org_id, c.stripe_customer_id FROM ipai.billing_customers c
+			  WHERE only_org IS NULL OR c.org_id OPERATOR(pg_catalog.=) only_org
+	LOOP
+		UPDATE ipai.outbox o
+		   SET payload = pg_catalog.jsonb_set(
+						   o.payload OPERATOR(pg_catalog.||)
+						   pg_catalog.jsonb_build_object('stripe_customer_id', b.stripe_customer_id),
+						   '{payload,stripe_customer_id}', pg_catalog.to_jsonb(b.stripe_customer_id)),
+			   next_attempt_at = least(o.next_attempt_at, pg_catalog.now())
+		 WHERE o.org_id OPERATOR(pg_catalog.=) b.org_id
+		   AND o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
+		   AND o.sent_at IS NULL
+		   AND (o.payload OPERATOR(pg_catalog.->>) 'stripe_customer_id') IS NULL;
+		GET DIAGNOSTICS m = ROW_COUNT;
+		n := n OPERATOR(pg_catalog.+) m;
+	END LOOP;
 	RETURN n;
 END
 $$;
@@ -1476,6 +1482,12 @@ BEGIN
 		LOOP
 			EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE TRIGGER USER', t.rel);
 		END LOOP;
+		-- but not the ones that NOTIFY: on a worker a notification reaches
+		-- no listener on the coordinator, and Citus cannot commit (PREPARE)
+		-- a transaction across nodes that has notified.  Outbox senders
+		-- poll instead; approval notifications are not sent on Citus.
+		ALTER TABLE ipai.outbox DISABLE TRIGGER outbox_notify;
+		ALTER TABLE ipai.cms_approvals DISABLE TRIGGER cms_approvals_notify;
 	END IF;
 
 	-- the EXECUTE grants of our functions on the workers too: Citus
@@ -1589,6 +1601,7 @@ CREATE OR REPLACE FUNCTION ipai._cms_pages_usage() RETURNS trigger
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
+	page_count bigint;
 	r record;
 	f record;
 	lim record;
@@ -1627,10 +1640,12 @@ BEGIN
 			RETURNING c.used INTO after_used;
 			IF NOT FOUND THEN
 				-- the organization's first pages: count what exists, these included
-				-- (the time through EXCLUDED: Citus takes no function there)
+				-- (counted first and the time through EXCLUDED: Citus takes
+				-- neither an INSERT ... SELECT nor a function here)
+				SELECT pg_catalog.count(*) INTO page_count
+				  FROM ipai.cms_pages p WHERE p.org_id OPERATOR(pg_catalog.=) r.org_id;
 				INSERT INTO ipai.usage_counters AS c (org_id, feature, period_start, used, updated_at)
-				SELECT r.org_id, f.feature, '-infinity'::timestamptz, pg_catalog.count(*), pg_catalog.now()
-				  FROM ipai.cms_pages p WHERE p.org_id OPERATOR(pg_catalog.=) r.org_id
+				VALUES (r.org_id, f.feature, '-infinity'::timestamptz, page_count, pg_catalog.now())
 				ON CONFLICT ON CONSTRAINT usage_counters_pkey
 				DO UPDATE SET used = c.used OPERATOR(pg_catalog.+) r.n, updated_at = EXCLUDED.updated_at
 				RETURNING c.used INTO after_used;
@@ -1652,6 +1667,121 @@ BEGIN
 			END IF;
 		END LOOP;
 	END LOOP;
+	RETURN NULL;
+END
+$$;
+
+-- changed: ipai._usage_meter_backfill
+CREATE OR REPLACE FUNCTION ipai._usage_meter_backfill(for_org uuid, for_plan text,
+										   from_at timestamptz, until_at timestamptz)
+	RETURNS integer
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n integer := 0;
+	r record;
+BEGIN
+	IF ipai.is_distributed() THEN
+		-- Citus takes no INSERT ... SELECT of this shape: one row at a time
+		FOR r IN
+			SELECT ev.id, ev.quantity, ev.occurred_at, e.stripe_meter_event_name AS event_name,
+				   b.stripe_customer_id
+			  FROM ipai.plan_entitlements e
+			  JOIN ipai.usage_events ev
+				ON ev.org_id OPERATOR(pg_catalog.=) $1
+			   AND ev.feature OPERATOR(pg_catalog.=) e.feature
+			   AND ev.occurred_at OPERATOR(pg_catalog.>=) $3
+			   AND ev.occurred_at OPERATOR(pg_catalog.<) $4
+			   AND NOT ev.metered
+			  LEFT JOIN ipai.billing_customers b ON b.org_id OPERATOR(pg_catalog.=) $1
+			 WHERE e.plan_id OPERATOR(pg_catalog.=) $2
+			   AND e.metered
+			 ORDER BY ev.id
+		LOOP
+			INSERT INTO ipai.outbox (org_id, topic, payload, dedupe_key)
+			VALUES ($1, 'stripe.meter_event',
+					ipai._meter_event_payload($1, r.id, r.event_name, r.stripe_customer_id,
+											  r.quantity, r.occurred_at),
+					ipai._meter_identifier($1, r.id))
+			ON CONFLICT (org_id, topic, dedupe_key) DO NOTHING;
+			IF FOUND THEN
+				n := n OPERATOR(pg_catalog.+) 1;
+			END IF;
+		END LOOP;
+		RETURN n;
+	END IF;
+	INSERT INTO ipai.outbox (org_id, topic, payload, dedupe_key)
+	SELECT ev.org_id, 'stripe.meter_event',
+		   ipai._meter_event_payload(ev.org_id, ev.id, e.stripe_meter_event_name,
+									 b.stripe_customer_id, ev.quantity, ev.occurred_at),
+		   ipai._meter_identifier(ev.org_id, ev.id)
+	  FROM ipai.plan_entitlements e
+	  JOIN ipai.usage_events ev
+		ON ev.org_id OPERATOR(pg_catalog.=) $1
+	   AND ev.feature OPERATOR(pg_catalog.=) e.feature
+	   AND ev.occurred_at OPERATOR(pg_catalog.>=) $3
+	   AND ev.occurred_at OPERATOR(pg_catalog.<) $4
+	   AND NOT ev.metered
+	  LEFT JOIN ipai.billing_customers b ON b.org_id OPERATOR(pg_catalog.=) $1
+	 WHERE e.plan_id OPERATOR(pg_catalog.=) $2
+	   AND e.metered
+	 ORDER BY ev.id
+	ON CONFLICT (org_id, topic, dedupe_key) DO NOTHING;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+
+-- changed: ipai._cms_lock_page
+CREATE OR REPLACE FUNCTION ipai._cms_lock_page(page_id uuid, OUT page_org uuid, OUT page_status ipai.page_status)
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF page_id IS NULL THEN
+		RAISE EXCEPTION 'page id must not be null' USING ERRCODE = '22023';
+	END IF;
+	-- the organization first, then the lock by it: Citus locks rows of one
+	-- organization only
+	SELECT c.org_id INTO page_org FROM ipai.cms_pages c
+	 WHERE c.id OPERATOR(pg_catalog.=) _cms_lock_page.page_id;
+	SELECT c.status INTO page_status FROM ipai.cms_pages c
+	 WHERE c.org_id OPERATOR(pg_catalog.=) page_org
+	   AND c.id OPERATOR(pg_catalog.=) _cms_lock_page.page_id
+	 FOR NO KEY UPDATE;
+	IF NOT FOUND
+	   OR (NOT ipai.caller_is_privileged() AND ipai.org_role_of(page_org) IS NULL) THEN
+		RAISE EXCEPTION 'page "%" does not exist', page_id USING ERRCODE = '22023';
+	END IF;
+END
+$$;
+
+-- changed: ipai._usage_periods_changed
+CREATE OR REPLACE FUNCTION ipai._usage_periods_changed() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	-- (on Citus the trigger fires on a shard: organizations_<shard id>)
+	IF TG_TABLE_NAME OPERATOR(pg_catalog.~) '^organizations(_[0-9]+)?$' THEN
+		PERFORM ipai._usage_counters_rebase(NEW.id);
+		RETURN NULL;
+	END IF;
+	IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' AND NEW.org_id IS NOT NULL THEN
+		PERFORM ipai._usage_counters_rebase(NEW.org_id);
+		IF ipai.subscription_grants_plan(NEW.status)
+		   AND NEW.plan_id IS NOT NULL
+		   AND NEW.current_period_start IS NOT NULL
+		   AND NEW.current_period_end OPERATOR(pg_catalog.>) NEW.current_period_start THEN
+			PERFORM ipai._usage_meter_backfill(NEW.org_id, NEW.plan_id,
+											   NEW.current_period_start, NEW.current_period_end);
+		END IF;
+	END IF;
+	IF TG_OP OPERATOR(pg_catalog.<>) 'INSERT' AND OLD.org_id IS NOT NULL
+	   AND (TG_OP OPERATOR(pg_catalog.=) 'DELETE' OR OLD.org_id IS DISTINCT FROM NEW.org_id) THEN
+		PERFORM ipai._usage_counters_rebase(OLD.org_id);
+	END IF;
 	RETURN NULL;
 END
 $$;

@@ -84,5 +84,49 @@ hold=$(q -c "SELECT ipai.reserve_entitlement('c1000000-0000-4000-8000-0000000000
 [ "${#hold}" = 36 ] && ok "reserve_entitlement" || nok "reserve_entitlement" "$hold"
 is "$(q -c "SELECT metered_quantity FROM ipai.preview_invoice('c1000000-0000-4000-8000-00000000000b')")" "2" "preview_invoice: the two metered runs recorded above"
 
+# webhooks: signed deliveries on the coordinator, applied on the workers
+secret=whsec_citus_contract
+q -c "SELECT ipai.set_stripe_webhook_secret('$secret')" >/dev/null
+q -c "UPDATE ipai.plans SET stripe_price_id = 'price_citus_pro' WHERE id = 'pro'" >/dev/null
+deliver() { # json
+	q -v payload="$1" -v secret="$secret" <<'SQL'
+SELECT status FROM ipai.stripe_webhook(:'payload', ipai.stripe_sign(:'payload', :'secret'));
+SQL
+}
+t=$(date +%s)
+checkout="{\"id\":\"evt_citus_1\",\"object\":\"event\",\"type\":\"checkout.session.completed\",\"created\":$t,\"data\":{\"object\":{\"id\":\"cs_citus_1\",\"object\":\"checkout.session\",\"mode\":\"subscription\",\"client_reference_id\":\"$acme\",\"customer\":\"cus_citus_acme\",\"subscription\":\"sub_citus_acme\",\"metadata\":{\"org_id\":\"$acme\"}}}}"
+is "$(deliver "$checkout")" "processed" "checkout.session.completed: processed"
+is "$(deliver "$checkout")" "duplicate" "the same event again: duplicate"
+sub="{\"id\":\"evt_citus_2\",\"object\":\"event\",\"type\":\"customer.subscription.updated\",\"created\":$((t + 1)),\"data\":{\"object\":{\"id\":\"sub_citus_acme\",\"object\":\"subscription\",\"customer\":\"cus_citus_acme\",\"status\":\"active\",\"metadata\":{\"org_id\":\"$acme\"},\"current_period_start\":$((t - 3600)),\"current_period_end\":$((t + 86400 * 30)),\"items\":{\"data\":[{\"price\":{\"id\":\"price_citus_pro\"},\"current_period_start\":$((t - 3600)),\"current_period_end\":$((t + 86400 * 30))}]}}}}"
+is "$(deliver "$sub")" "processed" "customer.subscription.updated: processed"
+is "$(q -c "SELECT plan_id FROM ipai.organizations WHERE id = '$acme'")" "pro" "the plan follows the subscription"
+
+# the CMS workflow through the coordinator
+as() { # user sql...
+	local u=$1
+	shift
+	q -c "BEGIN" -c "SET LOCAL ROLE authenticated" -c "SET LOCAL ipai.user_id = '$u'" "$@" -c "COMMIT" | grep -v '^$'
+}
+page=$(as c1000000-0000-4000-8000-0000000000a2 -c "SELECT ipai.cms_create_page('$acme', 'Citus launch', '<p>One</p>')")
+[ "${#page}" = 36 ] && ok "an editor creates a page" || nok "an editor creates a page" "$page"
+as c1000000-0000-4000-8000-0000000000a2 -c "UPDATE ipai.cms_pages SET body = '<p>One two</p>' WHERE id = '$page'" >/dev/null
+r=$(as c1000000-0000-4000-8000-0000000000a2 -c "SELECT ipai.cms_request_approval('$page', 'please') IS NOT NULL")
+is "$r" "t" "the editor requests approval"
+as c1000000-0000-4000-8000-0000000000a1 -c "SELECT ipai.cms_approve('$page', 'ok')" >/dev/null
+as c1000000-0000-4000-8000-0000000000a1 -c "SELECT ipai.cms_publish('$page')" >/dev/null
+is "$(as c1000000-0000-4000-8000-0000000000a1 -c "SELECT status FROM ipai.cms_pages WHERE id = '$page'")" \
+	"published" "the owner approves and publishes"
+is "$(q -c "SELECT string_agg(version || ':' || status, ' ' ORDER BY version) FROM ipai.cms_page_versions WHERE page_id = '$page'")" \
+	"1:draft 2:pending 3:approved 4:published" "every status change snapshotted"
+err=$(as c1000000-0000-4000-8000-0000000000a2 -c "SELECT ipai.cms_approve('$page')" 2>&1)
+case "$err" in *"ERROR"*) ok "the editor may not approve (refused)";; *) nok "the editor may not approve" "$err";; esac
+
+# team administration
+tok=$(q -c "SELECT set_config('ipai.user_id', 'c1000000-0000-4000-8000-0000000000a1', false)" \
+	-c "SELECT ipai.invite_member('$acme', 'erin@example.com', 'viewer')" -c "SELECT payload->>'token' FROM ipai.outbox WHERE topic = 'auth.invite' AND payload->>'email' = 'erin@example.com'" | tail -1)
+[ "${#tok}" -gt 20 ] && ok "an invitation, its token in the outbox" || nok "an invitation, its token in the outbox" "$tok"
+is "$(q -c "SELECT set_config('ipai.user_id', 'c1000000-0000-4000-8000-0000000000e9', false)" -c "SELECT ipai.accept_invitation('$tok')" | tail -1)" \
+	"$acme" "accepted by the invited user"
+
 echo "1..$n"
 [ "$fail" -eq 0 ]
