@@ -5,6 +5,7 @@
 #                   the Debian package and the PGXN distribution; one
 #                   summary line.  make test PG=18: one version only
 #   make test-deb   the Debian package test alone
+#   make test-citus the suites on a Citus cluster alone (coordinator, two workers)
 #   make dist       the PGXN distribution, ipai_saas-<version>.zip
 #
 # `make demo` and `make test` first install what a fresh Debian 12 machine
@@ -51,7 +52,7 @@ endif
 ipai_saas--$(EXTVERSION).sql: $(SQL_SRCS)
 	cat $(SQL_SRCS) > $@
 
-.PHONY: deps demo test test-deb dist bench fuzz clean-work
+.PHONY: deps demo test test-deb test-citus dist bench fuzz clean-work
 
 FUZZ_RUNS ?= 10000000
 
@@ -65,6 +66,9 @@ demo: deps
 # source is present (test/lib/third_party.sh)
 test: deps
 	IPAI_PG="$(PG)" $(srcdir)/test/run_all.sh
+
+test-citus: deps
+	IPAI_PG=none IPAI_SUITES=citus $(srcdir)/test/run_all.sh
 
 test-deb: deps
 	IPAI_PG=none IPAI_SUITES=package IPAI_ONLY='^deb\.t$$' $(srcdir)/test/run_all.sh

@@ -19,14 +19,14 @@
 #                      here explicitly whose source is missing fails;
 #                      "none" for the package suite alone (make test-deb)
 #   IPAI_ONLY=regex    run only test files whose name matches (e.g. diff)
-#   IPAI_SUITES="regress isolation pgtap tap pg_upgrade package"
+#   IPAI_SUITES="regress isolation pgtap tap citus pg_upgrade package"
 #   IPAI_COVERAGE=0    build without coverage
 set -uo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 . "$SRC/test/lib/common.sh"
 
-SUITES=${IPAI_SUITES:-regress isolation pgtap tap pg_upgrade package}
+SUITES=${IPAI_SUITES:-regress isolation pgtap tap citus pg_upgrade package}
 VERSIONS=${IPAI_PG:-}
 explicit=1
 if [ -z "$VERSIONS" ]; then
@@ -156,6 +156,29 @@ run_prove() {
 	echo "$suite $p $f" >>"$results/counts"
 	printf '%-10s %d passed, %d failed\n' "$suite:" "$p" "$f"
 }
+
+# Citus: a coordinator and two workers (test/citus/), built from
+# ../shared/third_party (CITUS_SRC) once per machine, skipped, saying so,
+# without its source
+if has_suite citus; then
+	t0=$(date +%s)
+	. "$SRC/test/lib/citus.sh"
+	citus_pgbin=$(ipai_citus_stage opt "-O2 -Werror" 2>"$results/citus-build.err")
+	rc=$?
+	if [ "$rc" -eq 2 ]; then
+		echo "citus: SKIPPED, not tested: $(cat "$results/citus-build.err")"
+	elif [ "$rc" -ne 0 ]; then
+		cat "$results/citus-build.err"
+		fail_setup citus-build "Citus or the extension could not be built for the Citus cluster"
+	else
+		# run_prove runs inside the cluster's environment (PGHOST, ports)
+		export -f run_prove
+		export results SRC
+		IPAI_PGBIN=$citus_pgbin "$SRC/test/citus/cluster.sh" run -- run_prove citus citus/t ||
+			grep -q '^citus ' "$results/counts" || fail_setup citus-runner "the Citus cluster could not run its suites"
+		timings+=("Citus cluster (build, three nodes, suites): $(elapsed "$t0")")
+	fi
+fi
 
 if has_suite pg_upgrade; then
 	old=$SYS_PG_MAJOR new=18

@@ -62,6 +62,7 @@ coordinator)
 	unset IPAI_CITUS_STAGE IPAI_CONF IPAI_PRELOAD
 	. "$HERE/lib.sh"
 	citus_db postgres >/dev/null || { echo "citus/cluster.sh: could not make database postgres a Citus database" >&2; exit 1; }
+	set +e
 	eval "$(cat "$IPAI_CITUS_COMMAND_FILE")"
 	;;
 esac
