@@ -29,6 +29,15 @@
 int
 ipai_spi_plan_options(int single_node)
 {
-	return OidIsValid(get_extension_oid("citus", true)) ?
-		CURSOR_OPT_CUSTOM_PLAN : single_node;
+	return ipai_citus_installed() ? CURSOR_OPT_CUSTOM_PLAN : single_node;
+}
+
+/*
+ * ipai_citus_installed
+ *		Whether Citus is installed in the current database.
+ */
+bool
+ipai_citus_installed(void)
+{
+	return OidIsValid(get_extension_oid("citus", true));
 }

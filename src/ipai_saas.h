@@ -34,8 +34,9 @@ extern char *ipai_user_id_setting;
 extern char *ipai_scheduler_database;
 extern bool ipai_scheduler_enabled;
 
-/* citus.c: SPI_prepare_cursor options of kept statements */
+/* citus.c: SPI_prepare_cursor options of kept statements; Citus here? */
 extern int	ipai_spi_plan_options(int single_node);
+extern bool ipai_citus_installed(void);
 
 /* identity.c */
 extern bool ipai_current_user_uuid(pg_uuid_t *result);

@@ -833,6 +833,7 @@ ipai_billing_customer_linked(PG_FUNCTION_ARGS)
 	char	   *customer;
 	ReleaseKeys keys = {NIL, NIL};
 	static SPIPlanPtr deferred_plan = NULL;
+	static SPIPlanPtr pending_plan = NULL;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -880,8 +881,19 @@ ipai_billing_customer_linked(PG_FUNCTION_ARGS)
 	release_owner_depth++;
 	PG_TRY();
 	{
+		/*
+		 * Only when the customer has deferred events (looked at without a
+		 * lock): the release locks rows of the webhook inbox, which on
+		 * Citus is a reference table, and the shards of one statement that
+		 * link several customers would wait on each other's locks.
+		 */
 		keys.customers = add_key(NIL, customer);
-		release_deferred(&keys);
+		if (exists_now(&pending_plan,
+					   "SELECT 1 FROM ipai.webhook_events e"
+					   " WHERE e.status OPERATOR(pg_catalog.=) 'deferred'"
+					   "   AND e.stripe_customer_id OPERATOR(pg_catalog.=) $1",
+					   customer))
+			release_deferred(&keys);
 
 		/*
 		 * Under a transaction snapshot, a deferral committed after it (the

@@ -70,6 +70,13 @@
 #define CLAIM_CHUNK			64
 /* safety net: look at the schedule at least this often */
 #define MAX_SLEEP_MS		60000L
+/*
+ * With Citus the schedule's trigger fires on the worker nodes, whose latch
+ * is not ours: nothing wakes this worker when a schedule commits, so it
+ * looks this often (a schedule made less than this before its run_at may
+ * run up to this late)
+ */
+#define CITUS_POLL_MS		1000L
 /* due rows held by another session (a concurrent run, a replace): retry */
 #define CONTENDED_SLEEP_MS	100L
 
@@ -519,6 +526,7 @@ next_timeout(void)
 	TimestampTz next = 0;
 	TimestampTz now;
 	long		timeout;
+	bool		citus;
 
 	begin_work("ipai scheduler: reading the next due schedule");
 	ret = SPI_execute_plan(next_due_plan, NULL, NULL, true, 1);
@@ -527,6 +535,7 @@ next_timeout(void)
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
 		next = DatumGetTimestampTz(d);
+	citus = ipai_citus_installed();
 	end_work();
 
 	now = GetCurrentTimestamp();
@@ -541,6 +550,8 @@ next_timeout(void)
 
 		timeout = (us >= MAX_SLEEP_MS * 1000) ? MAX_SLEEP_MS : (long) ((us + 999) / 1000);
 	}
+	if (citus && timeout > CITUS_POLL_MS)
+		timeout = CITUS_POLL_MS;
 	set_state(IPAI_SCHED_SLEEPING,
 			  isnull ? 0 : TimestampTzPlusMilliseconds(now, timeout));
 	return timeout;

@@ -34,7 +34,8 @@ BEGIN
 					WHERE d.logicalrelid OPERATOR(pg_catalog.=) 'ipai.organizations'::regclass);
 END
 $$;
-REVOKE ALL ON FUNCTION ipai.is_distributed() FROM PUBLIC;
+-- (callable by everyone: the functions that run as their caller, the
+-- outbox leases among them, ask it)
 COMMENT ON FUNCTION ipai.is_distributed() IS
 	'Whether ipai.install_schema(distributed => true) made the tables Citus tables in this database';
 

@@ -31,10 +31,13 @@ CREATE FUNCTION ipai.is_org_member(org_id uuid, min_role ipai.org_role DEFAULT '
 	LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
+DECLARE
+	-- read here, not in the query: on Citus the query runs on a worker
+	uid uuid := ipai.current_user_id();
 BEGIN
 	RETURN EXISTS (SELECT 1 FROM ipai.org_members m
 					WHERE m.org_id OPERATOR(pg_catalog.=) is_org_member.org_id
-					  AND m.user_id OPERATOR(pg_catalog.=) ipai.current_user_id()
+					  AND m.user_id OPERATOR(pg_catalog.=) uid
 					  AND m.role OPERATOR(pg_catalog.>=) min_role);
 END
 $$;
@@ -45,10 +48,12 @@ CREATE FUNCTION ipai.org_role_of(org_id uuid) RETURNS ipai.org_role
 	LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
+DECLARE
+	uid uuid := ipai.current_user_id();
 BEGIN
 	RETURN (SELECT m.role FROM ipai.org_members m
 			 WHERE m.org_id OPERATOR(pg_catalog.=) org_role_of.org_id
-			   AND m.user_id OPERATOR(pg_catalog.=) ipai.current_user_id());
+			   AND m.user_id OPERATOR(pg_catalog.=) uid);
 END
 $$;
 REVOKE ALL ON FUNCTION ipai.org_role_of(uuid) FROM PUBLIC;
@@ -64,6 +69,7 @@ CREATE FUNCTION ipai.require_org_role(org_id uuid, min_role ipai.org_role DEFAUL
 	AS $$
 DECLARE
 	have ipai.org_role;
+	uid uuid;
 BEGIN
 	IF org_id IS NULL THEN
 		RAISE EXCEPTION 'organization id must not be null' USING ERRCODE = '22023';
@@ -75,9 +81,11 @@ BEGIN
 	IF ipai.caller_is_privileged() THEN
 		RETURN;
 	END IF;
+	-- the acting user read here, not in the query (on Citus a worker's)
+	uid := ipai.current_user_id();
 	SELECT m.role INTO have FROM ipai.org_members m
 	 WHERE m.org_id OPERATOR(pg_catalog.=) require_org_role.org_id
-	   AND m.user_id OPERATOR(pg_catalog.=) ipai.current_user_id();
+	   AND m.user_id OPERATOR(pg_catalog.=) uid;
 	IF have IS NULL THEN
 		RAISE EXCEPTION 'permission denied for organization'
 			USING ERRCODE = '42501',

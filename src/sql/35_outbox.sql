@@ -88,52 +88,76 @@ CREATE FUNCTION ipai._outbox_lease(want_topic text, max_rows integer, lease inte
 DECLARE
 	now_ts timestamptz := pg_catalog.clock_timestamp();
 	p record;
+	orgs uuid[] := '{NULL}';
+	one_org uuid;
+	wanted integer := max_rows;
+	n integer;
 BEGIN
 	IF want_topic IS NULL THEN
 		RAISE EXCEPTION 'topic must not be null' USING ERRCODE = '22023';
 	END IF;
 	PERFORM ipai._outbox_check_lease(max_rows, lease);
 	SELECT * INTO p FROM ipai._outbox_policy();
-	RETURN QUERY
-	WITH c AS (
-		SELECT o.org_id, o.id, o.in_doubt,
-			   (o.attempts OPERATOR(pg_catalog.>=) p.max_attempts
-				OR coalesce(o.first_attempt_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) p.horizon), false)) AS give_up,
-			   (o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
-				AND pg_catalog.jsonb_typeof(o.payload OPERATOR(pg_catalog.->) 'stripe_customer_id')
-					IS DISTINCT FROM 'string') AS park
-		  FROM ipai.outbox o
-		 WHERE o.topic OPERATOR(pg_catalog.=) want_topic
-		   AND o.sent_at IS NULL AND o.dead_at IS NULL
-		   AND o.next_attempt_at OPERATOR(pg_catalog.<=) now_ts
-		   AND (o.claimed_at IS NULL
-				OR o.claimed_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) lease))
-		 ORDER BY o.next_attempt_at, o.id
-		 LIMIT max_rows
-		 FOR UPDATE SKIP LOCKED
-	), u AS (
-		UPDATE ipai.outbox o
-		   SET dead_at = CASE WHEN c.give_up THEN now_ts END,
-			   last_error = CASE WHEN c.give_up
-								 THEN pg_catalog.format('gave up after %s attempts%s', o.attempts,
-														': ' OPERATOR(pg_catalog.||) o.last_error)
-								 ELSE o.last_error END,
-			   next_attempt_at = CASE WHEN c.park THEN 'infinity' ELSE o.next_attempt_at END,
-			   claimed_at = CASE WHEN c.give_up OR c.park THEN NULL ELSE now_ts END,
-			   attempts = CASE WHEN c.give_up OR c.park THEN o.attempts
-							   ELSE o.attempts OPERATOR(pg_catalog.+) 1 END,
-			   first_attempt_at = CASE WHEN c.give_up OR c.park THEN o.first_attempt_at
-									   ELSE coalesce(o.first_attempt_at, now_ts) END,
-			   in_doubt = CASE WHEN c.give_up OR c.park THEN o.in_doubt ELSE true END
-		  FROM c
-		 WHERE o.org_id OPERATOR(pg_catalog.=) c.org_id AND o.id OPERATOR(pg_catalog.=) c.id
-		RETURNING o.id, o.org_id, o.topic, o.payload, o.created_at, o.attempts, c.in_doubt,
-				  c.park, o.dead_at, o.last_error
-	)
-	SELECT u.id, u.org_id, u.topic, u.payload, u.created_at, u.attempts, u.in_doubt,
-		   CASE WHEN u.dead_at IS NOT NULL THEN u.last_error END
-	  FROM u WHERE NOT u.park
-	 ORDER BY u.id;
+	-- On Citus a locking read names one organization (one shard): the
+	-- organizations with due rows first, earliest first, then one lease each
+	IF ipai.is_distributed() THEN
+		SELECT pg_catalog.array_agg(d.org_id ORDER BY d.first_due) INTO orgs
+		  FROM (SELECT o.org_id, pg_catalog.min(o.next_attempt_at) AS first_due
+				  FROM ipai.outbox o
+				 WHERE o.topic OPERATOR(pg_catalog.=) want_topic
+				   AND o.sent_at IS NULL AND o.dead_at IS NULL
+				   AND o.next_attempt_at OPERATOR(pg_catalog.<=) now_ts
+				   AND (o.claimed_at IS NULL
+						OR o.claimed_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) lease))
+				 GROUP BY o.org_id) d;
+	END IF;
+	FOREACH one_org IN ARRAY coalesce(orgs, '{}') LOOP
+		RETURN QUERY
+		WITH c AS (
+			SELECT o.org_id, o.id, o.in_doubt,
+				   (o.attempts OPERATOR(pg_catalog.>=) p.max_attempts
+					OR coalesce(o.first_attempt_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) p.horizon), false)) AS give_up,
+				   (o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
+					AND pg_catalog.jsonb_typeof(o.payload OPERATOR(pg_catalog.->) 'stripe_customer_id')
+						IS DISTINCT FROM 'string') AS park,
+				   -- (worded here: Citus takes no stable function in an UPDATE's CASE)
+				   pg_catalog.format('gave up after %s attempts%s', o.attempts,
+									 ': ' OPERATOR(pg_catalog.||) o.last_error) AS give_up_error
+			  FROM ipai.outbox o
+			 WHERE (one_org IS NULL OR o.org_id OPERATOR(pg_catalog.=) one_org)
+			   AND o.topic OPERATOR(pg_catalog.=) want_topic
+			   AND o.sent_at IS NULL AND o.dead_at IS NULL
+			   AND o.next_attempt_at OPERATOR(pg_catalog.<=) now_ts
+			   AND (o.claimed_at IS NULL
+					OR o.claimed_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) lease))
+			 ORDER BY o.next_attempt_at, o.id
+			 LIMIT wanted
+			 FOR UPDATE SKIP LOCKED
+		), u AS (
+			UPDATE ipai.outbox o
+			   SET dead_at = CASE WHEN c.give_up THEN now_ts END,
+				   last_error = CASE WHEN c.give_up THEN c.give_up_error ELSE o.last_error END,
+				   next_attempt_at = CASE WHEN c.park THEN 'infinity' ELSE o.next_attempt_at END,
+				   claimed_at = CASE WHEN c.give_up OR c.park THEN NULL ELSE now_ts END,
+				   attempts = CASE WHEN c.give_up OR c.park THEN o.attempts
+								   ELSE o.attempts OPERATOR(pg_catalog.+) 1 END,
+				   first_attempt_at = CASE WHEN c.give_up OR c.park THEN o.first_attempt_at
+										   ELSE coalesce(o.first_attempt_at, now_ts) END,
+				   in_doubt = CASE WHEN c.give_up OR c.park THEN o.in_doubt ELSE true END
+			  FROM c
+			 WHERE o.org_id OPERATOR(pg_catalog.=) c.org_id AND o.id OPERATOR(pg_catalog.=) c.id
+			   AND (one_org IS NULL OR o.org_id OPERATOR(pg_catalog.=) one_org)
+			RETURNING o.id, o.org_id, o.topic, o.payload, o.created_at, o.attempts, c.in_doubt,
+					  c.park, o.dead_at, o.last_error
+		)
+		SELECT u.id, u.org_id, u.topic, u.payload, u.created_at, u.attempts, u.in_doubt,
+			   CASE WHEN u.dead_at IS NOT NULL THEN u.last_error END
+		  FROM u WHERE NOT u.park
+		 ORDER BY u.id;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		wanted := wanted OPERATOR(pg_catalog.-) n;
+		EXIT WHEN wanted OPERATOR(pg_catalog.<=) 0;
+	END LOOP;
 END
 $$;
 REVOKE ALL ON FUNCTION ipai._outbox_lease(text, integer, interval) FROM PUBLIC;
@@ -228,7 +252,13 @@ DECLARE
 	now_ts timestamptz := pg_catalog.clock_timestamp();
 	now_s bigint := pg_catalog.floor(pg_catalog.date_part('epoch', now_ts))::bigint;
 	p record;
-	taken integer;
+	taken integer := 0;
+	orgs uuid[] := '{NULL}';
+	one_org uuid;
+	wanted bigint;
+	n integer;
+	lease_orgs uuid[];
+	lease_batches text[];
 BEGIN
 	PERFORM ipai._outbox_check_lease(max_events, lease);
 	IF aggregate_min IS NULL OR aggregate_min OPERATOR(pg_catalog.<) 2
@@ -243,41 +273,76 @@ BEGIN
 		CREATE TEMP TABLE ipai_meter_lease (
 			org_id uuid, id bigint, batch text, problem text, park boolean, defer_until bigint,
 			give_up boolean, in_doubt boolean, customer text, event_name text, val bigint,
-			ts bigint, period timestamptz, own_identifier text
+			ts bigint, period timestamptz, own_identifier text, give_up_error text
 		) ON COMMIT DELETE ROWS;
 	END IF;
 	TRUNCATE pg_temp.ipai_meter_lease;
 
+	-- On Citus a locking read names one organization (one shard): the
+	-- organizations with due rows first, earliest first, then the reads
+	-- below once for each
+	IF ipai.is_distributed() THEN
+		SELECT pg_catalog.array_agg(d.org_id ORDER BY d.first_due) INTO orgs
+		  FROM (SELECT o.org_id, pg_catalog.min(o.next_attempt_at) AS first_due
+				  FROM ipai.outbox o
+				 WHERE o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
+				   AND o.sent_at IS NULL AND o.dead_at IS NULL
+				   AND o.next_attempt_at OPERATOR(pg_catalog.<=) now_ts
+				   AND (o.claimed_at IS NULL
+						OR o.claimed_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) lease))
+				 GROUP BY o.org_id) d;
+		orgs := coalesce(orgs, '{}');
+	END IF;
+
 	-- groups leased before (a resend): whole groups only, up to max_events
-	INSERT INTO pg_temp.ipai_meter_lease (org_id, id, batch, in_doubt, give_up)
-	SELECT o.org_id, o.id, o.batch, o.in_doubt,
-		   o.attempts OPERATOR(pg_catalog.>=) p.max_attempts
-		   OR coalesce(o.first_attempt_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) p.horizon), false)
-	  FROM ipai.outbox o
-	  -- (in the order of the index outbox_batch, which holds only the
-	  -- groups in flight: a large backlog of new rows is not scanned)
-	  JOIN (SELECT DISTINCT d.org_id, d.batch FROM ipai.outbox d
-			 WHERE d.batch IS NOT NULL AND d.sent_at IS NULL AND d.dead_at IS NULL
-			   AND d.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
-			   AND d.next_attempt_at OPERATOR(pg_catalog.<=) now_ts
-			   AND (d.claimed_at IS NULL
-					OR d.claimed_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) lease))
-			 ORDER BY d.org_id, d.batch
-			 LIMIT max_events) b
-		ON o.org_id OPERATOR(pg_catalog.=) b.org_id AND o.batch OPERATOR(pg_catalog.=) b.batch
-	 WHERE o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
-	   AND o.sent_at IS NULL AND o.dead_at IS NULL
-	   FOR UPDATE OF o SKIP LOCKED;
-	-- a group another sender holds in part is left to it
-	IF FOUND THEN
+	FOREACH one_org IN ARRAY orgs LOOP
+		INSERT INTO pg_temp.ipai_meter_lease (org_id, id, batch, in_doubt, give_up, give_up_error)
+		SELECT o.org_id, o.id, o.batch, o.in_doubt,
+			   o.attempts OPERATOR(pg_catalog.>=) p.max_attempts
+			   OR coalesce(o.first_attempt_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) p.horizon), false),
+			   pg_catalog.format('gave up after %s attempts%s', o.attempts,
+								 ': ' OPERATOR(pg_catalog.||) o.last_error)
+		  FROM ipai.outbox o
+		  -- (in the order of the index outbox_batch, which holds only the
+		  -- groups in flight: a large backlog of new rows is not scanned)
+		  JOIN (SELECT DISTINCT d.org_id, d.batch FROM ipai.outbox d
+				 WHERE (one_org IS NULL OR d.org_id OPERATOR(pg_catalog.=) one_org)
+				   AND d.batch IS NOT NULL AND d.sent_at IS NULL AND d.dead_at IS NULL
+				   AND d.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
+				   AND d.next_attempt_at OPERATOR(pg_catalog.<=) now_ts
+				   AND (d.claimed_at IS NULL
+						OR d.claimed_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) lease))
+				 ORDER BY d.org_id, d.batch
+				 LIMIT max_events OPERATOR(pg_catalog.-) taken) b
+			ON o.org_id OPERATOR(pg_catalog.=) b.org_id AND o.batch OPERATOR(pg_catalog.=) b.batch
+		 WHERE (one_org IS NULL OR o.org_id OPERATOR(pg_catalog.=) one_org)
+		   AND o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
+		   AND o.sent_at IS NULL AND o.dead_at IS NULL
+		   FOR UPDATE OF o SKIP LOCKED;
+		IF FOUND THEN
+			SELECT pg_catalog.count(DISTINCT (l.org_id, l.batch)) INTO taken FROM pg_temp.ipai_meter_lease l;
+			EXIT WHEN taken OPERATOR(pg_catalog.>=) max_events;
+		END IF;
+	END LOOP;
+	-- a group another sender holds in part is left to it: one with more
+	-- rows unsent than leased here (counted apart, then compared: Citus
+	-- correlates no subquery of a temporary table with its tables)
+	IF taken OPERATOR(pg_catalog.>) 0 THEN
+		SELECT pg_catalog.array_agg(DISTINCT k.org_id), pg_catalog.array_agg(DISTINCT k.batch)
+		  INTO lease_orgs, lease_batches FROM pg_temp.ipai_meter_lease k;
 		DELETE FROM pg_temp.ipai_meter_lease l
-		 WHERE EXISTS (SELECT 1 FROM ipai.outbox o
-						WHERE o.org_id OPERATOR(pg_catalog.=) l.org_id
-						  AND o.batch OPERATOR(pg_catalog.=) l.batch
-						  AND o.sent_at IS NULL AND o.dead_at IS NULL
-						  AND NOT EXISTS (SELECT 1 FROM pg_temp.ipai_meter_lease k
-										   WHERE k.org_id OPERATOR(pg_catalog.=) o.org_id
-											 AND k.id OPERATOR(pg_catalog.=) o.id));
+		 WHERE (l.org_id, l.batch) IN (
+				SELECT b.org_id, b.batch
+				  FROM (SELECT o.org_id, o.batch, pg_catalog.count(*) AS n
+						  FROM ipai.outbox o
+						 WHERE o.org_id OPERATOR(pg_catalog.=) ANY (lease_orgs)
+						   AND o.batch OPERATOR(pg_catalog.=) ANY (lease_batches)
+						   AND o.sent_at IS NULL AND o.dead_at IS NULL
+						 GROUP BY o.org_id, o.batch) b
+				  JOIN (SELECT k.org_id, k.batch, pg_catalog.count(*) AS n
+						  FROM pg_temp.ipai_meter_lease k GROUP BY k.org_id, k.batch) h
+					ON h.org_id OPERATOR(pg_catalog.=) b.org_id AND h.batch OPERATOR(pg_catalog.=) b.batch
+				 WHERE b.n OPERATOR(pg_catalog.>) h.n);
 	END IF;
 	SELECT pg_catalog.count(DISTINCT (l.org_id, l.batch)) INTO taken FROM pg_temp.ipai_meter_lease l;
 
@@ -285,30 +350,52 @@ BEGIN
 	-- lease, enough for every group when a few customers have a backlog,
 	-- and for many small groups otherwise)
 	IF taken OPERATOR(pg_catalog.<) max_events THEN
-		INSERT INTO pg_temp.ipai_meter_lease (org_id, id, in_doubt, give_up, problem, customer,
-											  event_name, val, ts, own_identifier)
-		SELECT o.org_id, o.id, o.in_doubt,
-			   o.attempts OPERATOR(pg_catalog.>=) p.max_attempts
-			   OR coalesce(o.first_attempt_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) p.horizon), false),
-			   chk.problem,
-			   o.payload OPERATOR(pg_catalog.->>) 'stripe_customer_id',
-			   o.payload OPERATOR(pg_catalog.->>) 'event_name',
-			   CASE WHEN chk.problem IS NULL THEN (o.payload OPERATOR(pg_catalog.->>) 'value')::bigint END,
-			   CASE WHEN chk.problem IS NULL THEN (o.payload OPERATOR(pg_catalog.->>) 'timestamp')::bigint END,
-			   o.payload OPERATOR(pg_catalog.->>) 'identifier'
-		  FROM ipai.outbox o
-		 CROSS JOIN LATERAL (SELECT ipai._meter_payload_problem(o.payload) AS problem) chk
-		 WHERE o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
-		   AND o.sent_at IS NULL AND o.dead_at IS NULL AND o.batch IS NULL
-		   AND o.next_attempt_at OPERATOR(pg_catalog.<=) now_ts
-		   AND (o.claimed_at IS NULL
-				OR o.claimed_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) lease))
-		 ORDER BY o.next_attempt_at, o.id
-		 LIMIT CASE WHEN aggregate_min OPERATOR(pg_catalog.>) 20000
-					THEN max_events OPERATOR(pg_catalog.-) taken
-					ELSE least((max_events OPERATOR(pg_catalog.-) taken)::bigint
-							   OPERATOR(pg_catalog.*) aggregate_max, 20000) END
-		   FOR UPDATE OF o SKIP LOCKED;
+		wanted := CASE WHEN aggregate_min OPERATOR(pg_catalog.>) 20000
+					   THEN max_events OPERATOR(pg_catalog.-) taken
+					   ELSE least((max_events OPERATOR(pg_catalog.-) taken)::bigint
+								  OPERATOR(pg_catalog.*) aggregate_max, 20000) END;
+		FOREACH one_org IN ARRAY orgs LOOP
+			INSERT INTO pg_temp.ipai_meter_lease (org_id, id, in_doubt, give_up, problem, customer,
+												  event_name, val, ts, own_identifier, period,
+												  give_up_error)
+			SELECT o.org_id, o.id, o.in_doubt,
+				   o.attempts OPERATOR(pg_catalog.>=) p.max_attempts
+				   OR coalesce(o.first_attempt_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) p.horizon), false),
+				   chk.problem,
+				   o.payload OPERATOR(pg_catalog.->>) 'stripe_customer_id',
+				   o.payload OPERATOR(pg_catalog.->>) 'event_name',
+				   CASE WHEN chk.problem IS NULL THEN (o.payload OPERATOR(pg_catalog.->>) 'value')::bigint END,
+				   CASE WHEN chk.problem IS NULL THEN (o.payload OPERATOR(pg_catalog.->>) 'timestamp')::bigint END,
+				   o.payload OPERATOR(pg_catalog.->>) 'identifier',
+				   ev.period_start,
+				   pg_catalog.format('gave up after %s attempts%s', o.attempts,
+									 ': ' OPERATOR(pg_catalog.||) o.last_error)
+			  FROM ipai.outbox o
+			 CROSS JOIN LATERAL (SELECT ipai._meter_payload_problem(o.payload) AS problem) chk
+			  -- the usage event's period, where the identifier is ours
+			  -- (ipai._meter_identifier: ipai_<org>_<event id>)
+			  LEFT JOIN ipai.usage_events ev
+				ON ev.org_id OPERATOR(pg_catalog.=) o.org_id
+			   AND ev.id OPERATOR(pg_catalog.=) (
+					CASE WHEN (o.payload OPERATOR(pg_catalog.->>) 'identifier')
+								  OPERATOR(pg_catalog.~) '^ipai_[0-9a-f-]{36}_[0-9]{1,18}$'
+							  AND pg_catalog.split_part(o.payload OPERATOR(pg_catalog.->>) 'identifier', '_', 2)
+								  OPERATOR(pg_catalog.=) o.org_id::text
+						 THEN pg_catalog.split_part(o.payload OPERATOR(pg_catalog.->>) 'identifier', '_', 3)::bigint
+					END)
+			 WHERE (one_org IS NULL OR o.org_id OPERATOR(pg_catalog.=) one_org)
+			   AND o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
+			   AND o.sent_at IS NULL AND o.dead_at IS NULL AND o.batch IS NULL
+			   AND o.next_attempt_at OPERATOR(pg_catalog.<=) now_ts
+			   AND (o.claimed_at IS NULL
+					OR o.claimed_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) lease))
+			 ORDER BY o.next_attempt_at, o.id
+			 LIMIT wanted
+			   FOR UPDATE OF o SKIP LOCKED;
+			GET DIAGNOSTICS n = ROW_COUNT;
+			wanted := wanted OPERATOR(pg_catalog.-) n;
+			EXIT WHEN wanted OPERATOR(pg_catalog.<=) 0;
+		END LOOP;
 
 		UPDATE pg_temp.ipai_meter_lease l
 		   SET park = l.problem IS NULL AND l.customer IS NULL,
@@ -318,15 +405,7 @@ BEGIN
 													 pg_catalog.to_timestamp(l.ts))
 						 END,
 			   defer_until = CASE WHEN l.ts OPERATOR(pg_catalog.>) (now_s OPERATOR(pg_catalog.+) 240)
-								  THEN l.ts OPERATOR(pg_catalog.-) 240 END,
-			   -- the usage event's period, where the identifier is ours
-			   -- (ipai._meter_identifier: ipai_<org>_<event id>)
-			   period = CASE WHEN l.own_identifier OPERATOR(pg_catalog.~) '^ipai_[0-9a-f-]{36}_[0-9]{1,18}$'
-								  AND pg_catalog.split_part(l.own_identifier, '_', 2) OPERATOR(pg_catalog.=) l.org_id::text
-							 THEN (SELECT ev.period_start FROM ipai.usage_events ev
-									WHERE ev.org_id OPERATOR(pg_catalog.=) l.org_id
-									  AND ev.id OPERATOR(pg_catalog.=)
-										  pg_catalog.split_part(l.own_identifier, '_', 3)::bigint) END
+								  THEN l.ts OPERATOR(pg_catalog.-) 240 END
 		 WHERE l.batch IS NULL;
 
 		-- group what can be sent: the first groups by their oldest row
@@ -368,8 +447,7 @@ BEGIN
 	UPDATE ipai.outbox o
 	   SET dead_at = CASE WHEN l.give_up OR l.problem IS NOT NULL THEN now_ts END,
 		   last_error = CASE WHEN l.problem IS NOT NULL THEN l.problem
-							 WHEN l.give_up THEN pg_catalog.format('gave up after %s attempts%s', o.attempts,
-																	': ' OPERATOR(pg_catalog.||) o.last_error)
+							 WHEN l.give_up THEN l.give_up_error
 							 ELSE o.last_error END,
 		   next_attempt_at = CASE WHEN l.park THEN 'infinity'
 								  WHEN l.defer_until IS NOT NULL THEN pg_catalog.to_timestamp(l.defer_until)
@@ -388,11 +466,11 @@ BEGIN
 	WITH s AS (
 	UPDATE ipai.outbox o
 	   SET dead_at = now_ts,
-		   last_error = pg_catalog.format('gave up after %s attempts%s', o.attempts,
-										  ': ' OPERATOR(pg_catalog.||) o.last_error)
-	  FROM (SELECT DISTINCT l.org_id, l.batch FROM pg_temp.ipai_meter_lease l
-			 WHERE l.give_up AND l.batch IS NOT NULL) d
-	 WHERE o.org_id OPERATOR(pg_catalog.=) d.org_id AND o.batch OPERATOR(pg_catalog.=) d.batch
+		   last_error = d.give_up_error
+	  FROM (SELECT l.org_id, l.id, l.give_up_error FROM pg_temp.ipai_meter_lease l
+			 WHERE (l.org_id, l.batch) IN (SELECT k.org_id, k.batch FROM pg_temp.ipai_meter_lease k
+											WHERE k.give_up AND k.batch IS NOT NULL)) d
+	 WHERE o.org_id OPERATOR(pg_catalog.=) d.org_id AND o.id OPERATOR(pg_catalog.=) d.id
 	   AND o.sent_at IS NULL AND o.dead_at IS NULL
 	RETURNING o.id, o.org_id, o.batch, o.attempts, o.in_doubt, o.last_error
 	)
@@ -440,12 +518,13 @@ CREATE FUNCTION ipai.outbox_mark_sent_many(ids bigint[]) RETURNS integer
 	AS $$
 DECLARE
 	n integer;
+	now_ts timestamptz := pg_catalog.clock_timestamp();
 BEGIN
 	IF ids IS NULL THEN
 		RAISE EXCEPTION 'ids must not be null' USING ERRCODE = '22023';
 	END IF;
 	UPDATE ipai.outbox o
-	   SET sent_at = pg_catalog.clock_timestamp(),
+	   SET sent_at = now_ts,
 		   dead_at = NULL,
 		   in_doubt = false,
 		   payload = CASE WHEN o.topic OPERATOR(pg_catalog.=) 'auth.invite'
@@ -501,6 +580,7 @@ DECLARE
 	r record;
 	pause interval;
 	verdict text;
+	next_at timestamptz;
 BEGIN
 	IF ids IS NULL OR pg_catalog.cardinality(ids) OPERATOR(pg_catalog.=) 0 THEN
 		RAISE EXCEPTION 'ids must name at least one outbox row' USING ERRCODE = '22023';
@@ -535,12 +615,14 @@ BEGIN
 	ELSE
 		verdict := 'retry';
 	END IF;
+	-- (a value: Citus takes no stable function in an UPDATE's CASE)
+	next_at := now_ts OPERATOR(pg_catalog.+) pause;
 
 	UPDATE ipai.outbox o
 	   SET last_error = pg_catalog.left(coalesce(error, 'failed'), 2000),
 		   dead_at = CASE WHEN verdict OPERATOR(pg_catalog.=) 'dead' THEN now_ts END,
 		   next_attempt_at = CASE WHEN verdict OPERATOR(pg_catalog.=) 'dead' THEN o.next_attempt_at
-								  ELSE now_ts OPERATOR(pg_catalog.+) pause END,
+								  ELSE next_at END,
 		   claimed_at = NULL,
 		   in_doubt = o.in_doubt AND maybe_delivered
 	 WHERE o.id OPERATOR(pg_catalog.=) ANY (ids) AND o.sent_at IS NULL;

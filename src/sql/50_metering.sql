@@ -781,6 +781,9 @@ CREATE FUNCTION ipai.finalize_hold(hold_id uuid, actual_quantity bigint)
 	AS $$
 DECLARE
 	h record;
+	hold_org uuid;
+	-- (a value: Citus runs no volatile function in an UPDATE)
+	closed timestamptz := pg_catalog.clock_timestamp();
 	r record;
 	c record;
 	counted boolean;
@@ -790,7 +793,11 @@ BEGIN
 	ELSIF $2 IS NULL OR $2 OPERATOR(pg_catalog.<) 0 THEN
 		RAISE EXCEPTION 'actual quantity must be zero or more' USING ERRCODE = '22023';
 	END IF;
-	SELECT * INTO h FROM ipai.usage_holds u WHERE u.id OPERATOR(pg_catalog.=) $1 FOR UPDATE;
+	-- its organization first: on Citus a locking read names one shard
+	SELECT u.org_id INTO hold_org FROM ipai.usage_holds u WHERE u.id OPERATOR(pg_catalog.=) $1;
+	SELECT * INTO h FROM ipai.usage_holds u
+	 WHERE u.org_id OPERATOR(pg_catalog.=) hold_org AND u.id OPERATOR(pg_catalog.=) $1
+	   FOR UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'hold "%" does not exist', $1 USING ERRCODE = '22023';
 	END IF;
@@ -812,7 +819,7 @@ BEGIN
 	counted := h.expires_at OPERATOR(pg_catalog.>) pg_catalog.now()
 			   AND h.period_start OPERATOR(pg_catalog.=) r.period_start;
 	UPDATE ipai.usage_holds u
-	   SET status = 'finalized', actual_quantity = $2, closed_at = pg_catalog.clock_timestamp()
+	   SET status = 'finalized', actual_quantity = $2, closed_at = closed
 	 WHERE u.org_id OPERATOR(pg_catalog.=) h.org_id AND u.id OPERATOR(pg_catalog.=) h.id;
 	PERFORM ipai._usage_holds_recount(h.org_id, h.feature, h.period_start, pg_catalog.now());
 
@@ -843,11 +850,18 @@ CREATE FUNCTION ipai.release_hold(hold_id uuid)
 	AS $$
 DECLARE
 	h record;
+	hold_org uuid;
+	-- (a value: Citus runs no volatile function in an UPDATE)
+	closed timestamptz := pg_catalog.clock_timestamp();
 BEGIN
 	IF $1 IS NULL THEN
 		RAISE EXCEPTION 'hold id must not be null' USING ERRCODE = '22023';
 	END IF;
-	SELECT * INTO h FROM ipai.usage_holds u WHERE u.id OPERATOR(pg_catalog.=) $1 FOR UPDATE;
+	-- its organization first: on Citus a locking read names one shard
+	SELECT u.org_id INTO hold_org FROM ipai.usage_holds u WHERE u.id OPERATOR(pg_catalog.=) $1;
+	SELECT * INTO h FROM ipai.usage_holds u
+	 WHERE u.org_id OPERATOR(pg_catalog.=) hold_org AND u.id OPERATOR(pg_catalog.=) $1
+	   FOR UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'hold "%" does not exist', $1 USING ERRCODE = '22023';
 	END IF;
@@ -860,7 +874,7 @@ BEGIN
 	PERFORM 1 FROM ipai._usage_counter_lock(h.org_id, h.feature, h.period_start, NULL,
 											 pg_catalog.now());
 	UPDATE ipai.usage_holds u
-	   SET status = 'released', closed_at = pg_catalog.clock_timestamp()
+	   SET status = 'released', closed_at = closed
 	 WHERE u.org_id OPERATOR(pg_catalog.=) h.org_id AND u.id OPERATOR(pg_catalog.=) h.id;
 	PERFORM ipai._usage_holds_recount(h.org_id, h.feature, h.period_start, pg_catalog.now());
 	RETURN true;
@@ -938,52 +952,68 @@ CREATE FUNCTION ipai._usage_counters_to_repair()
 	LANGUAGE plpgsql STABLE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
+DECLARE
+	orgs uuid[] := '{NULL}';
+	one_org uuid;
 BEGIN
-	RETURN QUERY
-	WITH kinds AS (
-		SELECT DISTINCT e.feature, e.counted_by FROM ipai.plan_entitlements e
-		 WHERE e.counted_by OPERATOR(pg_catalog.<>) 'seats'
-	), counters AS (
-		SELECT c.org_id, c.feature, c.period_start, c.used, c.carried,
-			   (SELECT k.counted_by FROM kinds k
-				 WHERE k.feature OPERATOR(pg_catalog.=) c.feature
-				 ORDER BY k.counted_by LIMIT 1) AS counted_by, c.period_end
-		  FROM ipai.usage_counters c
-	)
-	-- counters that differ from what they count
-	SELECT t.org_id, t.feature, t.period_start, t.used OPERATOR(pg_catalog.<>) t.total
-	  FROM (SELECT c.org_id, c.feature, c.period_start, c.used, c.carried,
-				   CASE WHEN c.counted_by OPERATOR(pg_catalog.=) 'cms_pages'
-						THEN (SELECT pg_catalog.count(*) FROM ipai.cms_pages pg
-							   WHERE pg.org_id OPERATOR(pg_catalog.=) c.org_id)
-						ELSE w.own OPERATOR(pg_catalog.+) x.carry END AS total,
-				   x.carry
-			  FROM counters c
-			  LEFT JOIN LATERAL ipai._usage_window_sums(c.org_id, c.feature, c.period_start,
-														c.period_end) w
-				ON c.counted_by IS DISTINCT FROM 'cms_pages'
-			 CROSS JOIN LATERAL (
-				   SELECT CASE WHEN c.counted_by IS DISTINCT FROM 'cms_pages'
-								AND ipai._usage_period_is_current(c.org_id, c.period_start)
-							   THEN w.carried ELSE c.carried END AS carry) x) t
-	 WHERE t.used OPERATOR(pg_catalog.<>) t.total OR t.carried OPERATOR(pg_catalog.<>) t.carry
-	UNION
-	-- periods with events but no counter
-	SELECT DISTINCT ev.org_id, ev.feature, ev.period_start, true
-	  FROM ipai.usage_events ev
-	 WHERE NOT EXISTS (SELECT 1 FROM ipai.usage_counters c
-						WHERE c.org_id OPERATOR(pg_catalog.=) ev.org_id
-						  AND c.feature OPERATOR(pg_catalog.=) ev.feature
-						  AND c.period_start OPERATOR(pg_catalog.=) ev.period_start)
-	UNION
-	-- organizations with pages but no cms_items counter
-	SELECT DISTINCT pg.org_id, k.feature, '-infinity'::timestamptz, true
-	  FROM ipai.cms_pages pg
-	  JOIN kinds k ON k.counted_by OPERATOR(pg_catalog.=) 'cms_pages'
-	 WHERE NOT EXISTS (SELECT 1 FROM ipai.usage_counters c
-						WHERE c.org_id OPERATOR(pg_catalog.=) pg.org_id
-						  AND c.feature OPERATOR(pg_catalog.=) k.feature
-						  AND c.period_start OPERATOR(pg_catalog.=) '-infinity'::timestamptz);
+	-- on Citus one organization at a time: each query then runs whole on
+	-- the worker that holds it
+	IF ipai.is_distributed() THEN
+		SELECT pg_catalog.array_agg(o.id ORDER BY o.id) INTO orgs FROM ipai.organizations o;
+	END IF;
+	FOREACH one_org IN ARRAY coalesce(orgs, '{}') LOOP
+		RETURN QUERY
+		WITH kinds AS (
+			SELECT DISTINCT e.feature, e.counted_by FROM ipai.plan_entitlements e
+			 WHERE e.counted_by OPERATOR(pg_catalog.<>) 'seats'
+		), counters AS (
+			SELECT c.org_id, c.feature, c.period_start, c.used, c.carried,
+				   (SELECT k.counted_by FROM kinds k
+					 WHERE k.feature OPERATOR(pg_catalog.=) c.feature
+					 ORDER BY k.counted_by LIMIT 1) AS counted_by, c.period_end
+			  FROM ipai.usage_counters c
+			 WHERE (one_org IS NULL OR c.org_id OPERATOR(pg_catalog.=) one_org)
+		)
+		-- counters that differ from what they count
+		SELECT t.org_id, t.feature, t.period_start, t.used OPERATOR(pg_catalog.<>) t.total
+		  FROM (SELECT c.org_id, c.feature, c.period_start, c.used, c.carried,
+					   CASE WHEN c.counted_by OPERATOR(pg_catalog.=) 'cms_pages'
+							THEN (SELECT pg_catalog.count(*) FROM ipai.cms_pages pg
+								   WHERE pg.org_id OPERATOR(pg_catalog.=) c.org_id
+								   AND (one_org IS NULL OR pg.org_id OPERATOR(pg_catalog.=) one_org))
+							ELSE w.own OPERATOR(pg_catalog.+) x.carry END AS total,
+					   x.carry
+				  FROM counters c
+				  LEFT JOIN LATERAL ipai._usage_window_sums(c.org_id, c.feature, c.period_start,
+															c.period_end) w
+					ON c.counted_by IS DISTINCT FROM 'cms_pages'
+				 CROSS JOIN LATERAL (
+					   SELECT CASE WHEN c.counted_by IS DISTINCT FROM 'cms_pages'
+									AND ipai._usage_period_is_current(c.org_id, c.period_start)
+								   THEN w.carried ELSE c.carried END AS carry) x) t
+		 WHERE t.used OPERATOR(pg_catalog.<>) t.total OR t.carried OPERATOR(pg_catalog.<>) t.carry
+		UNION
+		-- periods with events but no counter
+		SELECT DISTINCT ev.org_id, ev.feature, ev.period_start, true
+		  FROM ipai.usage_events ev
+		 WHERE (one_org IS NULL OR ev.org_id OPERATOR(pg_catalog.=) one_org)
+		   AND NOT EXISTS (SELECT 1 FROM ipai.usage_counters c
+							WHERE c.org_id OPERATOR(pg_catalog.=) ev.org_id
+							  AND (one_org IS NULL OR c.org_id OPERATOR(pg_catalog.=) one_org)
+							  AND c.feature OPERATOR(pg_catalog.=) ev.feature
+							  AND c.period_start OPERATOR(pg_catalog.=) ev.period_start)
+		UNION
+		-- organizations with pages but no cms_items counter
+		SELECT DISTINCT pg.org_id, k.feature, '-infinity'::timestamptz, true
+		  FROM ipai.cms_pages pg
+		  JOIN kinds k ON k.counted_by OPERATOR(pg_catalog.=) 'cms_pages'
+		 WHERE (one_org IS NULL OR pg.org_id OPERATOR(pg_catalog.=) one_org)
+		   AND NOT EXISTS (SELECT 1 FROM ipai.usage_counters c
+							WHERE c.org_id OPERATOR(pg_catalog.=) pg.org_id
+							  AND (one_org IS NULL OR c.org_id OPERATOR(pg_catalog.=) one_org)
+							  AND c.feature OPERATOR(pg_catalog.=) k.feature
+							  AND c.period_start OPERATOR(pg_catalog.=) '-infinity'::timestamptz);
+	END LOOP;
 END
 $$;
 REVOKE ALL ON FUNCTION ipai._usage_counters_to_repair() FROM PUBLIC;

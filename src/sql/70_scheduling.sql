@@ -246,38 +246,60 @@ DECLARE
 	t timestamptz := pg_catalog.clock_timestamp();
 	me_pid integer := pg_catalog.pg_backend_pid();
 	me_start timestamptz := ipai._backend_start();
+	orgs uuid[] := '{NULL}';
+	one_org uuid;
+	wanted integer := max_rows;
+	n integer;
 BEGIN
 	IF max_rows IS NOT NULL AND max_rows OPERATOR(pg_catalog.<) 1 THEN
 		RAISE EXCEPTION 'max_rows must be positive' USING ERRCODE = '22023';
 	END IF;
-	RETURN QUERY
-	WITH due AS (
-		SELECT s.org_id, s.id FROM ipai.cms_schedule s
-		 WHERE s.status OPERATOR(pg_catalog.=) 'pending'
-		   AND s.run_at OPERATOR(pg_catalog.<=) t
-		   AND (s.retry_at IS NULL OR s.retry_at OPERATOR(pg_catalog.<=) t)
-		   -- one page at a time, in (run_at, id) order, across all executors
-		   AND NOT (EXISTS (
-				SELECT 1 FROM ipai.cms_schedule o
-				 WHERE o.org_id OPERATOR(pg_catalog.=) s.org_id
-				   AND o.page_id OPERATOR(pg_catalog.=) s.page_id
-				   AND o.status OPERATOR(pg_catalog.=) ANY ('{pending,running}'::ipai.schedule_status[])
-				   AND (o.run_at, o.id) OPERATOR(pg_catalog.<) (s.run_at, s.id)))
-		 ORDER BY s.run_at, s.id
-		 LIMIT max_rows
-		 FOR UPDATE SKIP LOCKED
-	)
-	UPDATE ipai.cms_schedule s
-	   SET status = 'running',
-		   attempts = s.attempts OPERATOR(pg_catalog.+) 1,
-		   claimed_by_pid = me_pid,
-		   claimed_backend_start = me_start,
-		   claimed_at = t,
-		   retry_at = NULL,
-		   updated_at = t
-	  FROM due
-	 WHERE s.org_id OPERATOR(pg_catalog.=) due.org_id AND s.id OPERATOR(pg_catalog.=) due.id
-	RETURNING s.org_id, s.id;
+	-- On Citus a locking read names one organization (one shard): the
+	-- organizations with due rows first, earliest first, then one claim each
+	IF ipai.is_distributed() THEN
+		SELECT pg_catalog.array_agg(d.org_id ORDER BY d.first_due) INTO orgs
+		  FROM (SELECT s.org_id, pg_catalog.min(s.run_at) AS first_due
+				  FROM ipai.cms_schedule s
+				 WHERE s.status OPERATOR(pg_catalog.=) 'pending'
+				   AND s.run_at OPERATOR(pg_catalog.<=) t
+				   AND (s.retry_at IS NULL OR s.retry_at OPERATOR(pg_catalog.<=) t)
+				 GROUP BY s.org_id) d;
+	END IF;
+	FOREACH one_org IN ARRAY coalesce(orgs, '{}') LOOP
+		RETURN QUERY
+		WITH due AS (
+			SELECT s.org_id, s.id FROM ipai.cms_schedule s
+			 WHERE (one_org IS NULL OR s.org_id OPERATOR(pg_catalog.=) one_org)
+			   AND s.status OPERATOR(pg_catalog.=) 'pending'
+			   AND s.run_at OPERATOR(pg_catalog.<=) t
+			   AND (s.retry_at IS NULL OR s.retry_at OPERATOR(pg_catalog.<=) t)
+			   -- one page at a time, in (run_at, id) order, across all executors
+			   AND NOT (EXISTS (
+					SELECT 1 FROM ipai.cms_schedule o
+					 WHERE o.org_id OPERATOR(pg_catalog.=) s.org_id
+					   AND o.page_id OPERATOR(pg_catalog.=) s.page_id
+					   AND o.status OPERATOR(pg_catalog.=) ANY ('{pending,running}'::ipai.schedule_status[])
+					   AND (o.run_at, o.id) OPERATOR(pg_catalog.<) (s.run_at, s.id)))
+			 ORDER BY s.run_at, s.id
+			 LIMIT wanted
+			 FOR UPDATE SKIP LOCKED
+		)
+		UPDATE ipai.cms_schedule s
+		   SET status = 'running',
+			   attempts = s.attempts OPERATOR(pg_catalog.+) 1,
+			   claimed_by_pid = me_pid,
+			   claimed_backend_start = me_start,
+			   claimed_at = t,
+			   retry_at = NULL,
+			   updated_at = t
+		  FROM due
+		 WHERE s.org_id OPERATOR(pg_catalog.=) due.org_id AND s.id OPERATOR(pg_catalog.=) due.id
+		   AND (one_org IS NULL OR s.org_id OPERATOR(pg_catalog.=) one_org)
+		RETURNING s.org_id, s.id;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		wanted := wanted OPERATOR(pg_catalog.-) n;
+		EXIT WHEN wanted OPERATOR(pg_catalog.<=) 0;
+	END LOOP;
 END
 $$;
 REVOKE ALL ON FUNCTION ipai._claim_due_schedules(integer) FROM PUBLIC;
@@ -338,8 +360,15 @@ BEGIN
 		   AND s.claimed_by_pid OPERATOR(pg_catalog.=) me_pid
 		   AND s.claimed_backend_start OPERATOR(pg_catalog.=) me_start
 		 ORDER BY s.run_at, s.id
-		   FOR UPDATE
 	LOOP
+		-- locked one at a time, by organization and id (one shard on Citus)
+		PERFORM 1 FROM ipai.cms_schedule s
+		  WHERE s.org_id OPERATOR(pg_catalog.=) r.org_id AND s.id OPERATOR(pg_catalog.=) r.id
+			AND s.status OPERATOR(pg_catalog.=) 'running'
+			AND s.claimed_by_pid OPERATOR(pg_catalog.=) me_pid
+			AND s.claimed_backend_start OPERATOR(pg_catalog.=) me_start
+			FOR UPDATE;
+		CONTINUE WHEN NOT FOUND;
 		o_id := r.id;
 		o_org_id := r.org_id;
 		o_page_id := r.page_id;
@@ -535,15 +564,27 @@ DECLARE
 BEGIN
 	-- pg_stat_activity as of now, not as of this transaction's first look
 	PERFORM pg_catalog.pg_stat_clear_snapshot();
+	-- whether the claimer lives is asked here, of this server's backends
+	-- (OFFSET 0: on Citus the test is not pushed down to the workers,
+	-- whose backends are others), then each row is locked by organization
+	-- and id and taken only if its claim is still the same
 	FOR r IN
-		SELECT s.org_id, s.id, s.page_id, s.action, s.run_at, s.attempts,
-			   s.claimed_by_pid, s.claimed_backend_start
-		  FROM ipai.cms_schedule s
-		 WHERE s.status OPERATOR(pg_catalog.=) 'running'
-		   AND NOT ipai._backend_is_alive(s.claimed_by_pid, s.claimed_backend_start)
+		SELECT s.* FROM (
+			SELECT s.org_id, s.id, s.page_id, s.action, s.run_at, s.attempts,
+				   s.claimed_by_pid, s.claimed_backend_start
+			  FROM ipai.cms_schedule s
+			 WHERE s.status OPERATOR(pg_catalog.=) 'running'
+			OFFSET 0) s
+		 WHERE NOT ipai._backend_is_alive(s.claimed_by_pid, s.claimed_backend_start)
 		 ORDER BY s.run_at, s.id
-		   FOR UPDATE SKIP LOCKED
 	LOOP
+		PERFORM 1 FROM ipai.cms_schedule s
+		  WHERE s.org_id OPERATOR(pg_catalog.=) r.org_id AND s.id OPERATOR(pg_catalog.=) r.id
+			AND s.status OPERATOR(pg_catalog.=) 'running'
+			AND s.claimed_by_pid IS NOT DISTINCT FROM r.claimed_by_pid
+			AND s.claimed_backend_start IS NOT DISTINCT FROM r.claimed_backend_start
+			FOR UPDATE SKIP LOCKED;
+		CONTINUE WHEN NOT FOUND;
 		t := pg_catalog.clock_timestamp();
 		reason := pg_catalog.format('backend %s (started %s) that claimed the run at %s is gone',
 									coalesce(r.claimed_by_pid::text, '?'),

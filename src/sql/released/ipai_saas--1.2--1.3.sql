@@ -142,52 +142,76 @@ CREATE FUNCTION ipai._outbox_lease(want_topic text, max_rows integer, lease inte
 DECLARE
 	now_ts timestamptz := pg_catalog.clock_timestamp();
 	p record;
+	orgs uuid[] := '{NULL}';
+	one_org uuid;
+	wanted integer := max_rows;
+	n integer;
 BEGIN
 	IF want_topic IS NULL THEN
 		RAISE EXCEPTION 'topic must not be null' USING ERRCODE = '22023';
 	END IF;
 	PERFORM ipai._outbox_check_lease(max_rows, lease);
 	SELECT * INTO p FROM ipai._outbox_policy();
-	RETURN QUERY
-	WITH c AS (
-		SELECT o.org_id, o.id, o.in_doubt,
-			   (o.attempts OPERATOR(pg_catalog.>=) p.max_attempts
-				OR coalesce(o.first_attempt_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) p.horizon), false)) AS give_up,
-			   (o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
-				AND pg_catalog.jsonb_typeof(o.payload OPERATOR(pg_catalog.->) 'stripe_customer_id')
-					IS DISTINCT FROM 'string') AS park
-		  FROM ipai.outbox o
-		 WHERE o.topic OPERATOR(pg_catalog.=) want_topic
-		   AND o.sent_at IS NULL AND o.dead_at IS NULL
-		   AND o.next_attempt_at OPERATOR(pg_catalog.<=) now_ts
-		   AND (o.claimed_at IS NULL
-				OR o.claimed_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) lease))
-		 ORDER BY o.next_attempt_at, o.id
-		 LIMIT max_rows
-		 FOR UPDATE SKIP LOCKED
-	), u AS (
-		UPDATE ipai.outbox o
-		   SET dead_at = CASE WHEN c.give_up THEN now_ts END,
-			   last_error = CASE WHEN c.give_up
-								 THEN pg_catalog.format('gave up after %s attempts%s', o.attempts,
-														': ' OPERATOR(pg_catalog.||) o.last_error)
-								 ELSE o.last_error END,
-			   next_attempt_at = CASE WHEN c.park THEN 'infinity' ELSE o.next_attempt_at END,
-			   claimed_at = CASE WHEN c.give_up OR c.park THEN NULL ELSE now_ts END,
-			   attempts = CASE WHEN c.give_up OR c.park THEN o.attempts
-							   ELSE o.attempts OPERATOR(pg_catalog.+) 1 END,
-			   first_attempt_at = CASE WHEN c.give_up OR c.park THEN o.first_attempt_at
-									   ELSE coalesce(o.first_attempt_at, now_ts) END,
-			   in_doubt = CASE WHEN c.give_up OR c.park THEN o.in_doubt ELSE true END
-		  FROM c
-		 WHERE o.org_id OPERATOR(pg_catalog.=) c.org_id AND o.id OPERATOR(pg_catalog.=) c.id
-		RETURNING o.id, o.org_id, o.topic, o.payload, o.created_at, o.attempts, c.in_doubt,
-				  c.park, o.dead_at, o.last_error
-	)
-	SELECT u.id, u.org_id, u.topic, u.payload, u.created_at, u.attempts, u.in_doubt,
-		   CASE WHEN u.dead_at IS NOT NULL THEN u.last_error END
-	  FROM u WHERE NOT u.park
-	 ORDER BY u.id;
+	-- On Citus a locking read names one organization (one shard): the
+	-- organizations with due rows first, earliest first, then one lease each
+	IF ipai.is_distributed() THEN
+		SELECT pg_catalog.array_agg(d.org_id ORDER BY d.first_due) INTO orgs
+		  FROM (SELECT o.org_id, pg_catalog.min(o.next_attempt_at) AS first_due
+				  FROM ipai.outbox o
+				 WHERE o.topic OPERATOR(pg_catalog.=) want_topic
+				   AND o.sent_at IS NULL AND o.dead_at IS NULL
+				   AND o.next_attempt_at OPERATOR(pg_catalog.<=) now_ts
+				   AND (o.claimed_at IS NULL
+						OR o.claimed_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) lease))
+				 GROUP BY o.org_id) d;
+	END IF;
+	FOREACH one_org IN ARRAY coalesce(orgs, '{}') LOOP
+		RETURN QUERY
+		WITH c AS (
+			SELECT o.org_id, o.id, o.in_doubt,
+				   (o.attempts OPERATOR(pg_catalog.>=) p.max_attempts
+					OR coalesce(o.first_attempt_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) p.horizon), false)) AS give_up,
+				   (o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
+					AND pg_catalog.jsonb_typeof(o.payload OPERATOR(pg_catalog.->) 'stripe_customer_id')
+						IS DISTINCT FROM 'string') AS park,
+				   -- (worded here: Citus takes no stable function in an UPDATE's CASE)
+				   pg_catalog.format('gave up after %s attempts%s', o.attempts,
+									 ': ' OPERATOR(pg_catalog.||) o.last_error) AS give_up_error
+			  FROM ipai.outbox o
+			 WHERE (one_org IS NULL OR o.org_id OPERATOR(pg_catalog.=) one_org)
+			   AND o.topic OPERATOR(pg_catalog.=) want_topic
+			   AND o.sent_at IS NULL AND o.dead_at IS NULL
+			   AND o.next_attempt_at OPERATOR(pg_catalog.<=) now_ts
+			   AND (o.claimed_at IS NULL
+					OR o.claimed_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) lease))
+			 ORDER BY o.next_attempt_at, o.id
+			 LIMIT wanted
+			 FOR UPDATE SKIP LOCKED
+		), u AS (
+			UPDATE ipai.outbox o
+			   SET dead_at = CASE WHEN c.give_up THEN now_ts END,
+				   last_error = CASE WHEN c.give_up THEN c.give_up_error ELSE o.last_error END,
+				   next_attempt_at = CASE WHEN c.park THEN 'infinity' ELSE o.next_attempt_at END,
+				   claimed_at = CASE WHEN c.give_up OR c.park THEN NULL ELSE now_ts END,
+				   attempts = CASE WHEN c.give_up OR c.park THEN o.attempts
+								   ELSE o.attempts OPERATOR(pg_catalog.+) 1 END,
+				   first_attempt_at = CASE WHEN c.give_up OR c.park THEN o.first_attempt_at
+										   ELSE coalesce(o.first_attempt_at, now_ts) END,
+				   in_doubt = CASE WHEN c.give_up OR c.park THEN o.in_doubt ELSE true END
+			  FROM c
+			 WHERE o.org_id OPERATOR(pg_catalog.=) c.org_id AND o.id OPERATOR(pg_catalog.=) c.id
+			   AND (one_org IS NULL OR o.org_id OPERATOR(pg_catalog.=) one_org)
+			RETURNING o.id, o.org_id, o.topic, o.payload, o.created_at, o.attempts, c.in_doubt,
+					  c.park, o.dead_at, o.last_error
+		)
+		SELECT u.id, u.org_id, u.topic, u.payload, u.created_at, u.attempts, u.in_doubt,
+			   CASE WHEN u.dead_at IS NOT NULL THEN u.last_error END
+		  FROM u WHERE NOT u.park
+		 ORDER BY u.id;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		wanted := wanted OPERATOR(pg_catalog.-) n;
+		EXIT WHEN wanted OPERATOR(pg_catalog.<=) 0;
+	END LOOP;
 END
 $$;
 REVOKE ALL ON FUNCTION ipai._outbox_lease(text, integer, interval) FROM PUBLIC;
@@ -249,7 +273,13 @@ DECLARE
 	now_ts timestamptz := pg_catalog.clock_timestamp();
 	now_s bigint := pg_catalog.floor(pg_catalog.date_part('epoch', now_ts))::bigint;
 	p record;
-	taken integer;
+	taken integer := 0;
+	orgs uuid[] := '{NULL}';
+	one_org uuid;
+	wanted bigint;
+	n integer;
+	lease_orgs uuid[];
+	lease_batches text[];
 BEGIN
 	PERFORM ipai._outbox_check_lease(max_events, lease);
 	IF aggregate_min IS NULL OR aggregate_min OPERATOR(pg_catalog.<) 2
@@ -264,41 +294,76 @@ BEGIN
 		CREATE TEMP TABLE ipai_meter_lease (
 			org_id uuid, id bigint, batch text, problem text, park boolean, defer_until bigint,
 			give_up boolean, in_doubt boolean, customer text, event_name text, val bigint,
-			ts bigint, period timestamptz, own_identifier text
+			ts bigint, period timestamptz, own_identifier text, give_up_error text
 		) ON COMMIT DELETE ROWS;
 	END IF;
 	TRUNCATE pg_temp.ipai_meter_lease;
 
+	-- On Citus a locking read names one organization (one shard): the
+	-- organizations with due rows first, earliest first, then the reads
+	-- below once for each
+	IF ipai.is_distributed() THEN
+		SELECT pg_catalog.array_agg(d.org_id ORDER BY d.first_due) INTO orgs
+		  FROM (SELECT o.org_id, pg_catalog.min(o.next_attempt_at) AS first_due
+				  FROM ipai.outbox o
+				 WHERE o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
+				   AND o.sent_at IS NULL AND o.dead_at IS NULL
+				   AND o.next_attempt_at OPERATOR(pg_catalog.<=) now_ts
+				   AND (o.claimed_at IS NULL
+						OR o.claimed_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) lease))
+				 GROUP BY o.org_id) d;
+		orgs := coalesce(orgs, '{}');
+	END IF;
+
 	-- groups leased before (a resend): whole groups only, up to max_events
-	INSERT INTO pg_temp.ipai_meter_lease (org_id, id, batch, in_doubt, give_up)
-	SELECT o.org_id, o.id, o.batch, o.in_doubt,
-		   o.attempts OPERATOR(pg_catalog.>=) p.max_attempts
-		   OR coalesce(o.first_attempt_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) p.horizon), false)
-	  FROM ipai.outbox o
-	  -- (in the order of the index outbox_batch, which holds only the
-	  -- groups in flight: a large backlog of new rows is not scanned)
-	  JOIN (SELECT DISTINCT d.org_id, d.batch FROM ipai.outbox d
-			 WHERE d.batch IS NOT NULL AND d.sent_at IS NULL AND d.dead_at IS NULL
-			   AND d.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
-			   AND d.next_attempt_at OPERATOR(pg_catalog.<=) now_ts
-			   AND (d.claimed_at IS NULL
-					OR d.claimed_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) lease))
-			 ORDER BY d.org_id, d.batch
-			 LIMIT max_events) b
-		ON o.org_id OPERATOR(pg_catalog.=) b.org_id AND o.batch OPERATOR(pg_catalog.=) b.batch
-	 WHERE o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
-	   AND o.sent_at IS NULL AND o.dead_at IS NULL
-	   FOR UPDATE OF o SKIP LOCKED;
-	-- a group another sender holds in part is left to it
-	IF FOUND THEN
+	FOREACH one_org IN ARRAY orgs LOOP
+		INSERT INTO pg_temp.ipai_meter_lease (org_id, id, batch, in_doubt, give_up, give_up_error)
+		SELECT o.org_id, o.id, o.batch, o.in_doubt,
+			   o.attempts OPERATOR(pg_catalog.>=) p.max_attempts
+			   OR coalesce(o.first_attempt_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) p.horizon), false),
+			   pg_catalog.format('gave up after %s attempts%s', o.attempts,
+								 ': ' OPERATOR(pg_catalog.||) o.last_error)
+		  FROM ipai.outbox o
+		  -- (in the order of the index outbox_batch, which holds only the
+		  -- groups in flight: a large backlog of new rows is not scanned)
+		  JOIN (SELECT DISTINCT d.org_id, d.batch FROM ipai.outbox d
+				 WHERE (one_org IS NULL OR d.org_id OPERATOR(pg_catalog.=) one_org)
+				   AND d.batch IS NOT NULL AND d.sent_at IS NULL AND d.dead_at IS NULL
+				   AND d.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
+				   AND d.next_attempt_at OPERATOR(pg_catalog.<=) now_ts
+				   AND (d.claimed_at IS NULL
+						OR d.claimed_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) lease))
+				 ORDER BY d.org_id, d.batch
+				 LIMIT max_events OPERATOR(pg_catalog.-) taken) b
+			ON o.org_id OPERATOR(pg_catalog.=) b.org_id AND o.batch OPERATOR(pg_catalog.=) b.batch
+		 WHERE (one_org IS NULL OR o.org_id OPERATOR(pg_catalog.=) one_org)
+		   AND o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
+		   AND o.sent_at IS NULL AND o.dead_at IS NULL
+		   FOR UPDATE OF o SKIP LOCKED;
+		IF FOUND THEN
+			SELECT pg_catalog.count(DISTINCT (l.org_id, l.batch)) INTO taken FROM pg_temp.ipai_meter_lease l;
+			EXIT WHEN taken OPERATOR(pg_catalog.>=) max_events;
+		END IF;
+	END LOOP;
+	-- a group another sender holds in part is left to it: one with more
+	-- rows unsent than leased here (counted apart, then compared: Citus
+	-- correlates no subquery of a temporary table with its tables)
+	IF taken OPERATOR(pg_catalog.>) 0 THEN
+		SELECT pg_catalog.array_agg(DISTINCT k.org_id), pg_catalog.array_agg(DISTINCT k.batch)
+		  INTO lease_orgs, lease_batches FROM pg_temp.ipai_meter_lease k;
 		DELETE FROM pg_temp.ipai_meter_lease l
-		 WHERE EXISTS (SELECT 1 FROM ipai.outbox o
-						WHERE o.org_id OPERATOR(pg_catalog.=) l.org_id
-						  AND o.batch OPERATOR(pg_catalog.=) l.batch
-						  AND o.sent_at IS NULL AND o.dead_at IS NULL
-						  AND NOT EXISTS (SELECT 1 FROM pg_temp.ipai_meter_lease k
-										   WHERE k.org_id OPERATOR(pg_catalog.=) o.org_id
-											 AND k.id OPERATOR(pg_catalog.=) o.id));
+		 WHERE (l.org_id, l.batch) IN (
+				SELECT b.org_id, b.batch
+				  FROM (SELECT o.org_id, o.batch, pg_catalog.count(*) AS n
+						  FROM ipai.outbox o
+						 WHERE o.org_id OPERATOR(pg_catalog.=) ANY (lease_orgs)
+						   AND o.batch OPERATOR(pg_catalog.=) ANY (lease_batches)
+						   AND o.sent_at IS NULL AND o.dead_at IS NULL
+						 GROUP BY o.org_id, o.batch) b
+				  JOIN (SELECT k.org_id, k.batch, pg_catalog.count(*) AS n
+						  FROM pg_temp.ipai_meter_lease k GROUP BY k.org_id, k.batch) h
+					ON h.org_id OPERATOR(pg_catalog.=) b.org_id AND h.batch OPERATOR(pg_catalog.=) b.batch
+				 WHERE b.n OPERATOR(pg_catalog.>) h.n);
 	END IF;
 	SELECT pg_catalog.count(DISTINCT (l.org_id, l.batch)) INTO taken FROM pg_temp.ipai_meter_lease l;
 
@@ -306,30 +371,52 @@ BEGIN
 	-- lease, enough for every group when a few customers have a backlog,
 	-- and for many small groups otherwise)
 	IF taken OPERATOR(pg_catalog.<) max_events THEN
-		INSERT INTO pg_temp.ipai_meter_lease (org_id, id, in_doubt, give_up, problem, customer,
-											  event_name, val, ts, own_identifier)
-		SELECT o.org_id, o.id, o.in_doubt,
-			   o.attempts OPERATOR(pg_catalog.>=) p.max_attempts
-			   OR coalesce(o.first_attempt_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) p.horizon), false),
-			   chk.problem,
-			   o.payload OPERATOR(pg_catalog.->>) 'stripe_customer_id',
-			   o.payload OPERATOR(pg_catalog.->>) 'event_name',
-			   CASE WHEN chk.problem IS NULL THEN (o.payload OPERATOR(pg_catalog.->>) 'value')::bigint END,
-			   CASE WHEN chk.problem IS NULL THEN (o.payload OPERATOR(pg_catalog.->>) 'timestamp')::bigint END,
-			   o.payload OPERATOR(pg_catalog.->>) 'identifier'
-		  FROM ipai.outbox o
-		 CROSS JOIN LATERAL (SELECT ipai._meter_payload_problem(o.payload) AS problem) chk
-		 WHERE o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
-		   AND o.sent_at IS NULL AND o.dead_at IS NULL AND o.batch IS NULL
-		   AND o.next_attempt_at OPERATOR(pg_catalog.<=) now_ts
-		   AND (o.claimed_at IS NULL
-				OR o.claimed_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) lease))
-		 ORDER BY o.next_attempt_at, o.id
-		 LIMIT CASE WHEN aggregate_min OPERATOR(pg_catalog.>) 20000
-					THEN max_events OPERATOR(pg_catalog.-) taken
-					ELSE least((max_events OPERATOR(pg_catalog.-) taken)::bigint
-							   OPERATOR(pg_catalog.*) aggregate_max, 20000) END
-		   FOR UPDATE OF o SKIP LOCKED;
+		wanted := CASE WHEN aggregate_min OPERATOR(pg_catalog.>) 20000
+					   THEN max_events OPERATOR(pg_catalog.-) taken
+					   ELSE least((max_events OPERATOR(pg_catalog.-) taken)::bigint
+								  OPERATOR(pg_catalog.*) aggregate_max, 20000) END;
+		FOREACH one_org IN ARRAY orgs LOOP
+			INSERT INTO pg_temp.ipai_meter_lease (org_id, id, in_doubt, give_up, problem, customer,
+												  event_name, val, ts, own_identifier, period,
+												  give_up_error)
+			SELECT o.org_id, o.id, o.in_doubt,
+				   o.attempts OPERATOR(pg_catalog.>=) p.max_attempts
+				   OR coalesce(o.first_attempt_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) p.horizon), false),
+				   chk.problem,
+				   o.payload OPERATOR(pg_catalog.->>) 'stripe_customer_id',
+				   o.payload OPERATOR(pg_catalog.->>) 'event_name',
+				   CASE WHEN chk.problem IS NULL THEN (o.payload OPERATOR(pg_catalog.->>) 'value')::bigint END,
+				   CASE WHEN chk.problem IS NULL THEN (o.payload OPERATOR(pg_catalog.->>) 'timestamp')::bigint END,
+				   o.payload OPERATOR(pg_catalog.->>) 'identifier',
+				   ev.period_start,
+				   pg_catalog.format('gave up after %s attempts%s', o.attempts,
+									 ': ' OPERATOR(pg_catalog.||) o.last_error)
+			  FROM ipai.outbox o
+			 CROSS JOIN LATERAL (SELECT ipai._meter_payload_problem(o.payload) AS problem) chk
+			  -- the usage event's period, where the identifier is ours
+			  -- (ipai._meter_identifier: ipai_<org>_<event id>)
+			  LEFT JOIN ipai.usage_events ev
+				ON ev.org_id OPERATOR(pg_catalog.=) o.org_id
+			   AND ev.id OPERATOR(pg_catalog.=) (
+					CASE WHEN (o.payload OPERATOR(pg_catalog.->>) 'identifier')
+								  OPERATOR(pg_catalog.~) '^ipai_[0-9a-f-]{36}_[0-9]{1,18}$'
+							  AND pg_catalog.split_part(o.payload OPERATOR(pg_catalog.->>) 'identifier', '_', 2)
+								  OPERATOR(pg_catalog.=) o.org_id::text
+						 THEN pg_catalog.split_part(o.payload OPERATOR(pg_catalog.->>) 'identifier', '_', 3)::bigint
+					END)
+			 WHERE (one_org IS NULL OR o.org_id OPERATOR(pg_catalog.=) one_org)
+			   AND o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
+			   AND o.sent_at IS NULL AND o.dead_at IS NULL AND o.batch IS NULL
+			   AND o.next_attempt_at OPERATOR(pg_catalog.<=) now_ts
+			   AND (o.claimed_at IS NULL
+					OR o.claimed_at OPERATOR(pg_catalog.<) (now_ts OPERATOR(pg_catalog.-) lease))
+			 ORDER BY o.next_attempt_at, o.id
+			 LIMIT wanted
+			   FOR UPDATE OF o SKIP LOCKED;
+			GET DIAGNOSTICS n = ROW_COUNT;
+			wanted := wanted OPERATOR(pg_catalog.-) n;
+			EXIT WHEN wanted OPERATOR(pg_catalog.<=) 0;
+		END LOOP;
 
 		UPDATE pg_temp.ipai_meter_lease l
 		   SET park = l.problem IS NULL AND l.customer IS NULL,
@@ -339,15 +426,7 @@ BEGIN
 													 pg_catalog.to_timestamp(l.ts))
 						 END,
 			   defer_until = CASE WHEN l.ts OPERATOR(pg_catalog.>) (now_s OPERATOR(pg_catalog.+) 240)
-								  THEN l.ts OPERATOR(pg_catalog.-) 240 END,
-			   -- the usage event's period, where the identifier is ours
-			   -- (ipai._meter_identifier: ipai_<org>_<event id>)
-			   period = CASE WHEN l.own_identifier OPERATOR(pg_catalog.~) '^ipai_[0-9a-f-]{36}_[0-9]{1,18}$'
-								  AND pg_catalog.split_part(l.own_identifier, '_', 2) OPERATOR(pg_catalog.=) l.org_id::text
-							 THEN (SELECT ev.period_start FROM ipai.usage_events ev
-									WHERE ev.org_id OPERATOR(pg_catalog.=) l.org_id
-									  AND ev.id OPERATOR(pg_catalog.=)
-										  pg_catalog.split_part(l.own_identifier, '_', 3)::bigint) END
+								  THEN l.ts OPERATOR(pg_catalog.-) 240 END
 		 WHERE l.batch IS NULL;
 
 		-- group what can be sent: the first groups by their oldest row
@@ -389,8 +468,7 @@ BEGIN
 	UPDATE ipai.outbox o
 	   SET dead_at = CASE WHEN l.give_up OR l.problem IS NOT NULL THEN now_ts END,
 		   last_error = CASE WHEN l.problem IS NOT NULL THEN l.problem
-							 WHEN l.give_up THEN pg_catalog.format('gave up after %s attempts%s', o.attempts,
-																	': ' OPERATOR(pg_catalog.||) o.last_error)
+							 WHEN l.give_up THEN l.give_up_error
 							 ELSE o.last_error END,
 		   next_attempt_at = CASE WHEN l.park THEN 'infinity'
 								  WHEN l.defer_until IS NOT NULL THEN pg_catalog.to_timestamp(l.defer_until)
@@ -409,11 +487,11 @@ BEGIN
 	WITH s AS (
 	UPDATE ipai.outbox o
 	   SET dead_at = now_ts,
-		   last_error = pg_catalog.format('gave up after %s attempts%s', o.attempts,
-										  ': ' OPERATOR(pg_catalog.||) o.last_error)
-	  FROM (SELECT DISTINCT l.org_id, l.batch FROM pg_temp.ipai_meter_lease l
-			 WHERE l.give_up AND l.batch IS NOT NULL) d
-	 WHERE o.org_id OPERATOR(pg_catalog.=) d.org_id AND o.batch OPERATOR(pg_catalog.=) d.batch
+		   last_error = d.give_up_error
+	  FROM (SELECT l.org_id, l.id, l.give_up_error FROM pg_temp.ipai_meter_lease l
+			 WHERE (l.org_id, l.batch) IN (SELECT k.org_id, k.batch FROM pg_temp.ipai_meter_lease k
+											WHERE k.give_up AND k.batch IS NOT NULL)) d
+	 WHERE o.org_id OPERATOR(pg_catalog.=) d.org_id AND o.id OPERATOR(pg_catalog.=) d.id
 	   AND o.sent_at IS NULL AND o.dead_at IS NULL
 	RETURNING o.id, o.org_id, o.batch, o.attempts, o.in_doubt, o.last_error
 	)
@@ -459,12 +537,13 @@ CREATE FUNCTION ipai.outbox_mark_sent_many(ids bigint[]) RETURNS integer
 	AS $$
 DECLARE
 	n integer;
+	now_ts timestamptz := pg_catalog.clock_timestamp();
 BEGIN
 	IF ids IS NULL THEN
 		RAISE EXCEPTION 'ids must not be null' USING ERRCODE = '22023';
 	END IF;
 	UPDATE ipai.outbox o
-	   SET sent_at = pg_catalog.clock_timestamp(),
+	   SET sent_at = now_ts,
 		   dead_at = NULL,
 		   in_doubt = false,
 		   payload = CASE WHEN o.topic OPERATOR(pg_catalog.=) 'auth.invite'
@@ -491,6 +570,7 @@ DECLARE
 	r record;
 	pause interval;
 	verdict text;
+	next_at timestamptz;
 BEGIN
 	IF ids IS NULL OR pg_catalog.cardinality(ids) OPERATOR(pg_catalog.=) 0 THEN
 		RAISE EXCEPTION 'ids must name at least one outbox row' USING ERRCODE = '22023';
@@ -525,12 +605,14 @@ BEGIN
 	ELSE
 		verdict := 'retry';
 	END IF;
+	-- (a value: Citus takes no stable function in an UPDATE's CASE)
+	next_at := now_ts OPERATOR(pg_catalog.+) pause;
 
 	UPDATE ipai.outbox o
 	   SET last_error = pg_catalog.left(coalesce(error, 'failed'), 2000),
 		   dead_at = CASE WHEN verdict OPERATOR(pg_catalog.=) 'dead' THEN now_ts END,
 		   next_attempt_at = CASE WHEN verdict OPERATOR(pg_catalog.=) 'dead' THEN o.next_attempt_at
-								  ELSE now_ts OPERATOR(pg_catalog.+) pause END,
+								  ELSE next_at END,
 		   claimed_at = NULL,
 		   in_doubt = o.in_doubt AND maybe_delivered
 	 WHERE o.id OPERATOR(pg_catalog.=) ANY (ids) AND o.sent_at IS NULL;
@@ -654,9 +736,6 @@ BEGIN
 					WHERE d.logicalrelid OPERATOR(pg_catalog.=) 'ipai.organizations'::regclass);
 END
 $$;
-REVOKE ALL ON FUNCTION ipai.is_distributed() FROM PUBLIC;
-COMMENT ON FUNCTION ipai.is_distributed() IS
-	'Whether ipai.install_schema(distributed => true) made the tables Citus tables in this database';
 
 -- new: ipai._citus_kind
 CREATE FUNCTION ipai._citus_kind(rel regclass) RETURNS text
@@ -1783,6 +1862,583 @@ BEGIN
 		PERFORM ipai._usage_counters_rebase(OLD.org_id);
 	END IF;
 	RETURN NULL;
+END
+$$;
+
+-- changed: ipai._claim_due_schedules
+CREATE OR REPLACE FUNCTION ipai._claim_due_schedules(max_rows integer)
+	RETURNS TABLE (claimed_org_id uuid, claimed_id bigint)
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	SET enable_sort = off
+	SET enable_bitmapscan = off
+	SET enable_seqscan = off
+	AS $$
+DECLARE
+	t timestamptz := pg_catalog.clock_timestamp();
+	me_pid integer := pg_catalog.pg_backend_pid();
+	me_start timestamptz := ipai._backend_start();
+	orgs uuid[] := '{NULL}';
+	one_org uuid;
+	wanted integer := max_rows;
+	n integer;
+BEGIN
+	IF max_rows IS NOT NULL AND max_rows OPERATOR(pg_catalog.<) 1 THEN
+		RAISE EXCEPTION 'max_rows must be positive' USING ERRCODE = '22023';
+	END IF;
+	-- On Citus a locking read names one organization (one shard): the
+	-- organizations with due rows first, earliest first, then one claim each
+	IF ipai.is_distributed() THEN
+		SELECT pg_catalog.array_agg(d.org_id ORDER BY d.first_due) INTO orgs
+		  FROM (SELECT s.org_id, pg_catalog.min(s.run_at) AS first_due
+				  FROM ipai.cms_schedule s
+				 WHERE s.status OPERATOR(pg_catalog.=) 'pending'
+				   AND s.run_at OPERATOR(pg_catalog.<=) t
+				   AND (s.retry_at IS NULL OR s.retry_at OPERATOR(pg_catalog.<=) t)
+				 GROUP BY s.org_id) d;
+	END IF;
+	FOREACH one_org IN ARRAY coalesce(orgs, '{}') LOOP
+		RETURN QUERY
+		WITH due AS (
+			SELECT s.org_id, s.id FROM ipai.cms_schedule s
+			 WHERE (one_org IS NULL OR s.org_id OPERATOR(pg_catalog.=) one_org)
+			   AND s.status OPERATOR(pg_catalog.=) 'pending'
+			   AND s.run_at OPERATOR(pg_catalog.<=) t
+			   AND (s.retry_at IS NULL OR s.retry_at OPERATOR(pg_catalog.<=) t)
+			   -- one page at a time, in (run_at, id) order, across all executors
+			   AND NOT (EXISTS (
+					SELECT 1 FROM ipai.cms_schedule o
+					 WHERE o.org_id OPERATOR(pg_catalog.=) s.org_id
+					   AND o.page_id OPERATOR(pg_catalog.=) s.page_id
+					   AND o.status OPERATOR(pg_catalog.=) ANY ('{pending,running}'::ipai.schedule_status[])
+					   AND (o.run_at, o.id) OPERATOR(pg_catalog.<) (s.run_at, s.id)))
+			 ORDER BY s.run_at, s.id
+			 LIMIT wanted
+			 FOR UPDATE SKIP LOCKED
+		)
+		UPDATE ipai.cms_schedule s
+		   SET status = 'running',
+			   attempts = s.attempts OPERATOR(pg_catalog.+) 1,
+			   claimed_by_pid = me_pid,
+			   claimed_backend_start = me_start,
+			   claimed_at = t,
+			   retry_at = NULL,
+			   updated_at = t
+		  FROM due
+		 WHERE s.org_id OPERATOR(pg_catalog.=) due.org_id AND s.id OPERATOR(pg_catalog.=) due.id
+		   AND (one_org IS NULL OR s.org_id OPERATOR(pg_catalog.=) one_org)
+		RETURNING s.org_id, s.id;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		wanted := wanted OPERATOR(pg_catalog.-) n;
+		EXIT WHEN wanted OPERATOR(pg_catalog.<=) 0;
+	END LOOP;
+END
+$$;
+
+-- changed: ipai._execute_claimed_schedules
+CREATE OR REPLACE FUNCTION ipai._execute_claimed_schedules(ids bigint[])
+	RETURNS TABLE (o_id bigint, o_org_id uuid, o_page_id uuid, o_action ipai.schedule_action,
+				   o_outcome text, o_lateness interval, o_error text)
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r record;
+	page_status ipai.page_status;
+	may_act boolean;
+	t timestamptz;
+	newer bigint;
+	via text := nullif(pg_catalog.current_setting('application_name', true), '');
+	me_pid integer := pg_catalog.pg_backend_pid();
+	me_start timestamptz := ipai._backend_start();
+	-- executed rows, marked in one statement at the end
+	x_org uuid[] := '{}';
+	x_id bigint[] := '{}';
+	x_status ipai.schedule_status[] := '{}';
+	x_at timestamptz[] := '{}';
+	x_error text[] := '{}';
+	-- the caller's identity, restored at the end
+	saved_user text := pg_catalog.current_setting('ipai.user_id', true);
+	saved_claims text := pg_catalog.current_setting('request.jwt.claims', true);
+	acting_set boolean := false;
+	acting uuid;
+BEGIN
+	IF coalesce(saved_claims, '') OPERATOR(pg_catalog.<>) '' THEN
+		PERFORM pg_catalog.set_config('request.jwt.claims', '', true);
+	END IF;
+	FOR r IN
+		SELECT s.org_id, s.id, s.page_id, s.action, s.run_at, s.created_by, s.attempts
+		  FROM ipai.cms_schedule s
+		 WHERE s.id OPERATOR(pg_catalog.=) ANY (ids)
+		   AND s.status OPERATOR(pg_catalog.=) 'running'
+		   AND s.claimed_by_pid OPERATOR(pg_catalog.=) me_pid
+		   AND s.claimed_backend_start OPERATOR(pg_catalog.=) me_start
+		 ORDER BY s.run_at, s.id
+	LOOP
+		-- locked one at a time, by organization and id (one shard on Citus)
+		PERFORM 1 FROM ipai.cms_schedule s
+		  WHERE s.org_id OPERATOR(pg_catalog.=) r.org_id AND s.id OPERATOR(pg_catalog.=) r.id
+			AND s.status OPERATOR(pg_catalog.=) 'running'
+			AND s.claimed_by_pid OPERATOR(pg_catalog.=) me_pid
+			AND s.claimed_backend_start OPERATOR(pg_catalog.=) me_start
+			FOR UPDATE;
+		CONTINUE WHEN NOT FOUND;
+		o_id := r.id;
+		o_org_id := r.org_id;
+		o_page_id := r.page_id;
+		o_action := r.action;
+		o_outcome := 'done';
+		o_error := NULL;
+
+		SELECT p.status,
+			   r.created_by IS NULL OR EXISTS (
+					SELECT 1 FROM ipai.org_members m
+					 WHERE m.org_id OPERATOR(pg_catalog.=) r.org_id
+					   AND m.user_id OPERATOR(pg_catalog.=) r.created_by
+					   AND m.role OPERATOR(pg_catalog.>=) 'admin')
+		  INTO page_status, may_act
+		  FROM ipai.cms_pages p
+		 WHERE p.org_id OPERATOR(pg_catalog.=) r.org_id AND p.id OPERATOR(pg_catalog.=) r.page_id
+		   FOR NO KEY UPDATE OF p SKIP LOCKED;
+		IF NOT FOUND THEN
+			IF EXISTS (SELECT 1 FROM ipai.cms_pages p
+						WHERE p.org_id OPERATOR(pg_catalog.=) r.org_id
+						  AND p.id OPERATOR(pg_catalog.=) r.page_id) THEN
+				o_outcome := 'deferred';
+			ELSE
+				o_outcome := 'failed';
+				o_error := 'the page does not exist any more';
+			END IF;
+		ELSIF NOT may_act THEN
+			o_outcome := 'failed';
+			o_error := pg_catalog.format('user %s who scheduled it is no longer an admin or owner of the organization',
+										 r.created_by);
+		ELSIF r.action OPERATOR(pg_catalog.=) 'publish' AND page_status OPERATOR(pg_catalog.<>) 'approved' THEN
+			o_outcome := 'failed';
+			o_error := pg_catalog.format('the page is %s, not approved', page_status);
+		ELSIF r.action OPERATOR(pg_catalog.=) 'unpublish' AND page_status OPERATOR(pg_catalog.<>) 'published' THEN
+			o_outcome := 'failed';
+			o_error := pg_catalog.format('the page is %s, not published', page_status);
+		ELSE
+			-- outside the subtransaction, so that its rollback cannot undo it
+			IF NOT acting_set OR r.created_by IS DISTINCT FROM acting THEN
+				PERFORM pg_catalog.set_config('ipai.user_id', coalesce(r.created_by::text, ''), true);
+				acting := r.created_by;
+				acting_set := true;
+			END IF;
+			BEGIN
+				IF r.action OPERATOR(pg_catalog.=) 'publish' THEN
+					PERFORM ipai.cms_publish(r.page_id);
+				ELSE
+					PERFORM ipai.cms_unpublish(r.page_id);
+				END IF;
+			EXCEPTION WHEN OTHERS THEN
+				o_outcome := 'failed';
+				o_error := pg_catalog.format('%s (SQLSTATE %s)', SQLERRM, SQLSTATE);
+			END;
+		END IF;
+
+		t := pg_catalog.clock_timestamp();
+		IF o_outcome OPERATOR(pg_catalog.=) 'deferred' THEN
+			-- a newer pending schedule of the page and action supersedes this one
+			SELECT s.id INTO newer FROM ipai.cms_schedule s
+			 WHERE s.org_id OPERATOR(pg_catalog.=) r.org_id
+			   AND s.page_id OPERATOR(pg_catalog.=) r.page_id
+			   AND s.action OPERATOR(pg_catalog.=) r.action
+			   AND s.status OPERATOR(pg_catalog.=) 'pending';
+			IF newer IS NULL THEN
+				UPDATE ipai.cms_schedule s
+				   SET status = 'pending',
+					   attempts = r.attempts OPERATOR(pg_catalog.-) 1,
+					   retry_at = t OPERATOR(pg_catalog.+) interval '250 milliseconds',
+					   claimed_by_pid = NULL, claimed_backend_start = NULL, claimed_at = NULL,
+					   error = 'deferred: the page was locked by another transaction',
+					   updated_at = t
+				 WHERE s.org_id OPERATOR(pg_catalog.=) r.org_id AND s.id OPERATOR(pg_catalog.=) r.id;
+				o_lateness := NULL;
+				RETURN NEXT;
+				CONTINUE;
+			END IF;
+			o_outcome := 'failed';
+			o_error := pg_catalog.format('superseded by schedule %s', newer);
+		END IF;
+
+		o_lateness := t OPERATOR(pg_catalog.-) r.run_at;
+		x_org := x_org OPERATOR(pg_catalog.||) r.org_id;
+		x_id := x_id OPERATOR(pg_catalog.||) r.id;
+		x_status := x_status OPERATOR(pg_catalog.||) o_outcome::ipai.schedule_status;
+		x_at := x_at OPERATOR(pg_catalog.||) t;
+		x_error := x_error OPERATOR(pg_catalog.||) o_error;
+		RETURN NEXT;
+	END LOOP;
+
+	IF acting_set THEN
+		PERFORM pg_catalog.set_config('ipai.user_id', coalesce(saved_user, ''), true);
+	END IF;
+	IF coalesce(saved_claims, '') OPERATOR(pg_catalog.<>) '' THEN
+		PERFORM pg_catalog.set_config('request.jwt.claims', saved_claims, true);
+	END IF;
+
+	IF pg_catalog.cardinality(x_id) OPERATOR(pg_catalog.=) 0 THEN
+		RETURN;
+	END IF;
+	WITH x AS (
+		SELECT * FROM ROWS FROM (pg_catalog.unnest(x_org), pg_catalog.unnest(x_id),
+								 pg_catalog.unnest(x_status), pg_catalog.unnest(x_at),
+								 pg_catalog.unnest(x_error))
+			 WITH ORDINALITY AS u(org_id, id, status, executed_at, error, n)
+	), marked AS (
+		UPDATE ipai.cms_schedule s
+		   SET status = x.status,
+			   executed_at = x.executed_at,
+			   lateness = x.executed_at OPERATOR(pg_catalog.-) s.run_at,
+			   executed_via = via,
+			   error = x.error,
+			   updated_at = x.executed_at
+		  FROM x
+		 WHERE s.org_id OPERATOR(pg_catalog.=) x.org_id AND s.id OPERATOR(pg_catalog.=) x.id
+		RETURNING s.org_id, s.id, s.page_id, s.action, s.status, s.run_at, s.executed_at,
+				  s.lateness, s.error
+	)
+	-- one notification per executed row, in execution order
+	SELECT pg_catalog.count(pg_catalog.pg_notify('cms_schedule', pg_catalog.json_build_object(
+			'org_id', e.org_id,
+			'page_id', e.page_id,
+			'schedule_id', e.id,
+			'action', e.action,
+			'status', e.status,
+			'run_at', e.run_at,
+			'executed_at', e.executed_at,
+			'lateness_ms', pg_catalog.round((pg_catalog.date_part('epoch', e.lateness)
+											 OPERATOR(pg_catalog.*) 1000)::numeric, 3),
+			'error', e.error)::text))
+	  INTO newer
+	  FROM (SELECT m.*, x.n FROM marked m
+			  JOIN x ON x.org_id OPERATOR(pg_catalog.=) m.org_id AND x.id OPERATOR(pg_catalog.=) m.id
+			 ORDER BY x.n) e;
+END
+$$;
+
+-- changed: ipai.recover_stuck_runs
+CREATE OR REPLACE FUNCTION ipai.recover_stuck_runs() RETURNS integer
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	max_attempts CONSTANT integer := 5;
+	r record;
+	newer bigint;
+	n integer := 0;
+	t timestamptz;
+	reason text;
+BEGIN
+	-- pg_stat_activity as of now, not as of this transaction's first look
+	PERFORM pg_catalog.pg_stat_clear_snapshot();
+	-- whether the claimer lives is asked here, of this server's backends
+	-- (OFFSET 0: on Citus the test is not pushed down to the workers,
+	-- whose backends are others), then each row is locked by organization
+	-- and id and taken only if its claim is still the same
+	FOR r IN
+		SELECT s.* FROM (
+			SELECT s.org_id, s.id, s.page_id, s.action, s.run_at, s.attempts,
+				   s.claimed_by_pid, s.claimed_backend_start
+			  FROM ipai.cms_schedule s
+			 WHERE s.status OPERATOR(pg_catalog.=) 'running'
+			OFFSET 0) s
+		 WHERE NOT ipai._backend_is_alive(s.claimed_by_pid, s.claimed_backend_start)
+		 ORDER BY s.run_at, s.id
+	LOOP
+		PERFORM 1 FROM ipai.cms_schedule s
+		  WHERE s.org_id OPERATOR(pg_catalog.=) r.org_id AND s.id OPERATOR(pg_catalog.=) r.id
+			AND s.status OPERATOR(pg_catalog.=) 'running'
+			AND s.claimed_by_pid IS NOT DISTINCT FROM r.claimed_by_pid
+			AND s.claimed_backend_start IS NOT DISTINCT FROM r.claimed_backend_start
+			FOR UPDATE SKIP LOCKED;
+		CONTINUE WHEN NOT FOUND;
+		t := pg_catalog.clock_timestamp();
+		reason := pg_catalog.format('backend %s (started %s) that claimed the run at %s is gone',
+									coalesce(r.claimed_by_pid::text, '?'),
+									coalesce(r.claimed_backend_start::text, '?'),
+									(SELECT s.claimed_at FROM ipai.cms_schedule s
+									  WHERE s.org_id OPERATOR(pg_catalog.=) r.org_id
+										AND s.id OPERATOR(pg_catalog.=) r.id));
+		SELECT s.id INTO newer FROM ipai.cms_schedule s
+		 WHERE s.org_id OPERATOR(pg_catalog.=) r.org_id
+		   AND s.page_id OPERATOR(pg_catalog.=) r.page_id
+		   AND s.action OPERATOR(pg_catalog.=) r.action
+		   AND s.status OPERATOR(pg_catalog.=) 'pending';
+		IF newer IS NOT NULL OR r.attempts OPERATOR(pg_catalog.>=) max_attempts THEN
+			UPDATE ipai.cms_schedule s
+			   SET status = 'failed',
+				   executed_at = t,
+				   lateness = t OPERATOR(pg_catalog.-) s.run_at,
+				   error = CASE WHEN newer IS NOT NULL
+								THEN pg_catalog.format('%s; superseded by schedule %s', reason, newer)
+								ELSE pg_catalog.format('%s; gave up after %s attempts', reason, r.attempts) END,
+				   updated_at = t
+			 WHERE s.org_id OPERATOR(pg_catalog.=) r.org_id AND s.id OPERATOR(pg_catalog.=) r.id;
+			PERFORM pg_catalog.pg_notify('cms_schedule', pg_catalog.json_build_object(
+				'org_id', r.org_id, 'page_id', r.page_id, 'schedule_id', r.id,
+				'action', r.action, 'status', 'failed', 'run_at', r.run_at,
+				'executed_at', t)::text);
+		ELSE
+			UPDATE ipai.cms_schedule s
+			   SET status = 'pending',
+				   claimed_by_pid = NULL, claimed_backend_start = NULL, claimed_at = NULL,
+				   error = pg_catalog.format('%s; retried', reason),
+				   updated_at = t
+			 WHERE s.org_id OPERATOR(pg_catalog.=) r.org_id AND s.id OPERATOR(pg_catalog.=) r.id;
+		END IF;
+		n := n OPERATOR(pg_catalog.+) 1;
+	END LOOP;
+	RETURN n;
+END
+$$;
+
+-- changed: ipai.finalize_hold
+CREATE OR REPLACE FUNCTION ipai.finalize_hold(hold_id uuid, actual_quantity bigint)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	h record;
+	hold_org uuid;
+	-- (a value: Citus runs no volatile function in an UPDATE)
+	closed timestamptz := pg_catalog.clock_timestamp();
+	r record;
+	c record;
+	counted boolean;
+BEGIN
+	IF $1 IS NULL THEN
+		RAISE EXCEPTION 'hold id must not be null' USING ERRCODE = '22023';
+	ELSIF $2 IS NULL OR $2 OPERATOR(pg_catalog.<) 0 THEN
+		RAISE EXCEPTION 'actual quantity must be zero or more' USING ERRCODE = '22023';
+	END IF;
+	-- its organization first: on Citus a locking read names one shard
+	SELECT u.org_id INTO hold_org FROM ipai.usage_holds u WHERE u.id OPERATOR(pg_catalog.=) $1;
+	SELECT * INTO h FROM ipai.usage_holds u
+	 WHERE u.org_id OPERATOR(pg_catalog.=) hold_org AND u.id OPERATOR(pg_catalog.=) $1
+	   FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'hold "%" does not exist', $1 USING ERRCODE = '22023';
+	END IF;
+	PERFORM ipai.require_org_role(h.org_id, 'viewer');
+	IF h.status OPERATOR(pg_catalog.=) 'finalized' THEN
+		IF h.actual_quantity OPERATOR(pg_catalog.=) $2 THEN
+			RETURN false;
+		END IF;
+		RAISE EXCEPTION 'hold "%" is already finalized', $1
+			USING ERRCODE = '22023',
+				  DETAIL = pg_catalog.format('It recorded %s.', h.actual_quantity);
+	ELSIF h.status OPERATOR(pg_catalog.=) 'released' THEN
+		RAISE EXCEPTION 'hold "%" was released', $1 USING ERRCODE = '22023';
+	END IF;
+
+	SELECT * INTO r FROM ipai._usage_resolve(h.org_id, h.feature, pg_catalog.now());
+	PERFORM 1 FROM ipai._usage_counter_lock(h.org_id, h.feature, h.period_start, NULL,
+											 pg_catalog.now());
+	counted := h.expires_at OPERATOR(pg_catalog.>) pg_catalog.now()
+			   AND h.period_start OPERATOR(pg_catalog.=) r.period_start;
+	UPDATE ipai.usage_holds u
+	   SET status = 'finalized', actual_quantity = $2, closed_at = closed
+	 WHERE u.org_id OPERATOR(pg_catalog.=) h.org_id AND u.id OPERATOR(pg_catalog.=) h.id;
+	PERFORM ipai._usage_holds_recount(h.org_id, h.feature, h.period_start, pg_catalog.now());
+
+	IF $2 OPERATOR(pg_catalog.>) 0 THEN
+		SELECT * INTO c FROM ipai._usage_counter_lock(h.org_id, h.feature, r.period_start,
+													  r.period_end, pg_catalog.now());
+		IF NOT (counted AND $2 OPERATOR(pg_catalog.<=) h.quantity)
+		   AND (NOT r.in_plan
+				OR (r.hard AND r.max_quantity IS NOT NULL
+					AND ((c.used OPERATOR(pg_catalog.+) c.held) OPERATOR(pg_catalog.+) $2)
+						OPERATOR(pg_catalog.>) r.max_quantity)) THEN
+			PERFORM ipai._raise_usage_limit(h.feature, c.used OPERATOR(pg_catalog.+) c.held,
+											c.held, COALESCE(r.max_quantity, 0), $2);
+		END IF;
+		PERFORM ipai._record_usage(h.org_id, h.feature, $2, h.id);
+	END IF;
+	RETURN true;
+END
+$$;
+
+-- changed: ipai.release_hold
+CREATE OR REPLACE FUNCTION ipai.release_hold(hold_id uuid)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	h record;
+	hold_org uuid;
+	-- (a value: Citus runs no volatile function in an UPDATE)
+	closed timestamptz := pg_catalog.clock_timestamp();
+BEGIN
+	IF $1 IS NULL THEN
+		RAISE EXCEPTION 'hold id must not be null' USING ERRCODE = '22023';
+	END IF;
+	-- its organization first: on Citus a locking read names one shard
+	SELECT u.org_id INTO hold_org FROM ipai.usage_holds u WHERE u.id OPERATOR(pg_catalog.=) $1;
+	SELECT * INTO h FROM ipai.usage_holds u
+	 WHERE u.org_id OPERATOR(pg_catalog.=) hold_org AND u.id OPERATOR(pg_catalog.=) $1
+	   FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'hold "%" does not exist', $1 USING ERRCODE = '22023';
+	END IF;
+	PERFORM ipai.require_org_role(h.org_id, 'viewer');
+	IF h.status OPERATOR(pg_catalog.=) 'released' THEN
+		RETURN false;
+	ELSIF h.status OPERATOR(pg_catalog.=) 'finalized' THEN
+		RAISE EXCEPTION 'hold "%" is already finalized', $1 USING ERRCODE = '22023';
+	END IF;
+	PERFORM 1 FROM ipai._usage_counter_lock(h.org_id, h.feature, h.period_start, NULL,
+											 pg_catalog.now());
+	UPDATE ipai.usage_holds u
+	   SET status = 'released', closed_at = closed
+	 WHERE u.org_id OPERATOR(pg_catalog.=) h.org_id AND u.id OPERATOR(pg_catalog.=) h.id;
+	PERFORM ipai._usage_holds_recount(h.org_id, h.feature, h.period_start, pg_catalog.now());
+	RETURN true;
+END
+$$;
+
+-- changed: ipai._usage_counters_to_repair
+CREATE OR REPLACE FUNCTION ipai._usage_counters_to_repair()
+	RETURNS TABLE (org_id uuid, feature text, period_start timestamptz, drifted boolean)
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	orgs uuid[] := '{NULL}';
+	one_org uuid;
+BEGIN
+	-- on Citus one organization at a time: each query then runs whole on
+	-- the worker that holds it
+	IF ipai.is_distributed() THEN
+		SELECT pg_catalog.array_agg(o.id ORDER BY o.id) INTO orgs FROM ipai.organizations o;
+	END IF;
+	FOREACH one_org IN ARRAY coalesce(orgs, '{}') LOOP
+		RETURN QUERY
+		WITH kinds AS (
+			SELECT DISTINCT e.feature, e.counted_by FROM ipai.plan_entitlements e
+			 WHERE e.counted_by OPERATOR(pg_catalog.<>) 'seats'
+		), counters AS (
+			SELECT c.org_id, c.feature, c.period_start, c.used, c.carried,
+				   (SELECT k.counted_by FROM kinds k
+					 WHERE k.feature OPERATOR(pg_catalog.=) c.feature
+					 ORDER BY k.counted_by LIMIT 1) AS counted_by, c.period_end
+			  FROM ipai.usage_counters c
+			 WHERE (one_org IS NULL OR c.org_id OPERATOR(pg_catalog.=) one_org)
+		)
+		-- counters that differ from what they count
+		SELECT t.org_id, t.feature, t.period_start, t.used OPERATOR(pg_catalog.<>) t.total
+		  FROM (SELECT c.org_id, c.feature, c.period_start, c.used, c.carried,
+					   CASE WHEN c.counted_by OPERATOR(pg_catalog.=) 'cms_pages'
+							THEN (SELECT pg_catalog.count(*) FROM ipai.cms_pages pg
+								   WHERE pg.org_id OPERATOR(pg_catalog.=) c.org_id
+								   AND (one_org IS NULL OR pg.org_id OPERATOR(pg_catalog.=) one_org))
+							ELSE w.own OPERATOR(pg_catalog.+) x.carry END AS total,
+					   x.carry
+				  FROM counters c
+				  LEFT JOIN LATERAL ipai._usage_window_sums(c.org_id, c.feature, c.period_start,
+															c.period_end) w
+					ON c.counted_by IS DISTINCT FROM 'cms_pages'
+				 CROSS JOIN LATERAL (
+					   SELECT CASE WHEN c.counted_by IS DISTINCT FROM 'cms_pages'
+									AND ipai._usage_period_is_current(c.org_id, c.period_start)
+								   THEN w.carried ELSE c.carried END AS carry) x) t
+		 WHERE t.used OPERATOR(pg_catalog.<>) t.total OR t.carried OPERATOR(pg_catalog.<>) t.carry
+		UNION
+		-- periods with events but no counter
+		SELECT DISTINCT ev.org_id, ev.feature, ev.period_start, true
+		  FROM ipai.usage_events ev
+		 WHERE (one_org IS NULL OR ev.org_id OPERATOR(pg_catalog.=) one_org)
+		   AND NOT EXISTS (SELECT 1 FROM ipai.usage_counters c
+							WHERE c.org_id OPERATOR(pg_catalog.=) ev.org_id
+							  AND (one_org IS NULL OR c.org_id OPERATOR(pg_catalog.=) one_org)
+							  AND c.feature OPERATOR(pg_catalog.=) ev.feature
+							  AND c.period_start OPERATOR(pg_catalog.=) ev.period_start)
+		UNION
+		-- organizations with pages but no cms_items counter
+		SELECT DISTINCT pg.org_id, k.feature, '-infinity'::timestamptz, true
+		  FROM ipai.cms_pages pg
+		  JOIN kinds k ON k.counted_by OPERATOR(pg_catalog.=) 'cms_pages'
+		 WHERE (one_org IS NULL OR pg.org_id OPERATOR(pg_catalog.=) one_org)
+		   AND NOT EXISTS (SELECT 1 FROM ipai.usage_counters c
+							WHERE c.org_id OPERATOR(pg_catalog.=) pg.org_id
+							  AND (one_org IS NULL OR c.org_id OPERATOR(pg_catalog.=) one_org)
+							  AND c.feature OPERATOR(pg_catalog.=) k.feature
+							  AND c.period_start OPERATOR(pg_catalog.=) '-infinity'::timestamptz);
+	END LOOP;
+END
+$$;
+
+-- changed: ipai.is_org_member
+CREATE OR REPLACE FUNCTION ipai.is_org_member(org_id uuid, min_role ipai.org_role DEFAULT 'viewer')
+	RETURNS boolean
+	LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	-- read here, not in the query: on Citus the query runs on a worker
+	uid uuid := ipai.current_user_id();
+BEGIN
+	RETURN EXISTS (SELECT 1 FROM ipai.org_members m
+					WHERE m.org_id OPERATOR(pg_catalog.=) is_org_member.org_id
+					  AND m.user_id OPERATOR(pg_catalog.=) uid
+					  AND m.role OPERATOR(pg_catalog.>=) min_role);
+END
+$$;
+
+-- changed: ipai.org_role_of
+CREATE OR REPLACE FUNCTION ipai.org_role_of(org_id uuid) RETURNS ipai.org_role
+	LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	uid uuid := ipai.current_user_id();
+BEGIN
+	RETURN (SELECT m.role FROM ipai.org_members m
+			 WHERE m.org_id OPERATOR(pg_catalog.=) org_role_of.org_id
+			   AND m.user_id OPERATOR(pg_catalog.=) uid);
+END
+$$;
+
+-- changed: ipai.require_org_role
+CREATE OR REPLACE FUNCTION ipai.require_org_role(org_id uuid, min_role ipai.org_role DEFAULT 'viewer')
+	RETURNS void
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	have ipai.org_role;
+	uid uuid;
+BEGIN
+	IF org_id IS NULL THEN
+		RAISE EXCEPTION 'organization id must not be null' USING ERRCODE = '22023';
+	END IF;
+	IF NOT (EXISTS (SELECT 1 FROM ipai.organizations o
+					WHERE o.id OPERATOR(pg_catalog.=) require_org_role.org_id)) THEN
+		RAISE EXCEPTION 'organization "%" does not exist', org_id USING ERRCODE = '22023';
+	END IF;
+	IF ipai.caller_is_privileged() THEN
+		RETURN;
+	END IF;
+	-- the acting user read here, not in the query (on Citus a worker's)
+	uid := ipai.current_user_id();
+	SELECT m.role INTO have FROM ipai.org_members m
+	 WHERE m.org_id OPERATOR(pg_catalog.=) require_org_role.org_id
+	   AND m.user_id OPERATOR(pg_catalog.=) uid;
+	IF have IS NULL THEN
+		RAISE EXCEPTION 'permission denied for organization'
+			USING ERRCODE = '42501',
+				  DETAIL = pg_catalog.format('The acting user is not a member of organization %s.', org_id);
+	END IF;
+	IF have OPERATOR(pg_catalog.<) min_role THEN
+		RAISE EXCEPTION 'permission denied for organization'
+			USING ERRCODE = '42501',
+				  DETAIL = pg_catalog.format('This needs role %s or higher in organization %s; the acting user is %s.',
+											 min_role, org_id, have);
+	END IF;
 END
 $$;
 

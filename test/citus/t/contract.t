@@ -20,7 +20,8 @@ nok() {
 }
 is() { if [ "$1" = "$2" ]; then ok "$3"; else nok "$3" "got '$1', expected '$2'"; fi; }
 q() { psql -X -q -At -d "$db" -v ON_ERROR_STOP=1 "$@" 2>&1; }
-trap 'citus_drop_db "$db"' EXIT
+TMPDIR_C=$(mktemp -d)
+trap 'q -c "ALTER SYSTEM RESET ipai.scheduler_database" -c "SELECT pg_reload_conf()" >/dev/null 2>&1; citus_drop_db "$db"; rm -rf "$TMPDIR_C"' EXIT
 
 # an existing single-node install with data, distributed afterwards
 citus_db "$db" >/dev/null
@@ -127,6 +128,75 @@ tok=$(q -c "SELECT set_config('ipai.user_id', 'c1000000-0000-4000-8000-000000000
 [ "${#tok}" -gt 20 ] && ok "an invitation, its token in the outbox" || nok "an invitation, its token in the outbox" "$tok"
 is "$(q -c "SELECT set_config('ipai.user_id', 'c1000000-0000-4000-8000-0000000000e9', false)" -c "SELECT ipai.accept_invitation('$tok')" | tail -1)" \
 	"$acme" "accepted by the invited user"
+
+# holds settle through the coordinator (looked up by id, locked by organization)
+is "$(q -c "SELECT ipai.finalize_hold('$hold', 3)")|$(q -c "SELECT ipai.finalize_hold('$hold', 3)")" \
+	"t|f" "finalize_hold, and again (idempotent)"
+h2=$(q -c "SELECT ipai.reserve_entitlement('c1000000-0000-4000-8000-00000000000b', 'ai_runs', 4, '10 minutes')")
+is "$(q -c "SELECT ipai.release_hold('$h2')")|$(q -c "SELECT ipai.release_hold('$h2')")" "t|f" "release_hold, and again"
+
+# concurrent consumers at the limit, through the coordinator: exactly the limit
+lim=$(q -c "SELECT id FROM ipai.organizations WHERE name = 'Initech'")
+q -c "UPDATE ipai.organizations SET plan_id = 'free' WHERE id = '$lim'" >/dev/null
+max=$(q -c "SELECT max_quantity FROM ipai.plan_entitlements WHERE plan_id = 'free' AND feature = 'ai_runs'")
+for w in 1 2 3 4 5 6; do
+	(for i in $(seq 1 $((max / 3 + 5))); do
+		q -c "SELECT ipai.consume_entitlement('$lim', 'ai_runs', 1)" >/dev/null 2>&1 && echo ok
+	done) >"$TMPDIR_C/consume.$w" &
+done
+wait
+granted=$(cat "$TMPDIR_C"/consume.* | grep -c ok)
+is "$granted|$(q -c "SELECT current FROM ipai.check_entitlement('$lim', 'ai_runs')")" "$max|$max" \
+	"6 concurrent consumers at the limit: exactly $max granted and counted"
+
+# several organizations in one statement (the shards' triggers run in parallel)
+q -c "INSERT INTO ipai.billing_customers (org_id, stripe_customer_id)
+      SELECT id, 'cus_multi_' || name FROM ipai.organizations WHERE id <> '$acme'
+      ON CONFLICT (org_id) DO UPDATE SET stripe_customer_id = EXCLUDED.stripe_customer_id" >/dev/null 2>&1 \
+	&& ok "a customer linked for several organizations in one INSERT" \
+	|| nok "a customer linked for several organizations in one INSERT" "$(q -c "INSERT INTO ipai.billing_customers (org_id, stripe_customer_id) SELECT id, 'cus_multi_' || name FROM ipai.organizations WHERE id <> '$acme' ON CONFLICT (org_id) DO UPDATE SET stripe_customer_id = EXCLUDED.stripe_customer_id")"
+
+# scheduled publishing: the worker on the coordinator finds schedules made
+# on the workers (it looks every second there), to the second
+q -c "ALTER SYSTEM SET ipai.scheduler_database = '$db'" -c "SELECT pg_reload_conf()" >/dev/null
+for i in $(seq 1 50); do
+	[ "$(q -c "SELECT database = '$db' AND state IN ('sleeping', 'working') FROM ipai.scheduler_status()")" = t ] && break
+	sleep 0.2
+done
+p2=$(as c1000000-0000-4000-8000-0000000000a2 -c "SELECT ipai.cms_create_page('$acme', 'Citus scheduled', '<p>Later</p>')")
+as c1000000-0000-4000-8000-0000000000a2 -c "SELECT ipai.cms_request_approval('$p2')" >/dev/null
+as c1000000-0000-4000-8000-0000000000a1 -c "SELECT ipai.cms_approve('$p2', 'ok')" >/dev/null
+raw=$(q -c "SET ROLE authenticated" -c "BEGIN" -c "SET LOCAL ipai.user_id = 'c1000000-0000-4000-8000-0000000000a1'" \
+	-c "SELECT ipai.cms_schedule_publish('$p2', clock_timestamp() + interval '2 seconds')" -c "COMMIT")
+sid=$(printf '%s\n' "$raw" | grep -E '^[0-9]+$' | tail -1)
+[ -n "$sid" ] && ok "an owner schedules a publication (SET ROLE: the SECURITY DEFINER write reaches the worker as its owner)" \
+	|| nok "an owner schedules a publication" "$raw"
+for i in $(seq 1 50); do
+	[ "$(q -c "SELECT status FROM ipai.cms_schedule WHERE id = ${sid:-0}")" = done ] && break
+	sleep 0.2
+done
+is "$(q -c "SELECT status || ' ' || executed_via || ' ' || (lateness < interval '2 seconds') FROM ipai.cms_schedule WHERE id = ${sid:-0}")|$(q -c "SELECT status FROM ipai.cms_pages WHERE id = '$p2'")" \
+	"done ipai scheduler true|published" "the scheduler worker published it on time"
+is "$(q -c "SELECT ipai.run_due_publications()")|$(q -c "SELECT ipai.recover_stuck_runs()")" "0|0" \
+	"run_due_publications and recover_stuck_runs run on the cluster"
+
+# the outbox through the coordinator: leases across organizations
+q -c "SELECT set_config('ipai.user_id', 'c1000000-0000-4000-8000-0000000000c1', false)" \
+	-c "SELECT ipai.invite_member('$lim', 'frank@example.com', 'viewer')" >/dev/null
+inv=$(q -c "SELECT string_agg(id::text, ' ' ORDER BY id) FROM ipai.outbox_claim('auth.invite', 10)")
+is "$(echo $inv | wc -w)|$(q -c "SELECT count(*) FROM ipai.outbox_claim('auth.invite', 10)")" "2|0" \
+	"outbox_claim: the invitations of two organizations, not twice"
+set -- $inv
+is "$(q -c "SELECT ipai.outbox_mark_failed(${1:-0}, 'timeout')")|$(q -c "SELECT ipai.outbox_mark_sent(${2:-0})")|$(q -c "SELECT ipai.outbox_mark_sent(${2:-0})")" \
+	"retry|t|f" "outbox_mark_failed, outbox_mark_sent and again"
+q -c "UPDATE ipai.outbox SET next_attempt_at = now() WHERE topic = 'stripe.meter_event' AND sent_at IS NULL" >/dev/null
+got=$(q -c "SELECT count(*) || ' ' || count(DISTINCT org_id) FROM ipai.outbox_lease_meter_events(100)")
+case "$got" in "0 0") nok "outbox_lease_meter_events across organizations" "$got";; *) ok "outbox_lease_meter_events across organizations ($got)";; esac
+is "$(q -c "SELECT count(*) FROM ipai.outbox_lease_meter_events(100)")" "0" "leased rows are not leased twice"
+
+# operations
+is "$(q -c "SELECT count(*) FROM ipai.health() WHERE status = 'error'")" "0" "health() runs on the cluster, no errors"
+is "$(q -c "SELECT ipai.refresh_org_usage()")" "0" "refresh_org_usage(): every counter equals its events"
 
 echo "1..$n"
 [ "$fail" -eq 0 ]
