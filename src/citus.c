@@ -41,3 +41,19 @@ ipai_citus_installed(void)
 {
 	return OidIsValid(get_extension_oid("citus", true));
 }
+
+/*
+ * ipai_citus_installed_cached
+ *		ipai_citus_installed(), asked once per backend: for the hot paths
+ *		(a backend that was running when Citus was installed keeps the old
+ *		answer until it reconnects).
+ */
+bool
+ipai_citus_installed_cached(void)
+{
+	static int	known = -1;
+
+	if (known < 0)
+		known = ipai_citus_installed() ? 1 : 0;
+	return known == 1;
+}

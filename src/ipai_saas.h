@@ -37,6 +37,7 @@ extern bool ipai_scheduler_enabled;
 /* citus.c: SPI_prepare_cursor options of kept statements; Citus here? */
 extern int	ipai_spi_plan_options(int single_node);
 extern bool ipai_citus_installed(void);
+extern bool ipai_citus_installed_cached(void);
 
 /* identity.c */
 extern bool ipai_current_user_uuid(pg_uuid_t *result);

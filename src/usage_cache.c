@@ -22,6 +22,8 @@
  * an older transaction snapshot, so a repeatable-read transaction cannot
  * cache the past.  An aborted change sends nothing to other backends; the
  * changing backend drops its caches (which may hold the aborted rows).
+ * On Citus the organization cache lasts one transaction (the triggers of
+ * distributed tables fire on the workers; see usage_xact_callback).
  *
  * The callback only sets flags: it can run in the middle of a lookup (any
  * lock acquisition accepts invalidations), so entries are copied out
@@ -39,6 +41,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
@@ -339,6 +342,22 @@ static bool callback_registered = false;
 static Oid	rel_signal = InvalidOid;
 
 /*
+ * On Citus the organizations, subscriptions and customers live on the
+ * workers: their triggers invalidate the caches of the worker that holds
+ * the organization, never this node's.  There the organization cache is
+ * trusted for one transaction only (the end of each sets this flag).
+ */
+static bool xact_ended = false;
+
+static void
+usage_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+		xact_ended = true;
+}
+
+/*
  * Relcache invalidation callback: only flags, see the file header.
  * InvalidOid means "everything" (for instance after a sinval overflow).
  * Dropping or recreating the signal relation (DROP EXTENSION) also sends
@@ -420,10 +439,17 @@ usage_refresh_caches(void)
 												"ipai metering cache",
 												ALLOCSET_DEFAULT_SIZES);
 		CacheRegisterRelcacheCallback(usage_relcache_callback, (Datum) 0);
+		RegisterXactCallback(usage_xact_callback, NULL);
 		callback_registered = true;
 	}
 
 	AcceptInvalidationMessages();
+	if (xact_ended)
+	{
+		xact_ended = false;
+		if (ipai_citus_installed_cached())
+			orgs_stale = true;
+	}
 
 	if (entitlements_stale)
 	{

@@ -149,6 +149,17 @@ granted=$(cat "$TMPDIR_C"/consume.* | grep -c ok)
 is "$granted|$(q -c "SELECT current FROM ipai.check_entitlement('$lim', 'ai_runs')")" "$max|$max" \
 	"6 concurrent consumers at the limit: exactly $max granted and counted"
 
+# a plan changed on a worker reaches a coordinator backend's usage cache
+# (functions run on the coordinator, inside a DO block, are not delegated)
+out=$(q <<SQL 2>&1
+DO \$\$ BEGIN RAISE NOTICE 'max %', (SELECT max FROM ipai.check_entitlement('$lim', 'ai_runs')); END \$\$;
+\! psql -X -q -d $db -c "UPDATE ipai.organizations SET plan_id = 'pro' WHERE id = '$lim'"
+DO \$\$ BEGIN RAISE NOTICE 'max %', (SELECT max FROM ipai.check_entitlement('$lim', 'ai_runs')); END \$\$;
+SQL
+)
+is "$(printf '%s\n' "$out" | grep -o 'max .*' | tr '\n' ' ')" "max 100 max <NULL> " \
+	"a coordinator backend sees a plan changed on a worker at its next transaction"
+
 # several organizations in one statement (the shards' triggers run in parallel)
 q -c "INSERT INTO ipai.billing_customers (org_id, stripe_customer_id)
       SELECT id, 'cus_multi_' || name FROM ipai.organizations WHERE id <> '$acme'
@@ -163,6 +174,8 @@ for i in $(seq 1 50); do
 	[ "$(q -c "SELECT database = '$db' AND state IN ('sleeping', 'working') FROM ipai.scheduler_status()")" = t ] && break
 	sleep 0.2
 done
+(psql -X -q -At -d "$db" -c "LISTEN cms_schedule" -c "SELECT pg_sleep(8)" -c "SELECT 1" >"$TMPDIR_C/listen" 2>&1) &
+listener=$!
 p2=$(as c1000000-0000-4000-8000-0000000000a2 -c "SELECT ipai.cms_create_page('$acme', 'Citus scheduled', '<p>Later</p>')")
 as c1000000-0000-4000-8000-0000000000a2 -c "SELECT ipai.cms_request_approval('$p2')" >/dev/null
 as c1000000-0000-4000-8000-0000000000a1 -c "SELECT ipai.cms_approve('$p2', 'ok')" >/dev/null
@@ -177,6 +190,10 @@ for i in $(seq 1 50); do
 done
 is "$(q -c "SELECT status || ' ' || executed_via || ' ' || (lateness < interval '2 seconds') FROM ipai.cms_schedule WHERE id = ${sid:-0}")|$(q -c "SELECT status FROM ipai.cms_pages WHERE id = '$p2'")" \
 	"done ipai scheduler true|published" "the scheduler worker published it on time"
+wait "$listener"
+grep -q "Asynchronous notification \"cms_schedule\" with payload \".*\"schedule_id\" : ${sid:-x}," "$TMPDIR_C/listen" \
+	&& ok "its cms_schedule notification reached a listener on the coordinator" \
+	|| nok "its cms_schedule notification reached a listener on the coordinator" "$(cat "$TMPDIR_C/listen")"
 is "$(q -c "SELECT ipai.run_due_publications()")|$(q -c "SELECT ipai.recover_stuck_runs()")" "0|0" \
 	"run_due_publications and recover_stuck_runs run on the cluster"
 
