@@ -68,5 +68,8 @@ _PG_init(void)
 	/* the worker's own settings, its registration and shared memory */
 	ipai_scheduler_init();
 
+	/* with Citus: request.jwt.claims and ipai.user_id reach the workers */
+	ipai_citus_identity_init();
+
 	MarkGUCPrefixReserved("ipai");
 }

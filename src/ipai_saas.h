@@ -39,6 +39,9 @@ extern int	ipai_spi_plan_options(int single_node);
 extern bool ipai_citus_installed(void);
 extern bool ipai_citus_installed_cached(void);
 
+/* citus_identity.c: the acting user's settings carried to the workers */
+extern void ipai_citus_identity_init(void);
+
 /* identity.c */
 extern bool ipai_current_user_uuid(pg_uuid_t *result);
 extern bool ipai_parse_uuid(const char *str, pg_uuid_t *out);

@@ -35,7 +35,6 @@ case "$stage" in
 	base_conf="wal_level = logical
 citus.enable_unsafe_triggers = on
 citus.allow_nested_distributed_execution = on
-citus.propagate_set_commands = 'local'
 max_connections = 200
 max_worker_processes = 32
 max_prepared_transactions = 100

@@ -3,7 +3,8 @@
 # (test/citus/cluster.sh), callers on the coordinator.  install_schema
 # (distributed => true) and what it makes of each table; the data of an
 # existing install moving to the workers; tenancy and RLS with the
-# caller's identity (SET LOCAL, propagated to the workers); metering
+# caller's identity (SET LOCAL or set_config(), carried to the workers by
+# src/citus_identity.c); metering
 # through the delegated functions; webhooks; the CMS workflow; what lives
 # where.
 set -uo pipefail
@@ -72,6 +73,24 @@ claims='{"sub":"c1000000-0000-4000-8000-0000000000a1","role":"authenticated"}'
 is "$(q -c "BEGIN" -c "SET LOCAL ROLE authenticated" -c "SET LOCAL request.jwt.claims = '$claims'" \
 	-c "SELECT string_agg(name, ',') FROM ipai.organizations" -c "COMMIT" | grep -v '^$')" \
 	"Acme" "JWT claims set with SET LOCAL reach the workers"
+# the PostgREST way: SET LOCAL ROLE, claims with set_config(..., true)
+postgrest() { # claims sql...
+	local c=$1
+	shift
+	q -c "BEGIN" -c "SET LOCAL ROLE authenticated" -c "SELECT set_config('request.jwt.claims', '$c', true)" "$@" -c "COMMIT" | sed '1d' | grep -v '^$'
+}
+is "$(postgrest "$claims" -c "SELECT string_agg(name, ',') FROM ipai.organizations")" \
+	"Acme" "JWT claims set with set_config() reach the workers (RLS)"
+is "$(postgrest "$claims" -c "SELECT count(*) FROM ipai.org_members" -c "SELECT set_config('request.jwt.claims', '{\"sub\":\"c1000000-0000-4000-8000-0000000000c1\",\"role\":\"authenticated\"}', true)" -c "SELECT string_agg(name, ',') FROM ipai.organizations")" \
+	"$(printf '2\n{"sub":"c1000000-0000-4000-8000-0000000000c1","role":"authenticated"}\nInitech')" \
+	"a new identity in the same transaction replaces the old one on the workers"
+is "$(postgrest "$claims" -c "SELECT allowed FROM ipai.check_entitlement('$acme', 'ai_runs')")" \
+	"t" "a member calls a delegated function with set_config() claims"
+is "$(q -c "SET ROLE authenticated" -c "SET ipai.user_id = 'c1000000-0000-4000-8000-0000000000a2'" \
+	-c "SELECT allowed FROM ipai.check_entitlement('$acme', 'ai_runs')" -c "SELECT (ipai.check_entitlement('$acme', 'ai_runs')).allowed" | tr '\n' ' ')" \
+	"t t " "a member with a session SET calls it outside a transaction block (kept on the coordinator)"
+err=$(postgrest '{"sub":"c1000000-0000-4000-8000-0000000000c1","role":"authenticated"}' -c "SELECT ipai.check_entitlement('$acme', 'ai_runs')" 2>&1)
+case "$err" in *"permission denied"*) ok "a non-member calling it is refused (42501)";; *) nok "a non-member calling it is refused" "$err";; esac
 
 # metering through the delegated functions
 is "$(q -c "SELECT (ipai.consume_entitlement('$acme', 'ai_runs', 50)).current")" "90" "consume_entitlement (delegated)"
@@ -179,10 +198,10 @@ listener=$!
 p2=$(as c1000000-0000-4000-8000-0000000000a2 -c "SELECT ipai.cms_create_page('$acme', 'Citus scheduled', '<p>Later</p>')")
 as c1000000-0000-4000-8000-0000000000a2 -c "SELECT ipai.cms_request_approval('$p2')" >/dev/null
 as c1000000-0000-4000-8000-0000000000a1 -c "SELECT ipai.cms_approve('$p2', 'ok')" >/dev/null
-raw=$(q -c "SET ROLE authenticated" -c "BEGIN" -c "SET LOCAL ipai.user_id = 'c1000000-0000-4000-8000-0000000000a1'" \
-	-c "SELECT ipai.cms_schedule_publish('$p2', clock_timestamp() + interval '2 seconds')" -c "COMMIT")
+raw=$(postgrest '{"sub":"c1000000-0000-4000-8000-0000000000a1","role":"authenticated"}' \
+	-c "SELECT ipai.cms_schedule_publish('$p2', clock_timestamp() + interval '2 seconds')")
 sid=$(printf '%s\n' "$raw" | grep -E '^[0-9]+$' | tail -1)
-[ -n "$sid" ] && ok "an owner schedules a publication (SET ROLE: the SECURITY DEFINER write reaches the worker as its owner)" \
+[ -n "$sid" ] && ok "an owner schedules a publication (after SET LOCAL ROLE, the SECURITY DEFINER write reaches the worker as its owner)" \
 	|| nok "an owner schedules a publication" "$raw"
 for i in $(seq 1 50); do
 	[ "$(q -c "SELECT status FROM ipai.cms_schedule WHERE id = ${sid:-0}")" = done ] && break
