@@ -71,5 +71,8 @@ _PG_init(void)
 	/* with Citus: request.jwt.claims and ipai.user_id reach the workers */
 	ipai_citus_identity_init();
 
+	/* with Citus: the approval notifications written there are sent here */
+	ipai_citus_relay_init();
+
 	MarkGUCPrefixReserved("ipai");
 }

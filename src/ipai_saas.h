@@ -42,6 +42,9 @@ extern bool ipai_citus_installed_cached(void);
 /* citus_identity.c: the acting user's settings carried to the workers */
 extern void ipai_citus_identity_init(void);
 
+/* citus_relay.c: the workers' approval notifications sent at commit */
+extern void ipai_citus_relay_init(void);
+
 /* identity.c */
 extern bool ipai_current_user_uuid(pg_uuid_t *result);
 extern bool ipai_parse_uuid(const char *str, pg_uuid_t *out);

@@ -603,17 +603,21 @@ REVOKE ALL ON FUNCTION ipai._cms_pages_approvals() FROM PUBLIC;
 
 -- Trigger (AFTER INSERT OR UPDATE OF status, each row) on cms_approvals:
 -- one notification on channel cms_approvals per approval state change,
--- delivered by NOTIFY semantics only when the transaction commits.  The
+-- delivered by NOTIFY semantics only when the transaction commits (on
+-- Citus through ipai._notify_relay).  SECURITY DEFINER: it writes the
+-- relay.  The
 -- payload is small and fixed in shape (no comments), far below 8000 bytes.
 CREATE FUNCTION ipai._cms_approvals_notify() RETURNS trigger
-	LANGUAGE plpgsql
+	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
+DECLARE
+	payload text;
 BEGIN
 	IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' AND NEW.status OPERATOR(pg_catalog.=) OLD.status THEN
 		RETURN NULL;
 	END IF;
-	PERFORM pg_catalog.pg_notify('cms_approvals', pg_catalog.json_build_object(
+	payload := pg_catalog.json_build_object(
 		'org_id', NEW.org_id,
 		'page_id', NEW.page_id,
 		'approval_id', NEW.id,
@@ -623,10 +627,18 @@ BEGIN
 		'page_version', NEW.page_version,
 		'requested_by', NEW.requested_by,
 		'actor_id', ipai.current_user_id(),
-		'at', pg_catalog.now())::text);
+		'at', pg_catalog.now())::text;
+	-- on Citus (this runs on a worker) the coordinator sends it at commit
+	IF ipai.is_distributed() THEN
+		INSERT INTO ipai._notify_relay (org_id, channel, payload)
+		VALUES (NEW.org_id, 'cms_approvals', payload);
+	ELSE
+		PERFORM pg_catalog.pg_notify('cms_approvals', payload);
+	END IF;
 	RETURN NULL;
 END
 $$;
+REVOKE ALL ON FUNCTION ipai._cms_approvals_notify() FROM PUBLIC;
 
 -- The page, locked for the change about to be made: its organization and
 -- status.  22023 when the id is NULL or names no page the caller can see

@@ -791,6 +791,35 @@ END
 $$;
 REVOKE ALL ON FUNCTION ipai._citus_policies() FROM PUBLIC;
 
+-- new: ipai._relay_notifications
+CREATE FUNCTION ipai._relay_notifications() RETURNS integer
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r record;
+	n integer := 0;
+BEGIN
+	IF pg_catalog.to_regclass('ipai._notify_relay') IS NULL
+	   OR pg_catalog.to_regclass('pg_catalog.pg_dist_local_group') IS NULL THEN
+		RETURN 0;
+	END IF;
+	IF NOT (EXISTS (SELECT 1 FROM pg_catalog.pg_dist_local_group g
+					 WHERE g.groupid OPERATOR(pg_catalog.=) 0)) THEN
+		RETURN 0;
+	END IF;
+	FOR r IN
+		WITH d AS (DELETE FROM ipai._notify_relay x RETURNING x.org_id, x.id, x.channel, x.payload)
+		SELECT d.channel, d.payload FROM d ORDER BY d.id, d.org_id
+	LOOP
+		PERFORM pg_catalog.pg_notify(r.channel, r.payload);
+		n := n OPERATOR(pg_catalog.+) 1;
+	END LOOP;
+	RETURN n;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._relay_notifications() FROM PUBLIC;
+
 -- changed: ipai._schema_target_version
 CREATE OR REPLACE FUNCTION ipai._schema_target_version() RETURNS integer
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -1561,13 +1590,33 @@ BEGIN
 		LOOP
 			EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE TRIGGER USER', t.rel);
 		END LOOP;
-		-- but not the ones that NOTIFY: on a worker a notification reaches
+		-- but not the outbox's NOTIFY: on a worker a notification reaches
 		-- no listener on the coordinator, and Citus cannot commit (PREPARE)
 		-- a transaction across nodes that has notified.  Outbox senders
-		-- poll instead; approval notifications are not sent on Citus.
+		-- poll instead.  (The approvals' trigger writes to the relay below.)
 		ALTER TABLE ipai.outbox DISABLE TRIGGER outbox_notify;
-		ALTER TABLE ipai.cms_approvals DISABLE TRIGGER cms_approvals_notify;
 	END IF;
+
+	-- The notification relay: on Citus the approvals' trigger, on a worker,
+	-- writes its notification here, and the coordinator sends and deletes
+	-- it when the transaction commits (ipai._relay_notifications(),
+	-- src/citus_relay.c).
+	IF pg_catalog.to_regclass('ipai._notify_relay') IS NULL THEN
+		CREATE TABLE ipai._notify_relay (
+			org_id uuid NOT NULL,
+			id bigint GENERATED ALWAYS AS IDENTITY,
+			channel text NOT NULL,
+			payload text NOT NULL,
+			PRIMARY KEY (org_id, id)
+		);
+		ALTER TABLE ipai._notify_relay ENABLE ROW LEVEL SECURITY;
+		REVOKE ALL ON ipai._notify_relay FROM PUBLIC;
+		COMMENT ON TABLE ipai._notify_relay IS
+			'On Citus: notifications written on the workers, sent by the coordinator at commit';
+		EXECUTE 'SELECT create_distributed_table($1, $2, colocate_with => $3)'
+			USING 'ipai._notify_relay', 'org_id', 'ipai.organizations';
+	END IF;
+	ALTER TABLE ipai.cms_approvals ENABLE TRIGGER cms_approvals_notify;
 
 	-- the EXECUTE grants of our functions on the workers too: Citus
 	-- propagates the extension, not what install_schema granted since
@@ -2441,6 +2490,42 @@ BEGIN
 	END IF;
 END
 $$;
+
+-- changed: ipai._cms_approvals_notify
+CREATE OR REPLACE FUNCTION ipai._cms_approvals_notify() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	payload text;
+BEGIN
+	IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' AND NEW.status OPERATOR(pg_catalog.=) OLD.status THEN
+		RETURN NULL;
+	END IF;
+	payload := pg_catalog.json_build_object(
+		'org_id', NEW.org_id,
+		'page_id', NEW.page_id,
+		'approval_id', NEW.id,
+		'status', NEW.status,
+		'page_status', CASE NEW.status WHEN 'pending' THEN 'pending' WHEN 'approved' THEN 'approved'
+						   ELSE 'draft' END,
+		'page_version', NEW.page_version,
+		'requested_by', NEW.requested_by,
+		'actor_id', ipai.current_user_id(),
+		'at', pg_catalog.now())::text;
+	-- on Citus (this runs on a worker) the coordinator sends it at commit
+	IF ipai.is_distributed() THEN
+		INSERT INTO ipai._notify_relay (org_id, channel, payload)
+		VALUES (NEW.org_id, 'cms_approvals', payload);
+	ELSE
+		PERFORM pg_catalog.pg_notify('cms_approvals', payload);
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+-- SECURITY DEFINER now (it writes the Citus relay): internal
+REVOKE ALL ON FUNCTION ipai._cms_approvals_notify() FROM PUBLIC;
 
 -- removed: the claim is ipai._outbox_lease now
 DROP FUNCTION ipai._outbox_claim(text, integer, interval);

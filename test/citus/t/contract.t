@@ -44,7 +44,7 @@ is "$(q -c "SELECT string_agg(logicalrelid::text || ':' || CASE partmethod WHEN 
 	"ipai._usage_cache_signal:reference ipai.plan_entitlements:reference ipai.plans:reference ipai.schema_version:reference ipai.webhook_events:reference ipai.webhook_secrets:reference" \
 	"the shared catalogues and the webhook inbox are reference tables"
 is "$(q -c "SELECT count(DISTINCT colocationid) || ' ' || count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'ipai.%' AND partmethod = 'h'")" \
-	"1 16" "the 16 organization-owned tables are distributed, colocated"
+	"1 17" "the 16 organization-owned tables and the notification relay are distributed, colocated"
 is "$(q -c "SELECT string_agg(p.proname || ':' || d.distribution_argument_index, ' ' ORDER BY p.proname)
               FROM pg_dist_object d JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
              WHERE p.pronamespace = 'ipai'::regnamespace AND d.distribution_argument_index IS NOT NULL")" \
@@ -127,6 +127,8 @@ as() { # user sql...
 	shift
 	q -c "BEGIN" -c "SET LOCAL ROLE authenticated" -c "SET LOCAL ipai.user_id = '$u'" "$@" -c "COMMIT" | grep -v '^$'
 }
+(psql -X -q -At -d "$db" -c "LISTEN cms_approvals" -c "SELECT pg_sleep(5)" -c "SELECT 1" >"$TMPDIR_C/approvals" 2>&1) &
+approvals_listener=$!
 page=$(as c1000000-0000-4000-8000-0000000000a2 -c "SELECT ipai.cms_create_page('$acme', 'Citus launch', '<p>One</p>')")
 [ "${#page}" = 36 ] && ok "an editor creates a page" || nok "an editor creates a page" "$page"
 as c1000000-0000-4000-8000-0000000000a2 -c "UPDATE ipai.cms_pages SET body = '<p>One two</p>' WHERE id = '$page'" >/dev/null
@@ -140,6 +142,11 @@ is "$(q -c "SELECT string_agg(version || ':' || status, ' ' ORDER BY version) FR
 	"1:draft 2:pending 3:approved 4:published" "every status change snapshotted"
 err=$(as c1000000-0000-4000-8000-0000000000a2 -c "SELECT ipai.cms_approve('$page')" 2>&1)
 case "$err" in *"ERROR"*) ok "the editor may not approve (refused)";; *) nok "the editor may not approve" "$err";; esac
+wait "$approvals_listener"
+is "$(grep -o 'Asynchronous notification "cms_approvals" with payload "{[^}]*}"' "$TMPDIR_C/approvals" | grep -F "$page" | grep -o '"status" : "[a-z]*"' | tr '\n' ' ')" \
+	'"status" : "pending" "status" : "approved" ' \
+	"cms_approvals notifications reach a listener on the coordinator, one per change, at commit"
+is "$(q -c "SELECT count(*) FROM ipai._notify_relay")" "0" "the relay is empty afterwards"
 
 # team administration
 tok=$(q -c "SELECT set_config('ipai.user_id', 'c1000000-0000-4000-8000-0000000000a1', false)" \
