@@ -179,6 +179,30 @@ ipai_cms_schedule_wake_worker(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
+PG_FUNCTION_INFO_V1(ipai_scheduler_wake_at_commit);
+
+/*
+ * ipai._scheduler_wake_at_commit() returns void
+ *		What the trigger does, for a caller on the Citus coordinator, where
+ *		the trigger fires on a worker: the worker here re-reads its next
+ *		deadline once this transaction commits.  Nothing without the
+ *		worker's shared memory.
+ */
+Datum
+ipai_scheduler_wake_at_commit(PG_FUNCTION_ARGS)
+{
+	if (ipai_scheduler_shared != NULL)
+	{
+		if (!xact_callback_registered)
+		{
+			RegisterXactCallback(scheduler_xact_callback, NULL);
+			xact_callback_registered = true;
+		}
+		wake_at_commit = true;
+	}
+	PG_RETURN_VOID();
+}
+
 PG_FUNCTION_INFO_V1(ipai_scheduler_wakeup);
 
 /*

@@ -72,9 +72,8 @@
 #define MAX_SLEEP_MS		60000L
 /*
  * With Citus the schedule's trigger fires on the worker nodes, whose latch
- * is not ours: nothing wakes this worker when a schedule commits, so it
- * looks this often (a schedule made less than this before its run_at may
- * run up to this late)
+ * is not ours: ipai.cms_schedule_publish() wakes this worker itself, and
+ * for rows written otherwise it looks this often
  */
 #define CITUS_POLL_MS		1000L
 /* due rows held by another session (a concurrent run, a replace): retry */

@@ -64,6 +64,13 @@ COMMENT ON FUNCTION ipai.scheduler_status() IS
 	'The scheduled-publishing background worker: alive, state, counters and lateness';
 
 -- Makes the worker look at the schedule now; 55000 without preloading.
+-- On the Citus coordinator: what the trigger on ipai.cms_schedule does
+-- where it fires (on a worker there), wake this node's worker at commit.
+CREATE FUNCTION ipai._scheduler_wake_at_commit() RETURNS void
+	AS 'MODULE_PATHNAME', 'ipai_scheduler_wake_at_commit'
+	LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION ipai._scheduler_wake_at_commit() FROM PUBLIC;
+
 CREATE FUNCTION ipai.scheduler_wakeup() RETURNS boolean
 	AS 'MODULE_PATHNAME', 'ipai_scheduler_wakeup'
 	LANGUAGE C VOLATILE;
@@ -166,6 +173,10 @@ BEGIN
 				  updated_at = EXCLUDED.updated_at
 	RETURNING s.id INTO sid;
 
+	-- on Citus the trigger that wakes the worker fires on a worker node
+	IF ipai.is_distributed() THEN
+		PERFORM ipai._scheduler_wake_at_commit();
+	END IF;
 	IF old.id IS NOT NULL AND old.id OPERATOR(pg_catalog.=) sid THEN
 		PERFORM ipai._audit(pg.org_id, 'schedule.replace', 'cms_schedule', sid::text,
 							pg_catalog.jsonb_build_object('run_at', old.run_at, 'created_by', old.created_by),

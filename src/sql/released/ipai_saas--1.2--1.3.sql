@@ -820,6 +820,12 @@ END
 $$;
 REVOKE ALL ON FUNCTION ipai._relay_notifications() FROM PUBLIC;
 
+-- new: ipai._scheduler_wake_at_commit
+CREATE FUNCTION ipai._scheduler_wake_at_commit() RETURNS void
+	AS 'MODULE_PATHNAME', 'ipai_scheduler_wake_at_commit'
+	LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION ipai._scheduler_wake_at_commit() FROM PUBLIC;
+
 -- changed: ipai._schema_target_version
 CREATE OR REPLACE FUNCTION ipai._schema_target_version() RETURNS integer
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -2521,6 +2527,112 @@ BEGIN
 		PERFORM pg_catalog.pg_notify('cms_approvals', payload);
 	END IF;
 	RETURN NULL;
+END
+$$;
+
+-- changed: ipai.cms_schedule_publish
+CREATE OR REPLACE FUNCTION ipai.cms_schedule_publish(page_id uuid, run_at timestamptz,
+										  action text DEFAULT 'publish')
+	RETURNS bigint
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+#variable_conflict use_column
+DECLARE
+	grace CONSTANT interval := '5 seconds';
+	want_page uuid := cms_schedule_publish.page_id;
+	want_run timestamptz := cms_schedule_publish.run_at;
+	act ipai.schedule_action;
+	acting uuid := ipai.current_user_id();
+	t timestamptz := pg_catalog.clock_timestamp();
+	pg record;
+	old record;
+	sid bigint;
+BEGIN
+	IF action IS NULL OR NOT (action OPERATOR(pg_catalog.=) ANY ('{publish,unpublish}'::text[])) THEN
+		RAISE EXCEPTION 'unknown schedule action "%"', coalesce(action, 'NULL')
+			USING ERRCODE = '22023', HINT = 'Use publish or unpublish.';
+	END IF;
+	act := action::ipai.schedule_action;
+	IF want_page IS NULL THEN
+		RAISE EXCEPTION 'page id must not be null' USING ERRCODE = '22023';
+	END IF;
+	IF want_run IS NULL THEN
+		RAISE EXCEPTION 'run_at must not be null'
+			USING ERRCODE = '22023', HINT = 'Pass the time the page should be published.';
+	END IF;
+	IF NOT pg_catalog.isfinite(want_run) THEN
+		RAISE EXCEPTION 'run_at must be a finite time' USING ERRCODE = '22023';
+	END IF;
+	IF want_run OPERATOR(pg_catalog.<) (t OPERATOR(pg_catalog.-) grace) THEN
+		RAISE EXCEPTION 'run_at is in the past'
+			USING ERRCODE = '22023',
+				  DETAIL = pg_catalog.format('run_at %s is %s before the current time; up to %s of grace are allowed.',
+											 want_run, pg_catalog.date_trunc('second', t OPERATOR(pg_catalog.-) want_run), grace),
+				  HINT = 'Pass a future time; to act now, call ipai.cms_publish() directly.';
+	END IF;
+
+	SELECT p.org_id, p.status INTO pg FROM ipai.cms_pages p
+	 WHERE p.id OPERATOR(pg_catalog.=) want_page;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'page "%" does not exist', want_page USING ERRCODE = '22023';
+	END IF;
+	-- a non-member learns nothing about the page, not even its organization
+	IF NOT ipai.caller_is_privileged() AND NOT ipai.is_org_member(pg.org_id, 'viewer') THEN
+		RAISE EXCEPTION 'permission denied for page "%"', want_page
+			USING ERRCODE = '42501',
+				  DETAIL = 'The acting user is not a member of the organization that owns the page.';
+	END IF;
+	PERFORM ipai.require_org_role(pg.org_id, 'admin');
+
+	IF act OPERATOR(pg_catalog.=) 'publish' AND pg.status OPERATOR(pg_catalog.<>) 'approved' THEN
+		RAISE EXCEPTION 'cannot schedule the publication of a page that is %', pg.status
+			USING ERRCODE = 'IP004',
+				  DETAIL = 'Only approved pages can be published; the page is checked again at run time.',
+				  HINT = 'Have the page approved first.';
+	END IF;
+	IF act OPERATOR(pg_catalog.=) 'unpublish' AND pg.status OPERATOR(pg_catalog.<>) 'published'
+	   AND NOT (pg.status OPERATOR(pg_catalog.=) 'approved' AND EXISTS (
+			SELECT 1 FROM ipai.cms_schedule s
+			 WHERE s.org_id OPERATOR(pg_catalog.=) pg.org_id
+			   AND s.page_id OPERATOR(pg_catalog.=) want_page
+			   AND s.action OPERATOR(pg_catalog.=) 'publish'
+			   AND s.status OPERATOR(pg_catalog.=) ANY ('{pending,running}'::ipai.schedule_status[])
+			   AND s.run_at OPERATOR(pg_catalog.<=) want_run)) THEN
+		RAISE EXCEPTION 'cannot schedule the unpublication of a page that is %', pg.status
+			USING ERRCODE = 'IP004',
+				  DETAIL = 'Only published pages, or approved pages with a publication scheduled at or before run_at, can be unpublished.';
+	END IF;
+
+	SELECT s.id, s.run_at, s.created_by INTO old FROM ipai.cms_schedule s
+	 WHERE s.org_id OPERATOR(pg_catalog.=) pg.org_id
+	   AND s.page_id OPERATOR(pg_catalog.=) want_page
+	   AND s.action OPERATOR(pg_catalog.=) act
+	   AND s.status OPERATOR(pg_catalog.=) 'pending';
+
+	INSERT INTO ipai.cms_schedule AS s (org_id, page_id, action, run_at, created_by, updated_at)
+	VALUES (pg.org_id, want_page, act, want_run, acting, t)
+	ON CONFLICT (org_id, page_id, action) WHERE status = 'pending'
+	DO UPDATE SET run_at = EXCLUDED.run_at,
+				  created_by = EXCLUDED.created_by,
+				  retry_at = NULL,
+				  error = NULL,
+				  updated_at = EXCLUDED.updated_at
+	RETURNING s.id INTO sid;
+
+	-- on Citus the trigger that wakes the worker fires on a worker node
+	IF ipai.is_distributed() THEN
+		PERFORM ipai._scheduler_wake_at_commit();
+	END IF;
+	IF old.id IS NOT NULL AND old.id OPERATOR(pg_catalog.=) sid THEN
+		PERFORM ipai._audit(pg.org_id, 'schedule.replace', 'cms_schedule', sid::text,
+							pg_catalog.jsonb_build_object('run_at', old.run_at, 'created_by', old.created_by),
+							pg_catalog.jsonb_build_object('page_id', want_page, 'action', act, 'run_at', want_run));
+	ELSE
+		PERFORM ipai._audit(pg.org_id, 'schedule.create', 'cms_schedule', sid::text, NULL,
+							pg_catalog.jsonb_build_object('page_id', want_page, 'action', act, 'run_at', want_run));
+	END IF;
+	RETURN sid;
 END
 $$;
 
