@@ -13,6 +13,43 @@ CREATE FUNCTION ipai._schema_views(from_version integer) RETURNS void
 	AS $$
 BEGIN
 	IF from_version < 1 THEN
+		-- one row per Stripe invoice (owners and admins see their organizations')
+		CREATE VIEW ipai.invoice_history WITH (security_invoker = true) AS
+		SELECT i.org_id,
+			   o.name AS org_name,
+			   i.stripe_invoice_id,
+			   i.stripe_subscription_id,
+			   i.status,
+			   i.currency,
+			   i.amount_due,
+			   i.amount_paid,
+			   i.amount_remaining,
+			   ipai._stripe_amount(i.amount_due, i.currency) AS amount_due_decimal,
+			   ipai._stripe_amount(i.amount_paid, i.currency) AS amount_paid_decimal,
+			   i.period_start,
+			   i.period_end,
+			   i.paid_at,
+			   i.attempt_count,
+			   i.hosted_invoice_url,
+			   i.invoice_pdf,
+			   i.created_at,
+			   i.updated_at
+		  FROM ipai.invoices i
+		  JOIN ipai.organizations o ON o.id = i.org_id;
+		COMMENT ON VIEW ipai.invoice_history IS
+			'One row per Stripe invoice; amounts in the smallest currency unit and in currency units (_decimal)';
+
+		GRANT SELECT ON ipai.invoice_history TO authenticated, service_role;
+	END IF;
+	IF from_version < 4 THEN
+		-- (re)made in version 4: their per-organization functions are ones
+		-- Citus can run on the workers (ipai._dashboard_period and
+		-- ipai._dashboard_seats), and no correlated subquery sits in a
+		-- FROM without a table.  A view of yours on one of them stops the
+		-- upgrade here: drop it first, then make it again.
+		DROP VIEW IF EXISTS ipai.billing_dashboard;
+		DROP VIEW IF EXISTS ipai.org_dashboard;
+		DROP VIEW IF EXISTS ipai.cms_approval_queue;
 		-- one row per organization: plan, subscription, usage period, usage
 		-- of every feature against its limit, and the next invoice
 		CREATE VIEW ipai.billing_dashboard WITH (security_invoker = true) AS
@@ -48,7 +85,7 @@ BEGIN
 				 ORDER BY s1.status IN ('active', 'trialing', 'past_due') DESC,
 						  s1.current_period_end DESC NULLS LAST, s1.updated_at DESC
 				 LIMIT 1) s ON true
-		  CROSS JOIN LATERAL ipai.usage_period(o.id) per
+		  CROSS JOIN LATERAL ipai._dashboard_period(o.id) per
 		  CROSS JOIN LATERAL (
 				SELECT max(d.used) FILTER (WHERE d.feature = 'ai_runs') AS ai_runs_used,
 					   max(d.max_quantity) FILTER (WHERE d.feature = 'ai_runs') AS ai_runs_max,
@@ -68,32 +105,6 @@ BEGIN
 		  LEFT JOIN LATERAL ipai._dashboard_preview(o.id) inv ON true;
 		COMMENT ON VIEW ipai.billing_dashboard IS
 			'One row per organization: plan, subscription, usage period, usage against limits, next invoice (owners/admins)';
-
-		-- one row per Stripe invoice (owners and admins see their organizations')
-		CREATE VIEW ipai.invoice_history WITH (security_invoker = true) AS
-		SELECT i.org_id,
-			   o.name AS org_name,
-			   i.stripe_invoice_id,
-			   i.stripe_subscription_id,
-			   i.status,
-			   i.currency,
-			   i.amount_due,
-			   i.amount_paid,
-			   i.amount_remaining,
-			   ipai._stripe_amount(i.amount_due, i.currency) AS amount_due_decimal,
-			   ipai._stripe_amount(i.amount_paid, i.currency) AS amount_paid_decimal,
-			   i.period_start,
-			   i.period_end,
-			   i.paid_at,
-			   i.attempt_count,
-			   i.hosted_invoice_url,
-			   i.invoice_pdf,
-			   i.created_at,
-			   i.updated_at
-		  FROM ipai.invoices i
-		  JOIN ipai.organizations o ON o.id = i.org_id;
-		COMMENT ON VIEW ipai.invoice_history IS
-			'One row per Stripe invoice; amounts in the smallest currency unit and in currency units (_decimal)';
 
 		-- one row per organization: members with roles, open invitations
 		-- (owners and admins see them), seats used of the plan's maximum
@@ -135,11 +146,7 @@ BEGIN
 				  FROM ipai.org_invitations pi
 				 WHERE pi.org_id = o.id AND pi.accepted_at IS NULL AND pi.revoked_at IS NULL
 				   AND pi.expires_at > now()) i
-		  LEFT JOIN LATERAL (
-				SELECT c.current AS used, c.max AS max_quantity,
-					   CASE WHEN c.max IS NULL THEN NULL
-							WHEN c.current >= c.max THEN 0 ELSE c.max - c.current END AS remaining
-				  FROM ipai.check_entitlement(o.id, 'seats', 1) c) seats ON true;
+		  LEFT JOIN LATERAL ipai._dashboard_seats(o.id) seats ON true;
 		COMMENT ON VIEW ipai.org_dashboard IS
 			'One row per organization: members with roles, pending invitations (owners/admins), seats used of max';
 
@@ -171,16 +178,16 @@ BEGIN
 									AND v.status = 'published' AND v.version < t.to_version),
 								(SELECT min(v.version) FROM ipai.cms_page_versions v
 								  WHERE v.org_id = a.org_id AND v.page_id = a.page_id)) AS from_version
-				  FROM (SELECT coalesce(a.page_version,
-										(SELECT max(v.version) FROM ipai.cms_page_versions v
-										  WHERE v.org_id = a.org_id AND v.page_id = a.page_id)) AS to_version) t
+				  FROM (SELECT coalesce(a.page_version, max(v.version)) AS to_version
+						  FROM ipai.cms_page_versions v
+						 WHERE v.org_id = a.org_id AND v.page_id = a.page_id) t
 				 WHERE t.to_version IS NOT NULL) dv ON true
 		 WHERE a.status = 'pending';
 		COMMENT ON VIEW ipai.cms_approval_queue IS
 			'Pending CMS approval requests with page, requester, age and the inputs of ipai.cms_diff_html()';
 
-		GRANT SELECT ON ipai.billing_dashboard, ipai.invoice_history, ipai.org_dashboard,
-			ipai.cms_approval_queue TO authenticated, service_role;
+		GRANT SELECT ON ipai.billing_dashboard, ipai.org_dashboard, ipai.cms_approval_queue
+			TO authenticated, service_role;
 	END IF;
 END
 $$;

@@ -203,6 +203,14 @@ BEGIN
 		ALTER TABLE ipai.outbox DISABLE TRIGGER outbox_notify;
 	END IF;
 
+	-- the dashboards' per-organization functions, in the FROM of views
+	-- that read every shard: Citus runs only immutable ones there (on the
+	-- worker of each row); see src/sql/82_dashboards.sql
+	ALTER FUNCTION ipai._dashboard_period(uuid) IMMUTABLE;
+	ALTER FUNCTION ipai._dashboard_seats(uuid) IMMUTABLE;
+	ALTER FUNCTION ipai._dashboard_usage(uuid) IMMUTABLE;
+	ALTER FUNCTION ipai._dashboard_preview(uuid) IMMUTABLE;
+
 	-- The notification relay: on Citus the approvals' trigger, on a worker,
 	-- writes its notification here, and the coordinator sends and deletes
 	-- it when the transaction commits (ipai._relay_notifications(),

@@ -2,7 +2,11 @@
 --
 -- They run as the caller (SECURITY INVOKER, like the views), so row-level
 -- security and the metering functions' own permission checks apply; the
--- views only call them for organizations the caller can see.
+-- views only call them for organizations the caller can see.  On Citus
+-- install_schema(distributed => true) marks them IMMUTABLE, a white lie
+-- that lets Citus run them on the worker of each row's organization
+-- (it runs no other function in a FROM of a query over several shards);
+-- they are only ever called with a column, never folded to a constant.
 
 -- Usage of every feature of org's plan against its limit, as the limit
 -- checks see it (ipai.check_entitlement: usage of the current period for
@@ -44,6 +48,27 @@ END
 $$;
 REVOKE ALL ON FUNCTION ipai._dashboard_usage(uuid) FROM PUBLIC;
 
+-- The usage period of org now (ipai.usage_period).
+CREATE FUNCTION ipai._dashboard_period(org uuid)
+	RETURNS TABLE (period_start timestamptz, period_end timestamptz)
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT p.period_start, p.period_end FROM ipai.usage_period($1, pg_catalog.now()) p $$;
+REVOKE ALL ON FUNCTION ipai._dashboard_period(uuid) FROM PUBLIC;
+
+-- Seats of org: used (members plus open invitations), the plan's maximum,
+-- what remains (ipai.check_entitlement).
+CREATE FUNCTION ipai._dashboard_seats(org uuid)
+	RETURNS TABLE (used bigint, max_quantity bigint, remaining bigint)
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT c.current, c.max,
+				 CASE WHEN c.max IS NULL THEN NULL
+					  WHEN c.current OPERATOR(pg_catalog.>=) c.max THEN 0
+					  ELSE c.max OPERATOR(pg_catalog.-) c.current END
+			FROM ipai.check_entitlement($1, 'seats', 1) c $$;
+REVOKE ALL ON FUNCTION ipai._dashboard_seats(uuid) FROM PUBLIC;
+
 -- ipai.preview_invoice(org) for owners and admins (and privileged
 -- callers); no row for anyone else, so a viewer's dashboard shows the
 -- usage but not the money.
@@ -84,6 +109,8 @@ CREATE FUNCTION ipai._grants_dashboards() RETURNS void
 BEGIN
 	GRANT EXECUTE ON FUNCTION ipai._dashboard_usage(uuid) TO authenticated, service_role;
 	GRANT EXECUTE ON FUNCTION ipai._dashboard_preview(uuid) TO authenticated, service_role;
+	GRANT EXECUTE ON FUNCTION ipai._dashboard_period(uuid) TO authenticated, service_role;
+	GRANT EXECUTE ON FUNCTION ipai._dashboard_seats(uuid) TO authenticated, service_role;
 	GRANT EXECUTE ON FUNCTION ipai._stripe_amount(bigint, text) TO authenticated, service_role;
 END
 $$;

@@ -237,6 +237,13 @@ got=$(q -c "SELECT count(*) || ' ' || count(DISTINCT org_id) FROM ipai.outbox_le
 case "$got" in "0 0") nok "outbox_lease_meter_events across organizations" "$got";; *) ok "outbox_lease_meter_events across organizations ($got)";; esac
 is "$(q -c "SELECT count(*) FROM ipai.outbox_lease_meter_events(100)")" "0" "leased rows are not leased twice"
 
+# the dashboard views, on the coordinator, as a member
+out=$(postgrest "$claims" -c "SELECT count(*) FROM ipai.org_dashboard" -c "SELECT count(*) FROM ipai.billing_dashboard" \
+	-c "SELECT count(*) >= 0 FROM ipai.cms_approval_queue" -c "SELECT count(*) >= 0 FROM ipai.invoice_history" 2>&1 | tr '\n' ' ')
+is "$out" "1 1 t t " "the dashboard views work through the coordinator (a member sees their organization)"
+is "$(postgrest "$claims" -c "SELECT d.ai_runs_used = (SELECT current FROM ipai.check_entitlement('$acme', 'ai_runs')) AND d.seats_used = o.seats_used AND o.seats_used >= 2 AND d.period_start IS NOT NULL FROM ipai.billing_dashboard d JOIN ipai.org_dashboard o USING (org_id)")" \
+	"t" "their figures: usage as check_entitlement counts it, seats, the period"
+
 # operations
 is "$(q -c "SELECT count(*) FROM ipai.health() WHERE status = 'error'")" "0" "health() runs on the cluster, no errors"
 is "$(q -c "SELECT ipai.refresh_org_usage()")" "0" "refresh_org_usage(): every counter equals its events"
