@@ -12,7 +12,18 @@ names=${*:-$(ls "$SRC/test/bench" | sed -n 's/_bench\.sh$//p')}
 rc=0
 for name in $names; do
 	echo "=== benchmark: $name"
-	IPAI_PGBIN="$pgbin" "$SRC/test/cluster.sh" run -- "$SRC/test/bench/${name}_bench.sh" || rc=1
+	if [ "$name" = citus ]; then
+		# a coordinator and two workers, with Citus built from ../shared/third_party
+		. "$SRC/test/lib/citus.sh"
+		if citus_pgbin=$(ipai_citus_stage opt "-O2" 2>"$IPAI_WORK/citus-bench.err"); then
+			IPAI_SRC="$SRC" IPAI_PGBIN="$citus_pgbin" "$SRC/test/citus/cluster.sh" run -- \
+				"$SRC/test/bench/citus_bench.sh" || rc=1
+		else
+			echo "skipped: $(cat "$IPAI_WORK/citus-bench.err")"
+		fi
+	else
+		IPAI_PGBIN="$pgbin" "$SRC/test/cluster.sh" run -- "$SRC/test/bench/${name}_bench.sh" || rc=1
+	fi
 	echo
 done
 exit $rc
