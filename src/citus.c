@@ -17,8 +17,14 @@
  */
 #include "ipai_saas.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_namespace.h"
 #include "commands/extension.h"
 #include "nodes/parsenodes.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
 
 /*
  * ipai_spi_plan_options
@@ -55,5 +61,44 @@ ipai_citus_installed_cached(void)
 
 	if (known < 0)
 		known = ipai_citus_installed() ? 1 : 0;
+	return known == 1;
+}
+
+/*
+ * ipai_citus_is_coordinator_cached
+ *		Whether this node is the Citus coordinator (its group, in
+ *		pg_catalog.pg_dist_local_group, is 0), asked once per backend.  False
+ *		without Citus.
+ */
+bool
+ipai_citus_is_coordinator_cached(void)
+{
+	static int	known = -1;
+
+	if (known < 0)
+	{
+		Oid			relid;
+
+		known = 0;
+		if (!ipai_citus_installed_cached())
+			return false;
+		relid = get_relname_relid("pg_dist_local_group", PG_CATALOG_NAMESPACE);
+		if (OidIsValid(relid))
+		{
+			Relation	rel = table_open(relid, AccessShareLock);
+			SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+			HeapTuple	tup = systable_getnext(scan);
+
+			if (HeapTupleIsValid(tup))
+			{
+				bool		isnull;
+				Datum		d = heap_getattr(tup, 1, RelationGetDescr(rel), &isnull);
+
+				known = (!isnull && DatumGetInt32(d) == 0) ? 1 : 0;
+			}
+			systable_endscan(scan);
+			table_close(rel, AccessShareLock);
+		}
+	}
 	return known == 1;
 }

@@ -38,6 +38,7 @@ extern bool ipai_scheduler_enabled;
 extern int	ipai_spi_plan_options(int single_node);
 extern bool ipai_citus_installed(void);
 extern bool ipai_citus_installed_cached(void);
+extern bool ipai_citus_is_coordinator_cached(void);
 
 /* citus_identity.c: the acting user's settings carried to the workers */
 extern void ipai_citus_identity_init(void);

@@ -344,8 +344,9 @@ static Oid	rel_signal = InvalidOid;
 /*
  * On Citus the organizations, subscriptions and customers live on the
  * workers: their triggers invalidate the caches of the worker that holds
- * the organization, never this node's.  There the organization cache is
- * trusted for one transaction only (the end of each sets this flag).
+ * the organization, never the coordinator's.  On the coordinator the
+ * organization cache is trusted for one transaction only (the end of each
+ * sets this flag); a worker's is invalidated as on one server.
  */
 static bool xact_ended = false;
 
@@ -447,7 +448,7 @@ usage_refresh_caches(void)
 	if (xact_ended)
 	{
 		xact_ended = false;
-		if (ipai_citus_installed_cached())
+		if (ipai_citus_is_coordinator_cached())
 			orgs_stale = true;
 	}
 
