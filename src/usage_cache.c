@@ -669,6 +669,18 @@ usage_org_lookup(const pg_uuid_t *org_id, OrgInfo *out)
 	return true;
 }
 
+/*
+ * usage_caches_warm
+ *		Can usage_org_lookup and the entitlement lookups answer without
+ *		loading (and so without SPI)?  Call after usage_refresh_caches.
+ */
+bool
+usage_caches_warm(const pg_uuid_t *org_id)
+{
+	return entitlement_cache != NULL && org_cache != NULL &&
+		hash_search(org_cache, org_id, HASH_FIND, NULL) != NULL;
+}
+
 /* remembers the calendar month computed for an organization */
 void
 usage_org_remember_month(const pg_uuid_t *org_id, TimestampTz start, TimestampTz end)

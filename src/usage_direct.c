@@ -1,0 +1,1448 @@
+/*-------------------------------------------------------------------------
+ *
+ * usage_direct.c
+ *		The metering fast path: the rows of check_entitlement,
+ *		consume_entitlement and record_usage read and written without SPI.
+ *
+ * The kept SPI statements of usage_cache.c are the reference
+ * implementation and the fallback; this file does the same work the way
+ * PostgreSQL reads its catalogs (systable_beginscan on an index, with the
+ * snapshot the SPI statement would use) and logical replication applies
+ * rows (execReplication.c: the table access method's insert, update and
+ * lock, index entries through ExecInsertIndexTuples, and speculative
+ * insertion for the idempotency key, as INSERT ... ON CONFLICT DO NOTHING
+ * does).  test/t/usage_differential.t holds both paths to the same
+ * answers, errors and rows.
+ *
+ * When it runs: ipai.usage_fast_path is on (the default), session_
+ * replication_role is origin, no parallel mode, for writes a read-write
+ * READ COMMITTED transaction (other isolation levels keep the executor's
+ * serialization rules: SPI), and every table involved -- usage_events,
+ * usage_counters, outbox, org_members, organizations -- is a plain local
+ * heap table this file knows: an ordinary table (no view, partition,
+ * inheritance parent, rule, temporary table), the heap access method, not
+ * distributed by Citus (its shell table on the coordinator is an ordinary,
+ * empty heap: pg_dist_partition is read when that catalog exists), only
+ * columns it writes or can fill (a constant, now() or identity default, or
+ * NULL), and no trigger or foreign key it does not know.  Anything else:
+ * the SPI path.  The verdict is computed once per backend and dropped by a
+ * relcache invalidation of any of these tables (DDL, a trigger or index
+ * added, Citus distributing one).
+ *
+ * What the SPI statements' triggers and constraints do, done here:
+ *	- usage_events_direct and usage_events_count fire only for rows not
+ *	  counted inline (WHEN NOT counted_inline); every row written here is.
+ *	- the outbox's foreign key to organizations: RI_FKey_check_ins locks the
+ *	  organization FOR KEY SHARE with a fresh snapshot; lock_org_key_share
+ *	  does the same and raises the same error when it is gone.
+ *	- the counters' foreign keys: an UPDATE that keeps the key columns needs
+ *	  no check, except that PostgreSQL re-checks a row version the same
+ *	  transaction wrote, in case that INSERT's check was deferred and has
+ *	  not fired.  The keys must not be deferrable here, so the INSERT's
+ *	  check fired at the end of its statement and holds its KEY SHARE lock
+ *	  to the end of the transaction; a version our UPDATE wrote holds the
+ *	  row lock, which the referenced row's deletion (ON DELETE CASCADE)
+ *	  waits for.
+ *	- outbox CHECK constraints outbox_topic_check and outbox_sent_or_dead:
+ *	  satisfied by the values written (topic stripe.meter_event, not sent,
+ *	  not dead); any other CHECK constraint is evaluated (ExecConstraints).
+ *	- outbox_notify (AFTER INSERT, for each statement): ipai_outbox_wake(),
+ *	  the trigger's body, once per call.
+ *	- every index of a table, whoever created it: ExecInsertIndexTuples
+ *	  (partial and expression indexes, uniqueness, exclusion).
+ *
+ * Locking: relations are opened with the lock the SPI statement takes
+ * (RowExclusiveLock to write, AccessShareLock to read, RowShareLock for
+ * the foreign key's row lock) and kept to the end of the transaction; row
+ * locks are those of the UPDATE and of the foreign key check.  Memory:
+ * each write allocates in an EState freed before it returns; the verdict
+ * and fill plans live in a context under CacheMemoryContext.  A relcache
+ * callback only clears a flag: the verdict is recomputed at the start of
+ * the next call, never during one.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "usage.h"
+
+#include <math.h>
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_attrdef.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_enum.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_trigger.h"
+#include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "commands/trigger.h"
+#include "common/int.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/primnodes.h"
+#include "parser/parse_func.h"
+#include "parser/parse_relation.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/inval.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+/* the tables of the fast path */
+typedef enum DirectTable
+{
+	DT_EVENTS,
+	DT_COUNTERS,
+	DT_OUTBOX,
+	DT_MEMBERS,
+	DT_ORGS,
+	DT_COUNT
+} DirectTable;
+
+static const char *const table_names[DT_COUNT] = {
+	"usage_events", "usage_counters", "outbox", "org_members", "organizations"
+};
+
+/* the columns it names */
+typedef enum DirectColumn
+{
+	C_EV_ORG,
+	C_EV_ID,
+	C_EV_FEATURE,
+	C_EV_QUANTITY,
+	C_EV_KEY,
+	C_EV_OCCURRED,
+	C_EV_PERIOD,
+	C_EV_METERED,
+	C_EV_INLINE,
+	C_EV_HOLD,
+	C_EV_RECORDED_BY,
+	C_EV_RECORDED_AT,
+	C_CT_ORG,
+	C_CT_FEATURE,
+	C_CT_PERIOD,
+	C_CT_USED,
+	C_CT_HELD,
+	C_CT_HOLD_EXPIRES,
+	C_CT_UPDATED,
+	C_OB_ORG,
+	C_OB_ID,
+	C_OB_TOPIC,
+	C_OB_PAYLOAD,
+	C_OB_DEDUPE,
+	C_MB_ORG,
+	C_MB_USER,
+	C_MB_ROLE,
+	C_OR_ID,
+	C_COUNT
+} DirectColumn;
+
+typedef struct KnownColumn
+{
+	DirectTable table;
+	const char *name;
+	Oid			type;			/* InvalidOid: an enum */
+	bool		written;		/* set by the fast path's INSERT */
+} KnownColumn;
+
+static const KnownColumn known_columns[C_COUNT] = {
+	[C_EV_ORG] = {DT_EVENTS, "org_id", UUIDOID, true},
+	[C_EV_ID] = {DT_EVENTS, "id", INT8OID, true},
+	[C_EV_FEATURE] = {DT_EVENTS, "feature", TEXTOID, true},
+	[C_EV_QUANTITY] = {DT_EVENTS, "quantity", INT8OID, true},
+	[C_EV_KEY] = {DT_EVENTS, "idempotency_key", TEXTOID, true},
+	[C_EV_OCCURRED] = {DT_EVENTS, "occurred_at", TIMESTAMPTZOID, true},
+	[C_EV_PERIOD] = {DT_EVENTS, "period_start", TIMESTAMPTZOID, true},
+	[C_EV_METERED] = {DT_EVENTS, "metered", BOOLOID, true},
+	[C_EV_INLINE] = {DT_EVENTS, "counted_inline", BOOLOID, true},
+	[C_EV_HOLD] = {DT_EVENTS, "hold_id", UUIDOID, true},
+	[C_EV_RECORDED_BY] = {DT_EVENTS, "recorded_by", UUIDOID, true},
+	[C_EV_RECORDED_AT] = {DT_EVENTS, "recorded_at", TIMESTAMPTZOID, true},
+	[C_CT_ORG] = {DT_COUNTERS, "org_id", UUIDOID, false},
+	[C_CT_FEATURE] = {DT_COUNTERS, "feature", TEXTOID, false},
+	[C_CT_PERIOD] = {DT_COUNTERS, "period_start", TIMESTAMPTZOID, false},
+	[C_CT_USED] = {DT_COUNTERS, "used", INT8OID, false},
+	[C_CT_HELD] = {DT_COUNTERS, "held", INT8OID, false},
+	[C_CT_HOLD_EXPIRES] = {DT_COUNTERS, "hold_expires_at", TIMESTAMPTZOID, false},
+	[C_CT_UPDATED] = {DT_COUNTERS, "updated_at", TIMESTAMPTZOID, false},
+	[C_OB_ORG] = {DT_OUTBOX, "org_id", UUIDOID, true},
+	[C_OB_ID] = {DT_OUTBOX, "id", INT8OID, true},
+	[C_OB_TOPIC] = {DT_OUTBOX, "topic", TEXTOID, true},
+	[C_OB_PAYLOAD] = {DT_OUTBOX, "payload", JSONBOID, true},
+	[C_OB_DEDUPE] = {DT_OUTBOX, "dedupe_key", TEXTOID, true},
+	[C_MB_ORG] = {DT_MEMBERS, "org_id", UUIDOID, false},
+	[C_MB_USER] = {DT_MEMBERS, "user_id", UUIDOID, false},
+	[C_MB_ROLE] = {DT_MEMBERS, "role", InvalidOid, false},
+	[C_OR_ID] = {DT_ORGS, "id", UUIDOID, false},
+};
+
+/* CHECK constraints of the outbox that the rows written here satisfy */
+static const char *const outbox_known_checks[] = {"outbox_topic_check", "outbox_sent_or_dead"};
+
+#define METER_TOPIC "stripe.meter_event"
+
+/* how an INSERT of the fast path fills one attribute */
+typedef enum FillKind
+{
+	FILL_NULL,					/* dropped, or nullable without default */
+	FILL_WRITTEN,				/* a value the fast path writes */
+	FILL_CONST,					/* a constant default */
+	FILL_NOW,					/* now(): the transaction's start */
+	FILL_IDENTITY				/* nextval of the identity sequence */
+} FillKind;
+
+typedef struct AttrFill
+{
+	FillKind	kind;
+	DirectColumn column;		/* FILL_WRITTEN */
+	Datum		value;			/* FILL_CONST */
+	bool		isnull;
+	Oid			sequence;		/* FILL_IDENTITY */
+} AttrFill;
+
+/* the verdict, resolved once per backend */
+typedef struct DirectState
+{
+	bool		valid;			/* resolved since the last invalidation */
+	bool		usable;
+	const char *why_not;		/* when not usable, for DEBUG1 */
+	Oid			relid[DT_COUNT];
+	AttrNumber	attnum[C_COUNT];
+	Oid			counters_key;	/* unique (org_id, feature, period_start) */
+	Oid			counters_feature_collation;
+	Oid			members_key;	/* unique (org_id, user_id) */
+	Oid			orgs_key;		/* unique (id) */
+	List	   *event_arbiters; /* unique on (org_id, idempotency_key) */
+	AttrFill   *fill[DT_COUNT]; /* per attribute: events and outbox */
+	int			natts[DT_COUNT];
+	bool		check_constraints[DT_COUNT];	/* run ExecConstraints */
+	bool		outbox_notify;	/* the wake-up trigger is there and fires */
+	char		outbox_fkey[NAMEDATALEN];
+} DirectState;
+
+static DirectState direct;
+static MemoryContext direct_cxt = NULL;
+static bool callback_registered = false;
+static bool resolving = false;	/* an error left the verdict half made */
+static int	direct_depth = 0;	/* writes running (nested through user code) */
+
+/* the snapshot of the statement running, if any (none at pre-commit) */
+static Snapshot
+active_snapshot(void)
+{
+	return ActiveSnapshotSet() ? GetActiveSnapshot() : InvalidSnapshot;
+}
+
+/* an error ends every write of the transaction */
+static void
+direct_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT ||
+		event == XACT_EVENT_PREPARE)
+		direct_depth = 0;
+}
+
+/* relcache invalidation of one of the tables (or of everything) */
+static void
+direct_relcache_callback(Datum arg, Oid relid)
+{
+	int			i;
+
+	if (relid == InvalidOid)
+	{
+		direct.valid = false;
+		return;
+	}
+	for (i = 0; i < DT_COUNT; i++)
+		if (direct.relid[i] == relid)
+			direct.valid = false;
+}
+
+/* a reason the tables do not qualify; false for the caller to return */
+static bool
+not_usable(const char *why)
+{
+	direct.why_not = why;
+	return false;
+}
+
+/*
+ * Is relid distributed by Citus?  pg_dist_partition lists every Citus
+ * table (distributed, reference, ...); read only when the catalog exists.
+ */
+static bool
+citus_table(Oid dist_relid, AttrNumber logicalrelid, Oid relid)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	bool		found;
+
+	rel = table_open(dist_relid, AccessShareLock);
+	ScanKeyInit(&key, logicalrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, InvalidOid, false, GetLatestSnapshot(), 1, &key);
+	found = HeapTupleIsValid(systable_getnext(scan));
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/* the function ipai.<name>() (no arguments), or InvalidOid */
+static Oid
+ipai_function(const char *name)
+{
+	return LookupFuncName(list_make2(makeString("ipai"), makeString(pstrdup(name))),
+						  0, NULL, true);
+}
+
+/*
+ * The unique, valid, immediate index of rel on exactly the heap columns
+ * attnums (in any order), without expressions or predicate when
+ * plain_only; InvalidOid when there is none.
+ */
+static Oid
+find_unique_index(Relation rel, const AttrNumber *attnums, int n)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index form = idx->rd_index;
+		bool		match = form->indisunique && form->indimmediate &&
+			form->indisvalid && form->indisready && form->indislive &&
+			form->indnkeyatts == n &&
+			RelationGetIndexExpressions(idx) == NIL &&
+			RelationGetIndexPredicate(idx) == NIL;
+		int			i,
+					j;
+
+		for (i = 0; match && i < n; i++)
+		{
+			bool		has = false;
+
+			for (j = 0; j < n; j++)
+				if (form->indkey.values[j] == attnums[i])
+					has = true;
+			match = has;
+		}
+		index_close(idx, AccessShareLock);
+		if (match)
+		{
+			found = lfirst_oid(lc);
+			break;
+		}
+	}
+	list_free(indexes);
+	return found;
+}
+
+/*
+ * The arbiter indexes of the SPI path's
+ *	ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL:
+ * unique indexes on exactly those columns whose predicate, if any, is that
+ * one.  A unique index on them with another predicate or expressions would
+ * leave the inference to the planner: not usable.
+ */
+static bool
+find_event_arbiters(Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	AttrNumber	org = direct.attnum[C_EV_ORG];
+	AttrNumber	key = direct.attnum[C_EV_KEY];
+	bool		ok = true;
+	MemoryContext old;
+
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index form = idx->rd_index;
+		List	   *pred;
+		bool		on_key;
+
+		on_key = form->indisunique && form->indnkeyatts == 2 &&
+			((form->indkey.values[0] == org && form->indkey.values[1] == key) ||
+			 (form->indkey.values[0] == key && form->indkey.values[1] == org));
+		if (on_key)
+		{
+			pred = RelationGetIndexPredicate(idx);
+			if (RelationGetIndexExpressions(idx) != NIL || !form->indimmediate)
+				ok = false;
+			else if (pred != NIL)
+			{
+				NullTest   *nt = (NullTest *) linitial(pred);
+
+				if (list_length(pred) != 1 || !IsA(nt, NullTest) ||
+					nt->nulltesttype != IS_NOT_NULL || nt->argisrow ||
+					!IsA(nt->arg, Var) || ((Var *) nt->arg)->varattno != key)
+					ok = false;
+			}
+			if (ok && form->indisvalid && form->indisready && form->indislive)
+			{
+				old = MemoryContextSwitchTo(direct_cxt);
+				direct.event_arbiters = lappend_oid(direct.event_arbiters,
+													lfirst_oid(lc));
+				MemoryContextSwitchTo(old);
+			}
+		}
+		index_close(idx, AccessShareLock);
+	}
+	list_free(indexes);
+	return ok && direct.event_arbiters != NIL;
+}
+
+/*
+ * How an INSERT fills every attribute of rel: the columns the fast path
+ * writes, and for the others their default when it is a constant, now() or
+ * an identity, else NULL when nullable.  Any other default (or a generated
+ * column) and the table is not usable: the SPI statement would compute it.
+ */
+static bool
+plan_fill(Relation rel, DirectTable t)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	TupleConstr *constr = desc->constr;
+	AttrFill   *fill;
+	int			i,
+				c,
+				d;
+
+	fill = MemoryContextAllocZero(direct_cxt, sizeof(AttrFill) * desc->natts);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		AttrFill   *f = &fill[i];
+		Node	   *expr = NULL;
+
+		f->kind = FILL_NULL;
+		f->isnull = true;
+		if (att->attisdropped)
+			continue;
+		if (att->attgenerated)
+			return not_usable("a generated column");
+		for (c = 0; c < C_COUNT; c++)
+			if (known_columns[c].table == t && known_columns[c].written &&
+				direct.attnum[c] == att->attnum)
+			{
+				f->kind = FILL_WRITTEN;
+				f->column = (DirectColumn) c;
+			}
+		if (att->attidentity)
+		{
+			/* the ids are written from their sequence, as the default */
+			f->sequence = ipai_identity_sequence(rel, att->attnum);
+			if (!OidIsValid(f->sequence))
+				return not_usable("an identity column without its sequence");
+			if (f->kind != FILL_WRITTEN)
+				f->kind = FILL_IDENTITY;
+			continue;
+		}
+		if (f->kind == FILL_WRITTEN)
+		{
+			if (f->column == C_EV_ID || f->column == C_OB_ID)
+				return not_usable("an id column is not an identity");
+			continue;
+		}
+		for (d = 0; constr && att->atthasdef && d < constr->num_defval; d++)
+			if (constr->defval[d].adnum == att->attnum)
+				expr = stringToNode(constr->defval[d].adbin);
+		if (expr == NULL)
+		{
+			if (att->attnotnull)
+				return not_usable("a NOT NULL column without a default");
+			continue;
+		}
+		if (IsA(expr, Const))
+		{
+			Const	   *k = (Const *) expr;
+
+			f->kind = FILL_CONST;
+			f->isnull = k->constisnull;
+			if (!k->constisnull)
+			{
+				MemoryContext old = MemoryContextSwitchTo(direct_cxt);
+
+				f->value = datumCopy(k->constvalue, k->constbyval, k->constlen);
+				MemoryContextSwitchTo(old);
+			}
+		}
+		else if (IsA(expr, FuncExpr) && ((FuncExpr *) expr)->args == NIL &&
+				 (((FuncExpr *) expr)->funcid == F_NOW ||
+				  ((FuncExpr *) expr)->funcid == F_TRANSACTION_TIMESTAMP) &&
+				 att->atttypid == TIMESTAMPTZOID)
+			f->kind = FILL_NOW;
+		else
+			return not_usable("a column default other than a constant or now()");
+		if (att->attnotnull && f->kind == FILL_CONST && f->isnull)
+			return not_usable("a NOT NULL column with a NULL default");
+	}
+	direct.fill[t] = fill;
+	direct.natts[t] = desc->natts;
+	return true;
+}
+
+/*
+ * The triggers of rel that fire on the fast path's operation (INSERT for
+ * events and the outbox, UPDATE for counters; none for tables it only
+ * reads) must be ones it knows: see the file header.
+ */
+static bool
+check_triggers(Relation rel, DirectTable t)
+{
+	TriggerDesc *trigdesc = rel->trigdesc;
+	Oid			ev_direct = ipai_function("_usage_events_direct");
+	Oid			ev_count = ipai_function("_usage_events_count");
+	Oid			ob_notify = ipai_function("_outbox_notify");
+	int			i;
+
+	if (trigdesc == NULL)
+		return true;
+	for (i = 0; i < trigdesc->numtriggers; i++)
+	{
+		Trigger    *tg = &trigdesc->triggers[i];
+		bool		fires_here;
+		bool		enabled = tg->tgenabled == TRIGGER_FIRES_ON_ORIGIN ||
+			tg->tgenabled == TRIGGER_FIRES_ALWAYS;
+
+		switch (t)
+		{
+			case DT_EVENTS:
+			case DT_OUTBOX:
+				fires_here = TRIGGER_FOR_INSERT(tg->tgtype);
+				break;
+			case DT_COUNTERS:
+				fires_here = TRIGGER_FOR_UPDATE(tg->tgtype);
+				break;
+			default:
+				fires_here = false;
+				break;
+		}
+		if (!fires_here || tg->tgenabled == TRIGGER_DISABLED)
+			continue;
+		if (t == DT_EVENTS && (tg->tgfoid == ev_direct || tg->tgfoid == ev_count) &&
+			TRIGGER_FOR_ROW(tg->tgtype) && tg->tgqual != NULL)
+			continue;			/* WHEN (NOT NEW.counted_inline) */
+		if (t == DT_OUTBOX && tg->tgfoid == F_RI_FKEY_CHECK_INS && enabled &&
+			OidIsValid(tg->tgconstraint))
+			continue;			/* the foreign key, checked in check_fkeys */
+		if (t == DT_OUTBOX && tg->tgfoid == ob_notify && !TRIGGER_FOR_ROW(tg->tgtype))
+		{
+			direct.outbox_notify = enabled;
+			continue;
+		}
+		if (t == DT_COUNTERS && tg->tgfoid == F_RI_FKEY_CHECK_UPD && enabled &&
+			OidIsValid(tg->tgconstraint))
+			continue;			/* keys never change: see check_fkeys */
+		return not_usable("a trigger the fast path does not know");
+	}
+	return true;
+}
+
+/*
+ * Foreign keys of rel: none on events; the outbox's to organizations(id),
+ * which lock_org_key_share checks; on counters, only keys of columns the
+ * UPDATE keeps.  None deferrable.
+ */
+static bool
+check_fkeys(Relation rel, DirectTable t)
+{
+	List	   *fkeys = RelationGetFKeyList(rel);
+	ListCell   *lc;
+	int			n = 0;
+
+	foreach(lc, fkeys)
+	{
+		ForeignKeyCacheInfo *fk = lfirst_node(ForeignKeyCacheInfo, lc);
+		HeapTuple	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(fk->conoid));
+		Form_pg_constraint con;
+		bool		ok;
+		int			i;
+
+		if (!HeapTupleIsValid(tup))
+			return not_usable("a foreign key vanished");
+		con = (Form_pg_constraint) GETSTRUCT(tup);
+		ok = !con->condeferrable;
+		if (t == DT_OUTBOX)
+		{
+			ok = ok && n == 0 && fk->nkeys == 1 &&
+				fk->conkey[0] == direct.attnum[C_OB_ORG] &&
+				fk->confrelid == direct.relid[DT_ORGS] &&
+				fk->confkey[0] == direct.attnum[C_OR_ID];
+			if (ok)
+				strlcpy(direct.outbox_fkey, NameStr(con->conname), NAMEDATALEN);
+		}
+		else if (t == DT_COUNTERS)
+		{
+			for (i = 0; ok && i < fk->nkeys; i++)
+				ok = fk->conkey[i] == direct.attnum[C_CT_ORG] ||
+					fk->conkey[i] == direct.attnum[C_CT_FEATURE] ||
+					fk->conkey[i] == direct.attnum[C_CT_PERIOD];
+		}
+		else if (t == DT_EVENTS)
+			ok = false;
+		ReleaseSysCache(tup);
+		if (!ok)
+			return not_usable("a foreign key the fast path does not know");
+		n++;
+	}
+	if (t == DT_OUTBOX && n != 1)
+		return not_usable("the outbox lacks its foreign key to organizations");
+	return true;
+}
+
+/* CHECK constraints: which ones ExecConstraints must evaluate */
+static void
+check_checks(Relation rel, DirectTable t)
+{
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+	int			i;
+	size_t		k;
+
+	direct.check_constraints[t] = false;
+	for (i = 0; constr && i < constr->num_check; i++)
+	{
+		bool		known = false;
+
+		for (k = 0; t == DT_OUTBOX && k < lengthof(outbox_known_checks); k++)
+			if (strcmp(constr->check[i].ccname, outbox_known_checks[k]) == 0)
+				known = true;
+		if (!known)
+			direct.check_constraints[t] = true;
+	}
+}
+
+/* does one table qualify?  see the file header */
+static bool
+check_table(Relation rel, DirectTable t)
+{
+	Form_pg_class form = rel->rd_rel;
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			c;
+
+	if (form->relkind != RELKIND_RELATION || form->relispartition ||
+		form->relhassubclass || rel->rd_rules != NULL ||
+		form->relpersistence == RELPERSISTENCE_TEMP)
+		return not_usable("not an ordinary table");
+	if (form->relam != HEAP_TABLE_AM_OID)
+		return not_usable("not the heap access method");
+
+	for (c = 0; c < C_COUNT; c++)
+	{
+		const KnownColumn *k = &known_columns[c];
+		AttrNumber	attnum;
+		Form_pg_attribute att;
+
+		if (k->table != t)
+			continue;
+		attnum = attnameAttNum(rel, k->name, false);
+		if (attnum <= 0)
+			return not_usable("a column is missing");
+		att = TupleDescAttr(desc, attnum - 1);
+		if (OidIsValid(k->type) ? att->atttypid != k->type :
+			get_typtype(att->atttypid) != TYPTYPE_ENUM)
+			return not_usable("a column has another type");
+		direct.attnum[c] = attnum;
+	}
+
+	if (t == DT_EVENTS || t == DT_OUTBOX)
+	{
+		if (!plan_fill(rel, t))
+			return false;
+		check_checks(rel, t);
+	}
+	if (t == DT_COUNTERS)
+		check_checks(rel, t);
+	if ((t == DT_EVENTS || t == DT_OUTBOX || t == DT_COUNTERS) &&
+		(!check_triggers(rel, t) || !check_fkeys(rel, t)))
+		return false;
+
+	switch (t)
+	{
+		case DT_EVENTS:
+			if (!find_event_arbiters(rel))
+				return not_usable("no unique index on the idempotency key");
+			break;
+		case DT_COUNTERS:
+			{
+				AttrNumber	keys[3] = {direct.attnum[C_CT_ORG], direct.attnum[C_CT_FEATURE],
+				direct.attnum[C_CT_PERIOD]};
+				Relation	idx;
+				int			i;
+
+				direct.counters_key = find_unique_index(rel, keys, 3);
+				if (!OidIsValid(direct.counters_key))
+					return not_usable("no unique index on the counter's key");
+				idx = index_open(direct.counters_key, AccessShareLock);
+				for (i = 0; i < 3; i++)
+					if (idx->rd_index->indkey.values[i] == keys[1])
+						direct.counters_feature_collation = idx->rd_indcollation[i];
+				index_close(idx, AccessShareLock);
+				break;
+			}
+		case DT_MEMBERS:
+			{
+				AttrNumber	keys[2] = {direct.attnum[C_MB_ORG], direct.attnum[C_MB_USER]};
+
+				direct.members_key = find_unique_index(rel, keys, 2);
+				if (!OidIsValid(direct.members_key))
+					return not_usable("no unique index on memberships");
+				break;
+			}
+		case DT_ORGS:
+			direct.orgs_key = find_unique_index(rel, &direct.attnum[C_OR_ID], 1);
+			if (!OidIsValid(direct.orgs_key))
+				return not_usable("no unique index on organization ids");
+			break;
+		default:
+			break;
+	}
+	return true;
+}
+
+/* resolve the tables and judge them; see the file header */
+static void
+resolve(void)
+{
+	Oid			nsp;
+	Oid			dist;
+	AttrNumber	logicalrelid = InvalidAttrNumber;
+	int			i;
+	int			t;
+
+	if (!callback_registered)
+	{
+		direct_cxt = AllocSetContextCreate(CacheMemoryContext, "ipai metering fast path",
+										   ALLOCSET_SMALL_SIZES);
+		CacheRegisterRelcacheCallback(direct_relcache_callback, (Datum) 0);
+		RegisterXactCallback(direct_xact_callback, NULL);
+		callback_registered = true;
+	}
+	/* set first: an invalidation while judging wins */
+	direct.valid = true;
+	resolving = true;
+	direct.usable = false;
+	MemoryContextReset(direct_cxt);
+	direct.event_arbiters = NIL;
+	direct.outbox_notify = false;
+	memset(direct.fill, 0, sizeof(direct.fill));
+
+	nsp = get_namespace_oid("ipai", true);
+	for (t = 0; t < DT_COUNT; t++)
+	{
+		direct.relid[t] = OidIsValid(nsp) ? get_relname_relid(table_names[t], nsp) : InvalidOid;
+		if (!OidIsValid(direct.relid[t]))
+		{
+			not_usable("a table does not exist");
+			resolving = false;
+			return;
+		}
+	}
+
+	/* Citus: its tables are listed in pg_dist_partition */
+	dist = get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE);
+	if (OidIsValid(dist))
+		logicalrelid = get_attnum(dist, "logicalrelid");
+	for (i = 0; i < DT_COUNT; i++)
+	{
+		/* referenced tables first: the foreign keys name their columns */
+		static const DirectTable order[DT_COUNT] = {DT_ORGS, DT_MEMBERS, DT_EVENTS,
+		DT_COUNTERS, DT_OUTBOX};
+		Relation	rel;
+		bool		ok;
+
+		t = order[i];
+		if (AttributeNumberIsValid(logicalrelid) &&
+			citus_table(dist, logicalrelid, direct.relid[t]))
+		{
+			not_usable("a table is distributed by Citus");
+			break;
+		}
+		rel = table_open(direct.relid[t], AccessShareLock);
+		ok = check_table(rel, (DirectTable) t);
+		table_close(rel, AccessShareLock);
+		if (!ok)
+			break;
+	}
+	direct.usable = i == DT_COUNT;
+	if (direct.usable)
+		direct.why_not = NULL;
+	resolving = false;
+}
+
+/*
+ * usage_direct_usable
+ *		May this call take the fast path?  write: it records usage.
+ *
+ * Reads follow the caller's snapshot whatever the isolation level, as the
+ * SPI path's read-only statements do; writes need READ COMMITTED (the
+ * other levels' serialization failures stay the executor's) and a
+ * read-write transaction (the SPI path raises the read-only error).
+ */
+bool
+usage_direct_usable(bool write)
+{
+	if (!ipai_usage_fast_path || IsInParallelMode() ||
+		SessionReplicationRole != SESSION_REPLICATION_ROLE_ORIGIN)
+		return false;
+	if (write && (XactIsoLevel != XACT_READ_COMMITTED || XactReadOnly))
+		return false;
+	if (!direct.valid || resolving)
+	{
+		/* never while a fast-path call uses the previous verdict */
+		if (direct_depth > 0)
+			return false;
+		resolve();
+		if (!direct.usable)
+			elog(DEBUG1, "ipai metering fast path not used: %s", direct.why_not);
+	}
+	return direct.usable;
+}
+
+/* the counters table, for usage_deltas.c (InvalidOid before resolution) */
+Oid
+usage_direct_counters_relid(void)
+{
+	return direct.relid[DT_COUNTERS];
+}
+
+/*
+ * Per-write executor state: the table's result relation with its indexes
+ * open (and, for the idempotency key, ready for speculative insertion),
+ * and a slot.  Allocated in the EState, freed by write_end.
+ */
+typedef struct DirectWrite
+{
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+	bool		indexes_open;
+	MemoryContext old;
+} DirectWrite;
+
+static void
+write_begin(DirectWrite *w, DirectTable t)
+{
+	w->rel = table_open(direct.relid[t], RowExclusiveLock);
+	w->estate = CreateExecutorState();
+	w->old = MemoryContextSwitchTo(w->estate->es_query_cxt);
+	w->estate->es_output_cid = GetCurrentCommandId(true);
+	w->estate->es_snapshot = active_snapshot();
+	w->rri = makeNode(ResultRelInfo);
+	/* range table index 0: no range table, as ExecGetTriggerResultRel */
+	InitResultRelInfo(w->rri, w->rel, 0, NULL, 0);
+	w->slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->rel),
+									 table_slot_callbacks(w->rel));
+	w->indexes_open = false;
+	direct_depth++;
+}
+
+static void
+write_open_indexes(DirectWrite *w, bool speculative)
+{
+	if (!w->indexes_open)
+	{
+		ExecOpenIndices(w->rri, speculative);
+		w->indexes_open = true;
+	}
+}
+
+static void
+write_end(DirectWrite *w)
+{
+	if (w->indexes_open)
+		ExecCloseIndices(w->rri);
+	ExecResetTupleTable(w->estate->es_tupleTable, false);
+	MemoryContextSwitchTo(w->old);
+	FreeExecutorState(w->estate);
+	/* the lock is kept to the end of the transaction, as the executor does */
+	table_close(w->rel, NoLock);
+	direct_depth--;
+}
+
+/* fills the slot for an INSERT into table t; values by DirectColumn */
+static void
+fill_slot(DirectWrite *w, DirectTable t, const Datum *values, const bool *nulls)
+{
+	TupleTableSlot *slot = w->slot;
+	const AttrFill *fill = direct.fill[t];
+	int			i;
+
+	ExecClearTuple(slot);
+	for (i = 0; i < direct.natts[t]; i++)
+	{
+		const AttrFill *f = &fill[i];
+
+		switch (f->kind)
+		{
+			case FILL_WRITTEN:
+				slot->tts_values[i] = values[f->column];
+				slot->tts_isnull[i] = nulls[f->column];
+				break;
+			case FILL_IDENTITY:
+				slot->tts_values[i] = Int64GetDatum(nextval_internal(f->sequence, false));
+				slot->tts_isnull[i] = false;
+				break;
+			case FILL_CONST:
+				slot->tts_values[i] = f->value;
+				slot->tts_isnull[i] = f->isnull;
+				break;
+			case FILL_NOW:
+				slot->tts_values[i] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+				slot->tts_isnull[i] = false;
+				break;
+			case FILL_NULL:
+				slot->tts_values[i] = (Datum) 0;
+				slot->tts_isnull[i] = true;
+				break;
+		}
+	}
+	ExecStoreVirtualTuple(slot);
+	if (direct.check_constraints[t])
+		ExecConstraints(w->rri, slot, w->estate);
+}
+
+/* the identity sequence of a written id column */
+static Oid
+id_sequence(DirectTable t, DirectColumn column)
+{
+	return direct.fill[t][direct.attnum[column] - 1].sequence;
+}
+
+/* a uuid = key on a heap column */
+static void
+uuid_key(ScanKey key, AttrNumber attnum, const pg_uuid_t *value)
+{
+	ScanKeyInit(key, attnum, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(value));
+}
+
+/* the heap tuple of rel found by a unique index, copied; NULL when none */
+static HeapTuple
+fetch_unique(Relation rel, Oid index, ScanKey keys, int nkeys, Snapshot snapshot)
+{
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	scan = systable_beginscan(rel, index, true, snapshot, nkeys, keys);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		tup = heap_copytuple(tup);
+	systable_endscan(scan);
+	return tup;
+}
+
+/*
+ * usage_direct_member_role
+ *		The acting user's role in the organization (enum label), or NULL:
+ *		the SPI path's STMT_MEMBER_ROLE, with the caller's snapshot.
+ */
+const char *
+usage_direct_member_role(const pg_uuid_t *org_id, const pg_uuid_t *user_id)
+{
+	Relation	rel;
+	ScanKeyData keys[2];
+	HeapTuple	tup;
+	const char *role = NULL;
+
+	rel = table_open(direct.relid[DT_MEMBERS], AccessShareLock);
+	uuid_key(&keys[0], direct.attnum[C_MB_ORG], org_id);
+	uuid_key(&keys[1], direct.attnum[C_MB_USER], user_id);
+	tup = fetch_unique(rel, direct.members_key, keys, 2, GetActiveSnapshot());
+	if (tup != NULL)
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, direct.attnum[C_MB_ROLE],
+									 RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+		{
+			HeapTuple	etup = SearchSysCache1(ENUMOID, d);
+
+			if (!HeapTupleIsValid(etup))
+				elog(ERROR, "cache lookup failed for enum value %u", DatumGetObjectId(d));
+			role = pstrdup(NameStr(((Form_pg_enum) GETSTRUCT(etup))->enumlabel));
+			ReleaseSysCache(etup);
+		}
+	}
+	table_close(rel, AccessShareLock);
+	return role;
+}
+
+/* the values of a counter row version */
+static void
+counter_values(HeapTuple tup, TupleDesc desc, UsageCounterRow *row)
+{
+	bool		isnull;
+	Datum		d;
+
+	row->tid = tup->t_self;
+	row->used = DatumGetInt64(heap_getattr(tup, direct.attnum[C_CT_USED], desc, &isnull));
+	row->held = DatumGetInt64(heap_getattr(tup, direct.attnum[C_CT_HELD], desc, &isnull));
+	d = heap_getattr(tup, direct.attnum[C_CT_HOLD_EXPIRES], desc, &isnull);
+	row->has_hold_expiry = !isnull;
+	row->hold_expires_at = isnull ? 0 : DatumGetTimestampTz(d);
+}
+
+/*
+ * usage_direct_counter_read
+ *		The counter row of key visible to the active snapshot: the SPI
+ *		path's STMT_COUNTER_READ.  False when there is none.
+ */
+bool
+usage_direct_counter_read(const UsageCounterKey *key, UsageCounterRow *row)
+{
+	Relation	rel;
+	ScanKeyData keys[3];
+	HeapTuple	tup;
+
+	rel = table_open(direct.relid[DT_COUNTERS], AccessShareLock);
+	uuid_key(&keys[0], direct.attnum[C_CT_ORG], &key->org_id);
+	ScanKeyEntryInitialize(&keys[1], 0, direct.attnum[C_CT_FEATURE], BTEqualStrategyNumber,
+						   InvalidOid, direct.counters_feature_collation, F_TEXTEQ,
+						   CStringGetTextDatum(key->feature));
+	ScanKeyInit(&keys[2], direct.attnum[C_CT_PERIOD], BTEqualStrategyNumber,
+				F_TIMESTAMP_EQ, TimestampTzGetDatum(key->period_start));
+	tup = fetch_unique(rel, direct.counters_key, keys, 3, GetActiveSnapshot());
+	if (tup != NULL)
+		counter_values(tup, RelationGetDescr(rel), row);
+	table_close(rel, AccessShareLock);
+	return tup != NULL;
+}
+
+/* SQL's int8pl: 22003 on overflow, as the SPI statements' arithmetic */
+static int64
+int8_add(int64 a, int64 b)
+{
+	int64		r;
+
+	if (pg_add_s64_overflow(a, b, &r))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("bigint out of range")));
+	return r;
+}
+
+/*
+ * Would the SPI path's counter UPDATE apply to this version?  Its WHERE
+ * clause: no hold has expired at now, and, under a limit,
+ * used + held + quantity <= max_quantity.
+ */
+bool
+usage_counter_accepts(const UsageCounterRow *row, int64 quantity, bool limited,
+					  int64 max_quantity, TimestampTz now)
+{
+	if (row->has_hold_expiry && row->hold_expires_at <= now)
+		return false;
+	return !limited || int8_add(int8_add(row->used, row->held), quantity) <= max_quantity;
+}
+
+/*
+ * Writes a new version of the counter row at row->tid (whose values w->slot
+ * holds): used + quantity, updated_at now; index entries when the update
+ * was not HOT.  Returns the table AM's verdict; on TM_Ok row describes the
+ * new version.
+ */
+static TM_Result
+counter_update(DirectWrite *w, UsageCounterRow *row, HeapTuple oldtup, int64 quantity,
+			   TimestampTz now, TM_FailureData *tmfd)
+{
+	TupleDesc	desc = RelationGetDescr(w->rel);
+	Datum	   *values = palloc(sizeof(Datum) * desc->natts);
+	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
+	TupleTableSlot *newslot;
+	LockTupleMode lockmode;
+	ipai_update_indexes update_indexes;
+	TM_Result	result;
+
+	heap_deform_tuple(oldtup, desc, values, nulls);
+	values[direct.attnum[C_CT_USED] - 1] = Int64GetDatum(int8_add(row->used, quantity));
+	values[direct.attnum[C_CT_UPDATED] - 1] = TimestampTzGetDatum(now);
+	nulls[direct.attnum[C_CT_UPDATED] - 1] = false;
+	newslot = ExecInitExtraTupleSlot(w->estate, desc, &TTSOpsVirtual);
+	memcpy(newslot->tts_values, values, sizeof(Datum) * desc->natts);
+	memcpy(newslot->tts_isnull, nulls, sizeof(bool) * desc->natts);
+	ExecStoreVirtualTuple(newslot);
+	if (direct.check_constraints[DT_COUNTERS])
+		ExecConstraints(w->rri, newslot, w->estate);
+
+	result = table_tuple_update(w->rel, &row->tid, newslot, w->estate->es_output_cid,
+								active_snapshot(), InvalidSnapshot, true, tmfd,
+								&lockmode, &update_indexes);
+	if (result != TM_Ok)
+		return result;
+	if (ipai_update_needs_index_entries(update_indexes))
+	{
+		List	   *recheck;
+
+		write_open_indexes(w, false);
+		recheck = ipai_insert_index_tuples(w->rri, newslot, w->estate, true, false,
+										   NULL, NIL, update_indexes);
+		list_free(recheck);
+	}
+	row->tid = newslot->tts_tid;
+	row->used = int8_add(row->used, quantity);
+	return TM_Ok;
+}
+
+/*
+ * usage_direct_counter_add
+ *		Adds quantity to the counter row read by usage_direct_counter_read
+ *		(row, which the caller found acceptable), as the SPI path's
+ *		STMT_COUNTER_UPDATE does: when a concurrent transaction updated the
+ *		row since the snapshot, it waits for it, locks the newest version
+ *		and judges that one (EvalPlanQual's re-check).  COUNTER_ADDED: row
+ *		describes the new version, which this transaction now holds.
+ *		COUNTER_DECIDE_LOCKED: not updated (the row is gone, or the newest
+ *		version has an expired hold or no room under the limit); the caller
+ *		decides under the slow path's lock.
+ */
+UsageCounterAdd
+usage_direct_counter_add(UsageCounterRow *row, int64 quantity, bool limited,
+						 int64 max_quantity, TimestampTz now)
+{
+	DirectWrite w;
+	TM_FailureData tmfd;
+	TM_Result	result;
+	UsageCounterAdd outcome = COUNTER_DECIDE_LOCKED;
+	bool		shouldFree;
+	HeapTuple	oldtup;
+
+	write_begin(&w, DT_COUNTERS);
+	if (!table_tuple_fetch_row_version(w.rel, &row->tid, SnapshotAny, w.slot))
+		elog(ERROR, "usage counter row vanished");
+	for (;;)
+	{
+		oldtup = ExecFetchSlotHeapTuple(w.slot, true, &shouldFree);
+		result = counter_update(&w, row, oldtup, quantity, now, &tmfd);
+		if (result == TM_Ok)
+		{
+			outcome = COUNTER_ADDED;
+			break;
+		}
+		if (result == TM_Deleted)
+			break;
+		if (result != TM_Updated)
+			elog(ERROR, "unexpected result %d updating a usage counter", (int) result);
+
+		/* updated by a transaction that committed: judge the newest version */
+		result = table_tuple_lock(w.rel, &row->tid, GetActiveSnapshot(), w.slot,
+								  w.estate->es_output_cid, LockTupleNoKeyExclusive,
+								  LockWaitBlock, TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
+		if (result == TM_Deleted)
+			break;
+		if (result != TM_Ok)
+			elog(ERROR, "unexpected result %d locking a usage counter", (int) result);
+		oldtup = ExecFetchSlotHeapTuple(w.slot, true, &shouldFree);
+		counter_values(oldtup, RelationGetDescr(w.rel), row);
+		row->tid = w.slot->tts_tid;
+		if (!usage_counter_accepts(row, quantity, limited, max_quantity, now))
+			break;
+		/* locked: the update cannot fail now */
+	}
+	write_end(&w);
+	return outcome;
+}
+
+/*
+ * usage_direct_counter_apply
+ *		Adds quantity (deltas kept until commit) to the counter version at
+ *		row->tid, which this transaction wrote and still holds; row then
+ *		describes the new version.
+ */
+void
+usage_direct_counter_apply(UsageCounterRow *row, int64 quantity, TimestampTz now)
+{
+	DirectWrite w;
+	TM_FailureData tmfd;
+	TM_Result	result;
+	bool		shouldFree;
+
+	write_begin(&w, DT_COUNTERS);
+	if (!table_tuple_fetch_row_version(w.rel, &row->tid, SnapshotAny, w.slot))
+		elog(ERROR, "usage counter row vanished");
+	result = counter_update(&w, row, ExecFetchSlotHeapTuple(w.slot, true, &shouldFree),
+							quantity, now, &tmfd);
+	if (result != TM_Ok)
+		elog(ERROR, "usage counter changed under a pending delta (result %d)", (int) result);
+	write_end(&w);
+}
+
+/*
+ * usage_direct_event_insert
+ *		Inserts a usage event: the SPI path's STMT_EVENT_INSERT[_KEYED].
+ *
+ * With an idempotency key, a speculative insertion that does nothing when
+ * the key exists (after waiting for an inserter still in progress), as
+ * INSERT ... ON CONFLICT DO NOTHING: then returns false with the existing
+ * event's feature and quantity.  Else returns true and the new event's id.
+ */
+bool
+usage_direct_event_insert(const UsageEventRow *ev, int64 *event_id,
+						  char **old_feature, int64 *old_quantity)
+{
+	DirectWrite w;
+	Datum		values[C_COUNT];
+	bool		nulls[C_COUNT];
+	List	   *recheck;
+	bool		inserted = true;
+
+	write_begin(&w, DT_EVENTS);
+	memset(nulls, true, sizeof(nulls));
+#define SET(c, v) (values[c] = (v), nulls[c] = false)
+	SET(C_EV_ORG, UUIDPGetDatum(&ev->org_id));
+	SET(C_EV_ID, Int64GetDatum(nextval_internal(id_sequence(DT_EVENTS, C_EV_ID), false)));
+	SET(C_EV_FEATURE, CStringGetTextDatum(ev->feature));
+	SET(C_EV_QUANTITY, Int64GetDatum(ev->quantity));
+	if (ev->idempotency_key)
+		SET(C_EV_KEY, PointerGetDatum(ev->idempotency_key));
+	SET(C_EV_OCCURRED, TimestampTzGetDatum(ev->occurred_at));
+	SET(C_EV_PERIOD, TimestampTzGetDatum(ev->period_start));
+	SET(C_EV_METERED, BoolGetDatum(ev->metered));
+	SET(C_EV_INLINE, BoolGetDatum(true));
+	if (ev->has_hold)
+		SET(C_EV_HOLD, UUIDPGetDatum(&ev->hold_id));
+	if (ev->has_recorded_by)
+		SET(C_EV_RECORDED_BY, UUIDPGetDatum(&ev->recorded_by));
+	SET(C_EV_RECORDED_AT, TimestampTzGetDatum(ev->recorded_at));
+#undef SET
+	fill_slot(&w, DT_EVENTS, values, nulls);
+	*event_id = DatumGetInt64(values[C_EV_ID]);
+
+	if (ev->idempotency_key == NULL)
+	{
+		table_tuple_insert(w.rel, w.slot, w.estate->es_output_cid, 0, NULL);
+		write_open_indexes(&w, false);
+		recheck = ipai_insert_index_tuples(w.rri, w.slot, w.estate, false, false, NULL,
+										   NIL, IPAI_INDEXES_ALL);
+		list_free(recheck);
+	}
+	else
+	{
+		write_open_indexes(&w, true);
+		for (;;)
+		{
+			ItemPointerData conflict;
+			uint32		token;
+			bool		spec_conflict = false;
+
+			CHECK_FOR_INTERRUPTS();
+			if (!ipai_check_index_constraints(w.rri, w.slot, w.estate, &conflict,
+											  direct.event_arbiters))
+			{
+				/* the key exists: what did it record? */
+				TupleTableSlot *old = table_slot_create(w.rel, &w.estate->es_tupleTable);
+				bool		isnull;
+
+				if (!table_tuple_fetch_row_version(w.rel, &conflict, SnapshotAny, old))
+					elog(ERROR, "usage event was neither recorded nor found");
+				*old_feature = TextDatumGetCString(slot_getattr(old, direct.attnum[C_EV_FEATURE],
+																&isnull));
+				*old_quantity = DatumGetInt64(slot_getattr(old, direct.attnum[C_EV_QUANTITY],
+														   &isnull));
+				MemoryContextSwitchTo(w.old);
+				*old_feature = pstrdup(*old_feature);
+				MemoryContextSwitchTo(w.estate->es_query_cxt);
+				inserted = false;
+				break;
+			}
+			token = SpeculativeInsertionLockAcquire(GetCurrentTransactionId());
+			table_tuple_insert_speculative(w.rel, w.slot, w.estate->es_output_cid, 0, NULL,
+										   token);
+			recheck = ipai_insert_index_tuples(w.rri, w.slot, w.estate, false, true,
+											   &spec_conflict, direct.event_arbiters,
+											   IPAI_INDEXES_ALL);
+			table_tuple_complete_speculative(w.rel, w.slot, token, !spec_conflict);
+			SpeculativeInsertionLockRelease(GetCurrentTransactionId());
+			list_free(recheck);
+			if (!spec_conflict)
+				break;
+		}
+	}
+	write_end(&w);
+	return inserted;
+}
+
+/*
+ * RI_FKey_check_ins of the outbox row: lock the organization FOR KEY SHARE
+ * (its newest version, waiting for a transaction changing it), or raise
+ * the foreign key's error when it is gone.
+ */
+static void
+lock_org_key_share(const pg_uuid_t *org_id)
+{
+	Relation	rel;
+	ScanKeyData key;
+	HeapTuple	tup;
+	TupleTableSlot *slot;
+	TM_FailureData tmfd;
+	TM_Result	result = TM_Deleted;
+
+	rel = table_open(direct.relid[DT_ORGS], RowShareLock);
+	uuid_key(&key, direct.attnum[C_OR_ID], org_id);
+	tup = fetch_unique(rel, direct.orgs_key, &key, 1, GetActiveSnapshot());
+	if (tup != NULL)
+	{
+		slot = table_slot_create(rel, NULL);
+		result = table_tuple_lock(rel, &tup->t_self, GetActiveSnapshot(), slot,
+								  GetCurrentCommandId(false), LockTupleKeyShare,
+								  LockWaitBlock, TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
+		ExecDropSingleTupleTableSlot(slot);
+	}
+	if (result == TM_Deleted)
+	{
+		Relation	outbox = table_open(direct.relid[DT_OUTBOX], NoLock);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("insert or update on table \"%s\" violates foreign key constraint \"%s\"",
+						RelationGetRelationName(outbox), direct.outbox_fkey),
+				 errdetail("Key (%s)=(%s) is not present in table \"%s\".",
+						   known_columns[C_OB_ORG].name,
+						   DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(org_id))),
+						   RelationGetRelationName(rel)),
+				 errtableconstraint(outbox, direct.outbox_fkey)));
+	}
+	if (result != TM_Ok)
+		elog(ERROR, "unexpected result %d locking an organization", (int) result);
+	table_close(rel, NoLock);
+}
+
+/* a string member of a jsonb object under construction */
+static void
+push_key(JsonbParseState **st, const char *key)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) key;
+	v.val.string.len = strlen(key);
+	pushJsonbValue(st, WJB_KEY, &v);
+}
+
+static void
+push_string(JsonbParseState **st, const char *key, const char *value)
+{
+	JsonbValue	v;
+
+	push_key(st, key);
+	if (value == NULL)
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvString;
+		v.val.string.val = (char *) value;
+		v.val.string.len = strlen(value);
+	}
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+static void
+push_int8(JsonbParseState **st, const char *key, int64 value)
+{
+	JsonbValue	v;
+
+	push_key(st, key);
+	v.type = jbvNumeric;
+	v.val.numeric = int64_to_numeric(value);
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+/*
+ * The payload ipai._meter_event_payload() builds (see 50_metering.sql):
+ * event_name, stripe_customer_id, value, identifier, timestamp (Unix
+ * seconds of occurred_at, as floor(date_part('epoch', ...))), and payload
+ * {stripe_customer_id, value as text}.
+ */
+static Jsonb *
+meter_payload(const char *event_name, const char *customer, int64 value,
+			  const char *identifier, TimestampTz occurred_at)
+{
+	JsonbParseState *st = NULL;
+	JsonbValue *res;
+	char		value_text[32];
+	float8		epoch;
+
+	/* date_part('epoch', timestamptz), in float8 as the SQL function */
+	epoch = (occurred_at - SetEpochTimestamp()) / 1000000.0;
+	snprintf(value_text, sizeof(value_text), INT64_FORMAT, value);
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	push_string(&st, "event_name", event_name);
+	push_string(&st, "stripe_customer_id", customer);
+	push_int8(&st, "value", value);
+	push_string(&st, "identifier", identifier);
+	push_int8(&st, "timestamp", (int64) floor(epoch));
+	push_key(&st, "payload");
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	push_string(&st, "stripe_customer_id", customer);
+	push_string(&st, "value", value_text);
+	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
+}
+
+/*
+ * usage_direct_meter_event
+ *		The Stripe meter event of a metered usage event in the outbox, as
+ *		the SPI path's EVENT_OUTBOX writes it (identical row: defaults,
+ *		payload, dedupe_key = the meter identifier), with the outbox's
+ *		foreign key checked and its senders woken.
+ */
+void
+usage_direct_meter_event(const pg_uuid_t *org_id, int64 event_id, const char *event_name,
+						 const char *customer, int64 value, TimestampTz occurred_at)
+{
+	DirectWrite w;
+	Datum		values[C_COUNT];
+	bool		nulls[C_COUNT];
+	char	   *identifier;
+	List	   *recheck;
+
+	lock_org_key_share(org_id);
+	write_begin(&w, DT_OUTBOX);
+	identifier = psprintf("ipai_%s_" INT64_FORMAT,
+						  DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(org_id))),
+						  event_id);
+	memset(nulls, true, sizeof(nulls));
+	values[C_OB_ORG] = UUIDPGetDatum(org_id);
+	nulls[C_OB_ORG] = false;
+	values[C_OB_ID] = Int64GetDatum(nextval_internal(id_sequence(DT_OUTBOX, C_OB_ID), false));
+	nulls[C_OB_ID] = false;
+	values[C_OB_TOPIC] = CStringGetTextDatum(METER_TOPIC);
+	nulls[C_OB_TOPIC] = false;
+	values[C_OB_PAYLOAD] = JsonbPGetDatum(meter_payload(event_name, customer, value,
+														identifier, occurred_at));
+	nulls[C_OB_PAYLOAD] = false;
+	values[C_OB_DEDUPE] = CStringGetTextDatum(identifier);
+	nulls[C_OB_DEDUPE] = false;
+	fill_slot(&w, DT_OUTBOX, values, nulls);
+	table_tuple_insert(w.rel, w.slot, w.estate->es_output_cid, 0, NULL);
+	write_open_indexes(&w, false);
+	recheck = ipai_insert_index_tuples(w.rri, w.slot, w.estate, false, false, NULL, NIL,
+									   IPAI_INDEXES_ALL);
+	list_free(recheck);
+	write_end(&w);
+	if (direct.outbox_notify)
+		ipai_outbox_wake();
+}
