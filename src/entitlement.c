@@ -274,8 +274,12 @@ member_rank(UsageCall *call)
 		return RANK_NONE;
 	if (usage_direct_usable(false))
 	{
-		const char *role = usage_direct_member_role(&call->org_id, &call->user);
+		UsageDirect d;
+		const char *role;
 
+		usage_direct_begin(&d, false);
+		role = usage_direct_member_role(&d, &call->org_id, &call->user);
+		usage_direct_end(&d);
 		return role ? rank_of(role) : RANK_NONE;
 	}
 	values[0] = UUIDPGetDatum(&call->org_id);
@@ -357,6 +361,7 @@ static void
 read_usage_direct(UsageCall *call, OrgRank min_rank, bool fresh, const UsagePeriod *period,
 				  Datum *values, int64 *used, int64 *held)
 {
+	UsageDirect d;
 	UsageCounterKey key;
 	UsageCounterRow row;
 	int64		pending = 0;
@@ -367,14 +372,19 @@ read_usage_direct(UsageCall *call, OrgRank min_rank, bool fresh, const UsagePeri
 		CommandCounterIncrement();
 		PushActiveSnapshot(GetTransactionSnapshot());
 	}
+	usage_direct_begin(&d, false);
 	if (!call->privileged)
 	{
+		const char *role;
+
 		if (!call->has_user)
 			not_a_member(call);
-		judge_rank(call, member_rank(call), min_rank);
+		role = usage_direct_member_role(&d, &call->org_id, &call->user);
+		judge_rank(call, role ? rank_of(role) : RANK_NONE, min_rank);
 	}
 	counter_key(call, period, &key);
-	found = usage_deltas_get(&key, &row, &pending) || usage_direct_counter_read(&key, &row);
+	found = usage_deltas_get(&key, &row, &pending) || usage_direct_counter_read(&d, &key, &row);
+	usage_direct_end(&d);
 	if (!found)
 		read_window_usage(call, period, values, fresh, used);
 	else
@@ -741,6 +751,7 @@ record_event_direct(UsageCall *call, text *key, const UsagePeriod *period, bool 
 					bool limited, TimestampTz occurred_at, Datum hold_id, bool has_hold,
 					int64 *used, int64 *held)
 {
+	UsageDirect d;
 	UsageCounterKey ckey;
 	UsageCounterRow row;
 	UsageEventRow ev;
@@ -754,6 +765,7 @@ record_event_direct(UsageCall *call, text *key, const UsagePeriod *period, bool 
 	/* as a read-write SPI statement: a new command, a fresh snapshot */
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
+	usage_direct_begin(&d, true);
 
 	memset(&ev, 0, sizeof(ev));
 	ev.org_id = call->org_id;
@@ -769,19 +781,22 @@ record_event_direct(UsageCall *call, text *key, const UsagePeriod *period, bool 
 	ev.has_recorded_by = call->has_user;
 	ev.recorded_by = call->user;
 	ev.recorded_at = call->now;
-	if (!usage_direct_event_insert(&ev, &event_id, &old_feature, &old_quantity))
+	if (!usage_direct_event_insert(&d, &ev, &event_id, &old_feature, &old_quantity))
 	{
+		usage_direct_end(&d);
 		PopActiveSnapshot();
 		return key_reused(call, key, old_feature, old_quantity);
 	}
 	if (metered)
-		usage_direct_meter_event(&call->org_id, event_id, call->ent.meter_event_name,
+		usage_direct_meter_event(&d, &call->org_id, event_id, call->ent.meter_event_name,
 								 call->org.has_customer ? call->org.stripe_customer_id : NULL,
 								 call->quantity, occurred_at);
 
 	counter_key(call, period, &ckey);
 	known = usage_deltas_get(&ckey, &row, &pending);
-	if (known)
+	if (known && row.has_hold_expiry && row.hold_expires_at <= call->now)
+		known = false;			/* a hold to forget: the slow path recounts */
+	else if (known)
 	{
 		/* this transaction holds the row: judge it with the delta */
 		row.used += pending;
@@ -794,11 +809,11 @@ record_event_direct(UsageCall *call, text *key, const UsagePeriod *period, bool 
 	}
 	else
 	{
-		have_row = usage_direct_counter_read(&ckey, &row);
+		have_row = usage_direct_counter_read(&d, &ckey, &row);
 		if (have_row &&
 			usage_counter_accepts(&row, call->quantity, limited, call->ent.max_quantity,
 								  call->now) &&
-			usage_direct_counter_add(&row, call->quantity, limited, call->ent.max_quantity,
+			usage_direct_counter_add(&d, &row, call->quantity, limited, call->ent.max_quantity,
 									 call->now) == COUNTER_ADDED)
 		{
 			usage_deltas_remember(&ckey, &row);
@@ -806,8 +821,11 @@ record_event_direct(UsageCall *call, text *key, const UsagePeriod *period, bool 
 			*held = row.held;
 		}
 		else
-			counter_decide(call, period, limited, used, held);
+			have_row = false;
 	}
+	usage_direct_end(&d);
+	if (!known && !have_row)
+		counter_decide(call, period, limited, used, held);
 	PopActiveSnapshot();
 	return true;
 }

@@ -83,7 +83,8 @@ extern void ipai_word_diff(const char *old_data, size_t old_len,
  * entries (TU_UpdateIndexes: none, all, summarizing only) where 15 had a
  * bool, and gave ExecInsertIndexTuples an onlySummarizing argument.
  * PostgreSQL 17 made getIdentitySequence take the Relation.  PostgreSQL 18
- * gave ExecCheckIndexConstraints the TID of a tuple to ignore (none here).
+ * gave ExecCheckIndexConstraints the TID of a tuple to ignore (none here)
+ * and index_beginscan an instrumentation argument (none here).
  * Macros only: the files that use them include the executor headers.
  */
 #if PG_VERSION_NUM >= 160000
@@ -106,6 +107,14 @@ extern void ipai_word_diff(const char *old_data, size_t old_len,
 #else
 #define ipai_identity_sequence(rel, attnum) \
 	getIdentitySequence(RelationGetRelid(rel), (attnum), true)
+#endif
+
+#if PG_VERSION_NUM >= 180000
+#define ipai_index_beginscan(heap, index, snapshot, nkeys, norderbys) \
+	index_beginscan((heap), (index), (snapshot), NULL, (nkeys), (norderbys))
+#else
+#define ipai_index_beginscan(heap, index, snapshot, nkeys, norderbys) \
+	index_beginscan((heap), (index), (snapshot), (nkeys), (norderbys))
 #endif
 
 #if PG_VERSION_NUM >= 180000

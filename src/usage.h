@@ -164,20 +164,43 @@ extern uint64 usage_exec(UsageStmt stmt, Datum *values, const char *nulls,
 						 bool read_only, bool latest_snapshot);
 
 /* usage_direct.c: the fast path (setting ipai.usage_fast_path) */
+#define USAGE_DIRECT_TABLES 5
+
+/* one table a fast-path call reads or writes */
+typedef struct DirectTarget
+{
+	Relation	rel;			/* NULL: not opened in this call */
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+	bool		indexes_open;
+} DirectTarget;
+
+/* one fast-path call (usage_direct_begin ... usage_direct_end) */
+typedef struct UsageDirect
+{
+	EState	   *estate;
+	bool		write;
+	DirectTarget target[USAGE_DIRECT_TABLES];
+} UsageDirect;
+
 extern bool usage_direct_usable(bool write);
+extern void usage_direct_begin(UsageDirect *d, bool write);
+extern void usage_direct_end(UsageDirect *d);
 extern bool usage_counter_accepts(const UsageCounterRow *row, int64 quantity,
 								  bool limited, int64 max_quantity, TimestampTz now);
 extern Oid	usage_direct_counters_relid(void);
-extern const char *usage_direct_member_role(const pg_uuid_t *org_id, const pg_uuid_t *user_id);
-extern bool usage_direct_counter_read(const UsageCounterKey *key, UsageCounterRow *row);
-extern UsageCounterAdd usage_direct_counter_add(UsageCounterRow *row, int64 quantity,
+extern const char *usage_direct_member_role(UsageDirect *d, const pg_uuid_t *org_id,
+											const pg_uuid_t *user_id);
+extern bool usage_direct_counter_read(UsageDirect *d, const UsageCounterKey *key,
+									  UsageCounterRow *row);
+extern UsageCounterAdd usage_direct_counter_add(UsageDirect *d, UsageCounterRow *row, int64 quantity,
 												bool limited, int64 max_quantity,
 												TimestampTz now);
 extern void usage_direct_counter_apply(UsageCounterRow *row, int64 quantity,
 									   TimestampTz now);
-extern bool usage_direct_event_insert(const UsageEventRow *ev, int64 *event_id,
+extern bool usage_direct_event_insert(UsageDirect *d, const UsageEventRow *ev, int64 *event_id,
 									  char **old_feature, int64 *old_quantity);
-extern void usage_direct_meter_event(const pg_uuid_t *org_id, int64 event_id,
+extern void usage_direct_meter_event(UsageDirect *d, const pg_uuid_t *org_id, int64 event_id,
 									 const char *event_name, const char *customer,
 									 int64 value, TimestampTz occurred_at);
 

@@ -75,6 +75,7 @@
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_am.h"
+#include "catalog/index.h"
 #include "catalog/pg_attrdef.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_enum.h"
@@ -87,6 +88,8 @@
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
 #include "nodes/primnodes.h"
 #include "parser/parse_func.h"
 #include "parser/parse_relation.h"
@@ -217,6 +220,34 @@ typedef struct AttrFill
 	Oid			sequence;		/* FILL_IDENTITY */
 } AttrFill;
 
+/*
+ * A unique index the fast path looks rows up by: its columns in index
+ * order, with the equality function and collation of each.
+ */
+typedef struct KeyIndex
+{
+	Oid			oid;
+	int			nkeys;
+	DirectColumn column[3];
+	RegProcedure proc[3];
+	Oid			collation[3];
+} KeyIndex;
+
+/*
+ * The indexes of a table the fast path writes, opened per call from this
+ * cache (ExecOpenIndices builds the same every time): only when every one
+ * is a btree index without expressions whose predicate, if any, calls no
+ * function, so that the IndexInfo and the predicate's ExprState, built
+ * once, hold nothing of a call.  Else ExecOpenIndices each time.
+ */
+typedef struct IndexCache
+{
+	bool		cached;
+	int			n;
+	Oid		   *oids;
+	IndexInfo **infos;
+} IndexCache;
+
 /* the verdict, resolved once per backend */
 typedef struct DirectState
 {
@@ -225,10 +256,10 @@ typedef struct DirectState
 	const char *why_not;		/* when not usable, for DEBUG1 */
 	Oid			relid[DT_COUNT];
 	AttrNumber	attnum[C_COUNT];
-	Oid			counters_key;	/* unique (org_id, feature, period_start) */
-	Oid			counters_feature_collation;
-	Oid			members_key;	/* unique (org_id, user_id) */
-	Oid			orgs_key;		/* unique (id) */
+	KeyIndex	counters_key;	/* unique (org_id, feature, period_start) */
+	KeyIndex	members_key;	/* unique (org_id, user_id) */
+	KeyIndex	orgs_key;		/* unique (id) */
+	IndexCache	indexes[DT_COUNT];	/* events, counters, outbox */
 	List	   *event_arbiters; /* unique on (org_id, idempotency_key) */
 	AttrFill   *fill[DT_COUNT]; /* per attribute: events and outbox */
 	int			natts[DT_COUNT];
@@ -314,16 +345,16 @@ ipai_function(const char *name)
 }
 
 /*
- * The unique, valid, immediate index of rel on exactly the heap columns
- * attnums (in any order), without expressions or predicate when
- * plain_only; InvalidOid when there is none.
+ * The unique, valid, immediate index of rel on exactly the given columns
+ * (in any order), without expressions or predicate, as a KeyIndex; false
+ * when there is none.
  */
-static Oid
-find_unique_index(Relation rel, const AttrNumber *attnums, int n)
+static bool
+find_key_index(Relation rel, const DirectColumn *columns, int n, KeyIndex *key)
 {
 	List	   *indexes = RelationGetIndexList(rel);
 	ListCell   *lc;
-	Oid			found = InvalidOid;
+	bool		found = false;
 
 	foreach(lc, indexes)
 	{
@@ -339,22 +370,82 @@ find_unique_index(Relation rel, const AttrNumber *attnums, int n)
 
 		for (i = 0; match && i < n; i++)
 		{
-			bool		has = false;
-
+			/* index column i is which of the columns? */
+			match = false;
 			for (j = 0; j < n; j++)
-				if (form->indkey.values[j] == attnums[i])
-					has = true;
-			match = has;
+				if (form->indkey.values[i] == direct.attnum[columns[j]])
+				{
+					Oid			type = known_columns[columns[j]].type;
+
+					key->column[i] = columns[j];
+					key->collation[i] = idx->rd_indcollation[i];
+					key->proc[i] = type == UUIDOID ? F_UUID_EQ :
+						type == TEXTOID ? F_TEXTEQ : F_TIMESTAMP_EQ;
+					match = true;
+				}
 		}
 		index_close(idx, AccessShareLock);
 		if (match)
 		{
-			found = lfirst_oid(lc);
+			key->oid = lfirst_oid(lc);
+			key->nkeys = n;
+			found = true;
 			break;
 		}
 	}
 	list_free(indexes);
 	return found;
+}
+
+/* does the predicate use more than columns, constants, AND/OR/NOT, IS [NOT] NULL? */
+static bool
+predicate_not_simple(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var) || IsA(node, Const) || IsA(node, NullTest) ||
+		IsA(node, BoolExpr) || IsA(node, List))
+		return expression_tree_walker(node, predicate_not_simple, context);
+	return true;				/* anything else: not simple */
+}
+
+/* builds the IndexCache of a table the fast path writes */
+static void
+cache_indexes(Relation rel, DirectTable t, bool speculative)
+{
+	IndexCache *cache = &direct.indexes[t];
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	MemoryContext old = MemoryContextSwitchTo(direct_cxt);
+	int			i = 0;
+
+	cache->cached = true;
+	cache->n = list_length(indexes);
+	cache->oids = palloc(sizeof(Oid) * Max(cache->n, 1));
+	cache->infos = palloc(sizeof(IndexInfo *) * Max(cache->n, 1));
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+		IndexInfo  *ii = BuildIndexInfo(idx);
+
+		if (idx->rd_rel->relam != BTREE_AM_OID || ii->ii_Expressions != NIL ||
+			predicate_not_simple((Node *) ii->ii_Predicate, NULL))
+			cache->cached = false;
+		else
+		{
+			if (speculative && ii->ii_Unique && !idx->rd_index->indisexclusion)
+				BuildSpeculativeIndexInfo(idx, ii);
+			if (ii->ii_Predicate != NIL)
+				ii->ii_PredicateState =
+					ExecInitQual((List *) expression_planner((Expr *) ii->ii_Predicate), NULL);
+		}
+		cache->oids[i] = lfirst_oid(lc);
+		cache->infos[i] = ii;
+		i++;
+		index_close(idx, AccessShareLock);
+	}
+	MemoryContextSwitchTo(old);
+	list_free(indexes);
 }
 
 /*
@@ -670,9 +761,13 @@ check_table(Relation rel, DirectTable t)
 		if (!plan_fill(rel, t))
 			return false;
 		check_checks(rel, t);
+		cache_indexes(rel, t, t == DT_EVENTS);
 	}
 	if (t == DT_COUNTERS)
+	{
 		check_checks(rel, t);
+		cache_indexes(rel, t, false);
+	}
 	if ((t == DT_EVENTS || t == DT_OUTBOX || t == DT_COUNTERS) &&
 		(!check_triggers(rel, t) || !check_fkeys(rel, t)))
 		return false;
@@ -685,35 +780,28 @@ check_table(Relation rel, DirectTable t)
 			break;
 		case DT_COUNTERS:
 			{
-				AttrNumber	keys[3] = {direct.attnum[C_CT_ORG], direct.attnum[C_CT_FEATURE],
-				direct.attnum[C_CT_PERIOD]};
-				Relation	idx;
-				int			i;
+				static const DirectColumn cols[3] = {C_CT_ORG, C_CT_FEATURE, C_CT_PERIOD};
 
-				direct.counters_key = find_unique_index(rel, keys, 3);
-				if (!OidIsValid(direct.counters_key))
+				if (!find_key_index(rel, cols, 3, &direct.counters_key))
 					return not_usable("no unique index on the counter's key");
-				idx = index_open(direct.counters_key, AccessShareLock);
-				for (i = 0; i < 3; i++)
-					if (idx->rd_index->indkey.values[i] == keys[1])
-						direct.counters_feature_collation = idx->rd_indcollation[i];
-				index_close(idx, AccessShareLock);
 				break;
 			}
 		case DT_MEMBERS:
 			{
-				AttrNumber	keys[2] = {direct.attnum[C_MB_ORG], direct.attnum[C_MB_USER]};
+				static const DirectColumn cols[2] = {C_MB_ORG, C_MB_USER};
 
-				direct.members_key = find_unique_index(rel, keys, 2);
-				if (!OidIsValid(direct.members_key))
+				if (!find_key_index(rel, cols, 2, &direct.members_key))
 					return not_usable("no unique index on memberships");
 				break;
 			}
 		case DT_ORGS:
-			direct.orgs_key = find_unique_index(rel, &direct.attnum[C_OR_ID], 1);
-			if (!OidIsValid(direct.orgs_key))
-				return not_usable("no unique index on organization ids");
-			break;
+			{
+				static const DirectColumn cols[1] = {C_OR_ID};
+
+				if (!find_key_index(rel, cols, 1, &direct.orgs_key))
+					return not_usable("no unique index on organization ids");
+				break;
+			}
 		default:
 			break;
 	}
@@ -746,6 +834,7 @@ resolve(void)
 	direct.event_arbiters = NIL;
 	direct.outbox_notify = false;
 	memset(direct.fill, 0, sizeof(direct.fill));
+	memset(direct.indexes, 0, sizeof(direct.indexes));
 
 	nsp = get_namespace_oid("ipai", true);
 	for (t = 0; t < DT_COUNT; t++)
@@ -827,65 +916,124 @@ usage_direct_counters_relid(void)
 }
 
 /*
- * Per-write executor state: the table's result relation with its indexes
- * open (and, for the idempotency key, ready for speculative insertion),
- * and a slot.  Allocated in the EState, freed by write_end.
+ * A fast-path call: one EState for all its reads and writes, and each
+ * table opened once, with the lock the SPI statement would take.
  */
-typedef struct DirectWrite
+static DirectTarget *
+target(UsageDirect *d, DirectTable t)
 {
-	Relation	rel;
-	EState	   *estate;
-	ResultRelInfo *rri;
-	TupleTableSlot *slot;
-	bool		indexes_open;
-	MemoryContext old;
-} DirectWrite;
+	DirectTarget *tg = &d->target[t];
 
-static void
-write_begin(DirectWrite *w, DirectTable t)
+	if (tg->rel == NULL)
+	{
+		LOCKMODE	mode;
+		MemoryContext old = MemoryContextSwitchTo(d->estate->es_query_cxt);
+
+		if (t == DT_MEMBERS || !d->write)
+			mode = AccessShareLock;
+		else if (t == DT_ORGS)
+			mode = RowShareLock;	/* the foreign key's FOR KEY SHARE */
+		else
+			mode = RowExclusiveLock;
+		tg->rel = table_open(direct.relid[t], mode);
+		tg->rri = makeNode(ResultRelInfo);
+		/* range table index 0: no range table, as ExecGetTriggerResultRel */
+		InitResultRelInfo(tg->rri, tg->rel, 0, NULL, 0);
+		tg->slot = ExecInitExtraTupleSlot(d->estate, RelationGetDescr(tg->rel),
+										  table_slot_callbacks(tg->rel));
+		tg->indexes_open = false;
+		MemoryContextSwitchTo(old);
+	}
+	return tg;
+}
+
+/*
+ * usage_direct_begin / usage_direct_end
+ *		Bracket the fast path's work of one call; write: it records usage.
+ *		The caller has made the snapshot the SPI statements would use the
+ *		active one.
+ */
+void
+usage_direct_begin(UsageDirect *d, bool write)
 {
-	w->rel = table_open(direct.relid[t], RowExclusiveLock);
-	w->estate = CreateExecutorState();
-	w->old = MemoryContextSwitchTo(w->estate->es_query_cxt);
-	w->estate->es_output_cid = GetCurrentCommandId(true);
-	w->estate->es_snapshot = active_snapshot();
-	w->rri = makeNode(ResultRelInfo);
-	/* range table index 0: no range table, as ExecGetTriggerResultRel */
-	InitResultRelInfo(w->rri, w->rel, 0, NULL, 0);
-	w->slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->rel),
-									 table_slot_callbacks(w->rel));
-	w->indexes_open = false;
+	memset(d, 0, sizeof(*d));
+	d->write = write;
+	d->estate = CreateExecutorState();
+	d->estate->es_output_cid = write ? GetCurrentCommandId(true) : GetCurrentCommandId(false);
+	d->estate->es_snapshot = active_snapshot();
 	direct_depth++;
 }
 
-static void
-write_open_indexes(DirectWrite *w, bool speculative)
+void
+usage_direct_end(UsageDirect *d)
 {
-	if (!w->indexes_open)
-	{
-		ExecOpenIndices(w->rri, speculative);
-		w->indexes_open = true;
-	}
-}
+	int			t;
 
-static void
-write_end(DirectWrite *w)
-{
-	if (w->indexes_open)
-		ExecCloseIndices(w->rri);
-	ExecResetTupleTable(w->estate->es_tupleTable, false);
-	MemoryContextSwitchTo(w->old);
-	FreeExecutorState(w->estate);
-	/* the lock is kept to the end of the transaction, as the executor does */
-	table_close(w->rel, NoLock);
+	for (t = 0; t < DT_COUNT; t++)
+	{
+		DirectTarget *tg = &d->target[t];
+
+		if (tg->rel == NULL)
+			continue;
+		if (tg->indexes_open)
+			ExecCloseIndices(tg->rri);
+		/* locks are kept to the end of the transaction, as the executor does */
+		table_close(tg->rel, NoLock);
+	}
+	ExecResetTupleTable(d->estate->es_tupleTable, false);
+	FreeExecutorState(d->estate);
+	d->estate = NULL;
 	direct_depth--;
 }
 
-/* fills the slot for an INSERT into table t; values by DirectColumn */
+/* opens the indexes of a target for insertion, from the cache if it can */
 static void
-fill_slot(DirectWrite *w, DirectTable t, const Datum *values, const bool *nulls)
+open_indexes(UsageDirect *d, DirectTable t, bool speculative)
 {
-	TupleTableSlot *slot = w->slot;
+	DirectTarget *tg = target(d, t);
+	IndexCache *cache = &direct.indexes[t];
+	int			i;
+
+	if (tg->indexes_open)
+		return;
+	if (!cache->cached)
+	{
+		MemoryContext old = MemoryContextSwitchTo(d->estate->es_query_cxt);
+
+		ExecOpenIndices(tg->rri, speculative);
+		MemoryContextSwitchTo(old);
+	}
+	else if (cache->n > 0)
+	{
+		tg->rri->ri_NumIndices = cache->n;
+		tg->rri->ri_IndexRelationDescs =
+			MemoryContextAlloc(d->estate->es_query_cxt, sizeof(Relation) * cache->n);
+		tg->rri->ri_IndexRelationInfo = cache->infos;
+		for (i = 0; i < cache->n; i++)
+			tg->rri->ri_IndexRelationDescs[i] = index_open(cache->oids[i], RowExclusiveLock);
+	}
+	tg->indexes_open = true;
+}
+
+/* inserts the index entries of the tuple in the target's slot */
+static List *
+insert_index_entries(UsageDirect *d, DirectTable t, TupleTableSlot *slot, bool update,
+					 bool speculative, bool *conflict, ipai_update_indexes which)
+{
+	open_indexes(d, t, speculative);
+	if (d->target[t].rri->ri_NumIndices == 0)
+		return NIL;
+	return ipai_insert_index_tuples(d->target[t].rri, slot, d->estate, update, speculative,
+									conflict, speculative ? direct.event_arbiters : NIL,
+									which);
+}
+
+/* fills the target's slot for an INSERT into table t; values by DirectColumn */
+static TupleTableSlot *
+fill_slot(UsageDirect *d, DirectTable t, const Datum *values, const bool *nulls)
+{
+	DirectTarget *tg = target(d, t);
+	TupleTableSlot *slot = tg->slot;
 	const AttrFill *fill = direct.fill[t];
 	int			i;
 
@@ -920,7 +1068,8 @@ fill_slot(DirectWrite *w, DirectTable t, const Datum *values, const bool *nulls)
 	}
 	ExecStoreVirtualTuple(slot);
 	if (direct.check_constraints[t])
-		ExecConstraints(w->rri, slot, w->estate);
+		ExecConstraints(tg->rri, slot, d->estate);
+	return slot;
 }
 
 /* the identity sequence of a written id column */
@@ -930,104 +1079,98 @@ id_sequence(DirectTable t, DirectColumn column)
 	return direct.fill[t][direct.attnum[column] - 1].sequence;
 }
 
-/* a uuid = key on a heap column */
-static void
-uuid_key(ScanKey key, AttrNumber attnum, const pg_uuid_t *value)
+/*
+ * The row of table t whose key index columns equal values (by
+ * DirectColumn), visible to snapshot, into the target's slot
+ * (materialized); false when there is none.
+ */
+static bool
+fetch_by_key(UsageDirect *d, DirectTable t, const KeyIndex *key, const Datum *values,
+			 Snapshot snapshot)
 {
-	ScanKeyInit(key, attnum, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(value));
-}
+	DirectTarget *tg = target(d, t);
+	ScanKeyData keys[3];
+	Relation	idx;
+	IndexScanDesc scan;
+	bool		found;
+	int			i;
 
-/* the heap tuple of rel found by a unique index, copied; NULL when none */
-static HeapTuple
-fetch_unique(Relation rel, Oid index, ScanKey keys, int nkeys, Snapshot snapshot)
-{
-	SysScanDesc scan;
-	HeapTuple	tup;
-
-	scan = systable_beginscan(rel, index, true, snapshot, nkeys, keys);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
-		tup = heap_copytuple(tup);
-	systable_endscan(scan);
-	return tup;
+	for (i = 0; i < key->nkeys; i++)
+		ScanKeyEntryInitialize(&keys[i], 0, i + 1, BTEqualStrategyNumber, InvalidOid,
+							   key->collation[i], key->proc[i], values[key->column[i]]);
+	idx = index_open(key->oid, AccessShareLock);
+	scan = ipai_index_beginscan(tg->rel, idx, snapshot, key->nkeys, 0);
+	index_rescan(scan, keys, key->nkeys, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, tg->slot);
+	if (found)
+		ExecMaterializeSlot(tg->slot);
+	index_endscan(scan);
+	index_close(idx, AccessShareLock);
+	return found;
 }
 
 /*
  * usage_direct_member_role
  *		The acting user's role in the organization (enum label), or NULL:
- *		the SPI path's STMT_MEMBER_ROLE, with the caller's snapshot.
+ *		the SPI path's STMT_MEMBER_ROLE, with the active snapshot.
  */
 const char *
-usage_direct_member_role(const pg_uuid_t *org_id, const pg_uuid_t *user_id)
+usage_direct_member_role(UsageDirect *d, const pg_uuid_t *org_id, const pg_uuid_t *user_id)
 {
-	Relation	rel;
-	ScanKeyData keys[2];
-	HeapTuple	tup;
-	const char *role = NULL;
+	Datum		values[C_COUNT];
+	bool		isnull;
+	Datum		role;
+	HeapTuple	etup;
+	const char *label;
 
-	rel = table_open(direct.relid[DT_MEMBERS], AccessShareLock);
-	uuid_key(&keys[0], direct.attnum[C_MB_ORG], org_id);
-	uuid_key(&keys[1], direct.attnum[C_MB_USER], user_id);
-	tup = fetch_unique(rel, direct.members_key, keys, 2, GetActiveSnapshot());
-	if (tup != NULL)
-	{
-		bool		isnull;
-		Datum		d = heap_getattr(tup, direct.attnum[C_MB_ROLE],
-									 RelationGetDescr(rel), &isnull);
-
-		if (!isnull)
-		{
-			HeapTuple	etup = SearchSysCache1(ENUMOID, d);
-
-			if (!HeapTupleIsValid(etup))
-				elog(ERROR, "cache lookup failed for enum value %u", DatumGetObjectId(d));
-			role = pstrdup(NameStr(((Form_pg_enum) GETSTRUCT(etup))->enumlabel));
-			ReleaseSysCache(etup);
-		}
-	}
-	table_close(rel, AccessShareLock);
-	return role;
+	values[C_MB_ORG] = UUIDPGetDatum(org_id);
+	values[C_MB_USER] = UUIDPGetDatum(user_id);
+	if (!fetch_by_key(d, DT_MEMBERS, &direct.members_key, values, active_snapshot()))
+		return NULL;
+	role = slot_getattr(d->target[DT_MEMBERS].slot, direct.attnum[C_MB_ROLE], &isnull);
+	if (isnull)
+		return NULL;
+	etup = SearchSysCache1(ENUMOID, role);
+	if (!HeapTupleIsValid(etup))
+		elog(ERROR, "cache lookup failed for enum value %u", DatumGetObjectId(role));
+	label = pstrdup(NameStr(((Form_pg_enum) GETSTRUCT(etup))->enumlabel));
+	ReleaseSysCache(etup);
+	return label;
 }
 
-/* the values of a counter row version */
+/* the values of the counter row version in slot */
 static void
-counter_values(HeapTuple tup, TupleDesc desc, UsageCounterRow *row)
+counter_values(TupleTableSlot *slot, UsageCounterRow *row)
 {
 	bool		isnull;
-	Datum		d;
+	Datum		v;
 
-	row->tid = tup->t_self;
-	row->used = DatumGetInt64(heap_getattr(tup, direct.attnum[C_CT_USED], desc, &isnull));
-	row->held = DatumGetInt64(heap_getattr(tup, direct.attnum[C_CT_HELD], desc, &isnull));
-	d = heap_getattr(tup, direct.attnum[C_CT_HOLD_EXPIRES], desc, &isnull);
+	row->tid = slot->tts_tid;
+	row->used = DatumGetInt64(slot_getattr(slot, direct.attnum[C_CT_USED], &isnull));
+	row->held = DatumGetInt64(slot_getattr(slot, direct.attnum[C_CT_HELD], &isnull));
+	v = slot_getattr(slot, direct.attnum[C_CT_HOLD_EXPIRES], &isnull);
 	row->has_hold_expiry = !isnull;
-	row->hold_expires_at = isnull ? 0 : DatumGetTimestampTz(d);
+	row->hold_expires_at = isnull ? 0 : DatumGetTimestampTz(v);
 }
 
 /*
  * usage_direct_counter_read
  *		The counter row of key visible to the active snapshot: the SPI
- *		path's STMT_COUNTER_READ.  False when there is none.
+ *		path's STMT_COUNTER_READ.  False when there is none.  The version
+ *		stays in the call for usage_direct_counter_add.
  */
 bool
-usage_direct_counter_read(const UsageCounterKey *key, UsageCounterRow *row)
+usage_direct_counter_read(UsageDirect *d, const UsageCounterKey *key, UsageCounterRow *row)
 {
-	Relation	rel;
-	ScanKeyData keys[3];
-	HeapTuple	tup;
+	Datum		values[C_COUNT];
 
-	rel = table_open(direct.relid[DT_COUNTERS], AccessShareLock);
-	uuid_key(&keys[0], direct.attnum[C_CT_ORG], &key->org_id);
-	ScanKeyEntryInitialize(&keys[1], 0, direct.attnum[C_CT_FEATURE], BTEqualStrategyNumber,
-						   InvalidOid, direct.counters_feature_collation, F_TEXTEQ,
-						   CStringGetTextDatum(key->feature));
-	ScanKeyInit(&keys[2], direct.attnum[C_CT_PERIOD], BTEqualStrategyNumber,
-				F_TIMESTAMP_EQ, TimestampTzGetDatum(key->period_start));
-	tup = fetch_unique(rel, direct.counters_key, keys, 3, GetActiveSnapshot());
-	if (tup != NULL)
-		counter_values(tup, RelationGetDescr(rel), row);
-	table_close(rel, AccessShareLock);
-	return tup != NULL;
+	values[C_CT_ORG] = UUIDPGetDatum(&key->org_id);
+	values[C_CT_FEATURE] = CStringGetTextDatum(key->feature);
+	values[C_CT_PERIOD] = TimestampTzGetDatum(key->period_start);
+	if (!fetch_by_key(d, DT_COUNTERS, &direct.counters_key, values, active_snapshot()))
+		return false;
+	counter_values(d->target[DT_COUNTERS].slot, row);
+	return true;
 }
 
 /* SQL's int8pl: 22003 on overflow, as the SPI statements' arithmetic */
@@ -1044,9 +1187,11 @@ int8_add(int64 a, int64 b)
 }
 
 /*
- * Would the SPI path's counter UPDATE apply to this version?  Its WHERE
- * clause: no hold has expired at now, and, under a limit,
- * used + held + quantity <= max_quantity.
+ * usage_counter_accepts
+ *		Would the SPI path's counter UPDATE apply to this version?  Its
+ *		WHERE clause: no hold has expired at now, and, under a limit,
+ *		used + held + quantity <= max_quantity (22003 on overflow, as in
+ *		SQL).
  */
 bool
 usage_counter_accepts(const UsageCounterRow *row, int64 quantity, bool limited,
@@ -1058,134 +1203,118 @@ usage_counter_accepts(const UsageCounterRow *row, int64 quantity, bool limited,
 }
 
 /*
- * Writes a new version of the counter row at row->tid (whose values w->slot
- * holds): used + quantity, updated_at now; index entries when the update
- * was not HOT.  Returns the table AM's verdict; on TM_Ok row describes the
- * new version.
+ * Writes a new version of the counter row version in the counters target's
+ * slot (at row->tid): used + quantity, updated_at now; index entries when
+ * the update was not HOT.  Returns the table AM's verdict; on TM_Ok row
+ * describes the new version.
  */
 static TM_Result
-counter_update(DirectWrite *w, UsageCounterRow *row, HeapTuple oldtup, int64 quantity,
-			   TimestampTz now, TM_FailureData *tmfd)
+counter_update(UsageDirect *d, UsageCounterRow *row, int64 quantity, TimestampTz now,
+			   TM_FailureData *tmfd)
 {
-	TupleDesc	desc = RelationGetDescr(w->rel);
-	Datum	   *values = palloc(sizeof(Datum) * desc->natts);
-	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
+	DirectTarget *tg = target(d, DT_COUNTERS);
+	TupleDesc	desc = RelationGetDescr(tg->rel);
 	TupleTableSlot *newslot;
 	LockTupleMode lockmode;
 	ipai_update_indexes update_indexes;
 	TM_Result	result;
+	MemoryContext old = MemoryContextSwitchTo(d->estate->es_query_cxt);
 
-	heap_deform_tuple(oldtup, desc, values, nulls);
-	values[direct.attnum[C_CT_USED] - 1] = Int64GetDatum(int8_add(row->used, quantity));
-	values[direct.attnum[C_CT_UPDATED] - 1] = TimestampTzGetDatum(now);
-	nulls[direct.attnum[C_CT_UPDATED] - 1] = false;
-	newslot = ExecInitExtraTupleSlot(w->estate, desc, &TTSOpsVirtual);
-	memcpy(newslot->tts_values, values, sizeof(Datum) * desc->natts);
-	memcpy(newslot->tts_isnull, nulls, sizeof(bool) * desc->natts);
+	slot_getallattrs(tg->slot);
+	newslot = ExecInitExtraTupleSlot(d->estate, desc, &TTSOpsVirtual);
+	memcpy(newslot->tts_values, tg->slot->tts_values, sizeof(Datum) * desc->natts);
+	memcpy(newslot->tts_isnull, tg->slot->tts_isnull, sizeof(bool) * desc->natts);
+	newslot->tts_values[direct.attnum[C_CT_USED] - 1] =
+		Int64GetDatum(int8_add(row->used, quantity));
+	newslot->tts_values[direct.attnum[C_CT_UPDATED] - 1] = TimestampTzGetDatum(now);
+	newslot->tts_isnull[direct.attnum[C_CT_UPDATED] - 1] = false;
 	ExecStoreVirtualTuple(newslot);
 	if (direct.check_constraints[DT_COUNTERS])
-		ExecConstraints(w->rri, newslot, w->estate);
+		ExecConstraints(tg->rri, newslot, d->estate);
 
-	result = table_tuple_update(w->rel, &row->tid, newslot, w->estate->es_output_cid,
+	result = table_tuple_update(tg->rel, &row->tid, newslot, d->estate->es_output_cid,
 								active_snapshot(), InvalidSnapshot, true, tmfd,
 								&lockmode, &update_indexes);
-	if (result != TM_Ok)
-		return result;
-	if (ipai_update_needs_index_entries(update_indexes))
+	if (result == TM_Ok)
 	{
-		List	   *recheck;
-
-		write_open_indexes(w, false);
-		recheck = ipai_insert_index_tuples(w->rri, newslot, w->estate, true, false,
-										   NULL, NIL, update_indexes);
-		list_free(recheck);
+		if (ipai_update_needs_index_entries(update_indexes))
+			list_free(insert_index_entries(d, DT_COUNTERS, newslot, true, false, NULL,
+										   update_indexes));
+		row->tid = newslot->tts_tid;
+		row->used = int8_add(row->used, quantity);
 	}
-	row->tid = newslot->tts_tid;
-	row->used = int8_add(row->used, quantity);
-	return TM_Ok;
+	MemoryContextSwitchTo(old);
+	return result;
 }
 
 /*
  * usage_direct_counter_add
- *		Adds quantity to the counter row read by usage_direct_counter_read
- *		(row, which the caller found acceptable), as the SPI path's
- *		STMT_COUNTER_UPDATE does: when a concurrent transaction updated the
- *		row since the snapshot, it waits for it, locks the newest version
- *		and judges that one (EvalPlanQual's re-check).  COUNTER_ADDED: row
- *		describes the new version, which this transaction now holds.
- *		COUNTER_DECIDE_LOCKED: not updated (the row is gone, or the newest
- *		version has an expired hold or no room under the limit); the caller
- *		decides under the slow path's lock.
+ *		Adds quantity to the counter row usage_direct_counter_read found in
+ *		this call (row, which the caller found acceptable), as the SPI
+ *		path's STMT_COUNTER_UPDATE: when a concurrent transaction updated
+ *		the row since the snapshot, it waits for it, locks the newest
+ *		version and judges that one (EvalPlanQual's re-check).
+ *		COUNTER_ADDED: row describes the new version, which this transaction
+ *		now holds.  COUNTER_DECIDE_LOCKED: not updated (the row is gone, or
+ *		the newest version has an expired hold or no room under the limit);
+ *		the caller decides under the slow path's lock.
  */
 UsageCounterAdd
-usage_direct_counter_add(UsageCounterRow *row, int64 quantity, bool limited,
+usage_direct_counter_add(UsageDirect *d, UsageCounterRow *row, int64 quantity, bool limited,
 						 int64 max_quantity, TimestampTz now)
 {
-	DirectWrite w;
+	DirectTarget *tg = target(d, DT_COUNTERS);
 	TM_FailureData tmfd;
 	TM_Result	result;
-	UsageCounterAdd outcome = COUNTER_DECIDE_LOCKED;
-	bool		shouldFree;
-	HeapTuple	oldtup;
 
-	write_begin(&w, DT_COUNTERS);
-	if (!table_tuple_fetch_row_version(w.rel, &row->tid, SnapshotAny, w.slot))
-		elog(ERROR, "usage counter row vanished");
 	for (;;)
 	{
-		oldtup = ExecFetchSlotHeapTuple(w.slot, true, &shouldFree);
-		result = counter_update(&w, row, oldtup, quantity, now, &tmfd);
+		result = counter_update(d, row, quantity, now, &tmfd);
 		if (result == TM_Ok)
-		{
-			outcome = COUNTER_ADDED;
-			break;
-		}
+			return COUNTER_ADDED;
 		if (result == TM_Deleted)
-			break;
+			return COUNTER_DECIDE_LOCKED;
 		if (result != TM_Updated)
 			elog(ERROR, "unexpected result %d updating a usage counter", (int) result);
 
 		/* updated by a transaction that committed: judge the newest version */
-		result = table_tuple_lock(w.rel, &row->tid, GetActiveSnapshot(), w.slot,
-								  w.estate->es_output_cid, LockTupleNoKeyExclusive,
+		result = table_tuple_lock(tg->rel, &row->tid, active_snapshot(), tg->slot,
+								  d->estate->es_output_cid, LockTupleNoKeyExclusive,
 								  LockWaitBlock, TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
 		if (result == TM_Deleted)
-			break;
+			return COUNTER_DECIDE_LOCKED;
 		if (result != TM_Ok)
 			elog(ERROR, "unexpected result %d locking a usage counter", (int) result);
-		oldtup = ExecFetchSlotHeapTuple(w.slot, true, &shouldFree);
-		counter_values(oldtup, RelationGetDescr(w.rel), row);
-		row->tid = w.slot->tts_tid;
+		ExecMaterializeSlot(tg->slot);
+		counter_values(tg->slot, row);
 		if (!usage_counter_accepts(row, quantity, limited, max_quantity, now))
-			break;
+			return COUNTER_DECIDE_LOCKED;
 		/* locked: the update cannot fail now */
 	}
-	write_end(&w);
-	return outcome;
 }
 
 /*
  * usage_direct_counter_apply
- *		Adds quantity (deltas kept until commit) to the counter version at
+ *		Adds quantity (a delta kept until now) to the counter version at
  *		row->tid, which this transaction wrote and still holds; row then
- *		describes the new version.
+ *		describes the new version.  A call of its own: it runs before
+ *		queries and at commit (usage_deltas.c).
  */
 void
 usage_direct_counter_apply(UsageCounterRow *row, int64 quantity, TimestampTz now)
 {
-	DirectWrite w;
+	UsageDirect d;
 	TM_FailureData tmfd;
 	TM_Result	result;
-	bool		shouldFree;
 
-	write_begin(&w, DT_COUNTERS);
-	if (!table_tuple_fetch_row_version(w.rel, &row->tid, SnapshotAny, w.slot))
+	usage_direct_begin(&d, true);
+	if (!table_tuple_fetch_row_version(target(&d, DT_COUNTERS)->rel, &row->tid, SnapshotAny,
+									   d.target[DT_COUNTERS].slot))
 		elog(ERROR, "usage counter row vanished");
-	result = counter_update(&w, row, ExecFetchSlotHeapTuple(w.slot, true, &shouldFree),
-							quantity, now, &tmfd);
+	result = counter_update(&d, row, quantity, now, &tmfd);
 	if (result != TM_Ok)
 		elog(ERROR, "usage counter changed under a pending delta (result %d)", (int) result);
-	write_end(&w);
+	usage_direct_end(&d);
 }
 
 /*
@@ -1198,16 +1327,15 @@ usage_direct_counter_apply(UsageCounterRow *row, int64 quantity, TimestampTz now
  * event's feature and quantity.  Else returns true and the new event's id.
  */
 bool
-usage_direct_event_insert(const UsageEventRow *ev, int64 *event_id,
+usage_direct_event_insert(UsageDirect *d, const UsageEventRow *ev, int64 *event_id,
 						  char **old_feature, int64 *old_quantity)
 {
-	DirectWrite w;
+	DirectTarget *tg;
+	TupleTableSlot *slot;
 	Datum		values[C_COUNT];
 	bool		nulls[C_COUNT];
-	List	   *recheck;
-	bool		inserted = true;
+	CommandId	cid = d->estate->es_output_cid;
 
-	write_begin(&w, DT_EVENTS);
 	memset(nulls, true, sizeof(nulls));
 #define SET(c, v) (values[c] = (v), nulls[c] = false)
 	SET(C_EV_ORG, UUIDPGetDatum(&ev->org_id));
@@ -1226,61 +1354,52 @@ usage_direct_event_insert(const UsageEventRow *ev, int64 *event_id,
 		SET(C_EV_RECORDED_BY, UUIDPGetDatum(&ev->recorded_by));
 	SET(C_EV_RECORDED_AT, TimestampTzGetDatum(ev->recorded_at));
 #undef SET
-	fill_slot(&w, DT_EVENTS, values, nulls);
+	slot = fill_slot(d, DT_EVENTS, values, nulls);
+	tg = &d->target[DT_EVENTS];
 	*event_id = DatumGetInt64(values[C_EV_ID]);
 
 	if (ev->idempotency_key == NULL)
 	{
-		table_tuple_insert(w.rel, w.slot, w.estate->es_output_cid, 0, NULL);
-		write_open_indexes(&w, false);
-		recheck = ipai_insert_index_tuples(w.rri, w.slot, w.estate, false, false, NULL,
-										   NIL, IPAI_INDEXES_ALL);
-		list_free(recheck);
+		table_tuple_insert(tg->rel, slot, cid, 0, NULL);
+		list_free(insert_index_entries(d, DT_EVENTS, slot, false, false, NULL,
+									   IPAI_INDEXES_ALL));
+		return true;
 	}
-	else
+
+	open_indexes(d, DT_EVENTS, true);
+	for (;;)
 	{
-		write_open_indexes(&w, true);
-		for (;;)
+		ItemPointerData conflict;
+		uint32		token;
+		bool		spec_conflict = false;
+		List	   *recheck;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!ipai_check_index_constraints(tg->rri, slot, d->estate, &conflict,
+										  direct.event_arbiters))
 		{
-			ItemPointerData conflict;
-			uint32		token;
-			bool		spec_conflict = false;
+			/* the key exists (committed, or ours): what did it record? */
+			TupleTableSlot *old = table_slot_create(tg->rel, &d->estate->es_tupleTable);
+			bool		isnull;
 
-			CHECK_FOR_INTERRUPTS();
-			if (!ipai_check_index_constraints(w.rri, w.slot, w.estate, &conflict,
-											  direct.event_arbiters))
-			{
-				/* the key exists: what did it record? */
-				TupleTableSlot *old = table_slot_create(w.rel, &w.estate->es_tupleTable);
-				bool		isnull;
-
-				if (!table_tuple_fetch_row_version(w.rel, &conflict, SnapshotAny, old))
-					elog(ERROR, "usage event was neither recorded nor found");
-				*old_feature = TextDatumGetCString(slot_getattr(old, direct.attnum[C_EV_FEATURE],
-																&isnull));
-				*old_quantity = DatumGetInt64(slot_getattr(old, direct.attnum[C_EV_QUANTITY],
-														   &isnull));
-				MemoryContextSwitchTo(w.old);
-				*old_feature = pstrdup(*old_feature);
-				MemoryContextSwitchTo(w.estate->es_query_cxt);
-				inserted = false;
-				break;
-			}
-			token = SpeculativeInsertionLockAcquire(GetCurrentTransactionId());
-			table_tuple_insert_speculative(w.rel, w.slot, w.estate->es_output_cid, 0, NULL,
-										   token);
-			recheck = ipai_insert_index_tuples(w.rri, w.slot, w.estate, false, true,
-											   &spec_conflict, direct.event_arbiters,
-											   IPAI_INDEXES_ALL);
-			table_tuple_complete_speculative(w.rel, w.slot, token, !spec_conflict);
-			SpeculativeInsertionLockRelease(GetCurrentTransactionId());
-			list_free(recheck);
-			if (!spec_conflict)
-				break;
+			if (!table_tuple_fetch_row_version(tg->rel, &conflict, SnapshotAny, old))
+				elog(ERROR, "usage event was neither recorded nor found");
+			*old_feature = TextDatumGetCString(slot_getattr(old, direct.attnum[C_EV_FEATURE],
+															&isnull));
+			*old_quantity = DatumGetInt64(slot_getattr(old, direct.attnum[C_EV_QUANTITY],
+													   &isnull));
+			return false;
 		}
+		token = SpeculativeInsertionLockAcquire(GetCurrentTransactionId());
+		table_tuple_insert_speculative(tg->rel, slot, cid, 0, NULL, token);
+		recheck = insert_index_entries(d, DT_EVENTS, slot, false, true, &spec_conflict,
+									   IPAI_INDEXES_ALL);
+		table_tuple_complete_speculative(tg->rel, slot, token, !spec_conflict);
+		SpeculativeInsertionLockRelease(GetCurrentTransactionId());
+		list_free(recheck);
+		if (!spec_conflict)
+			return true;
 	}
-	write_end(&w);
-	return inserted;
 }
 
 /*
@@ -1289,29 +1408,25 @@ usage_direct_event_insert(const UsageEventRow *ev, int64 *event_id,
  * the foreign key's error when it is gone.
  */
 static void
-lock_org_key_share(const pg_uuid_t *org_id)
+lock_org_key_share(UsageDirect *d, const pg_uuid_t *org_id)
 {
-	Relation	rel;
-	ScanKeyData key;
-	HeapTuple	tup;
-	TupleTableSlot *slot;
+	DirectTarget *tg = target(d, DT_ORGS);
+	Datum		values[C_COUNT];
 	TM_FailureData tmfd;
 	TM_Result	result = TM_Deleted;
 
-	rel = table_open(direct.relid[DT_ORGS], RowShareLock);
-	uuid_key(&key, direct.attnum[C_OR_ID], org_id);
-	tup = fetch_unique(rel, direct.orgs_key, &key, 1, GetActiveSnapshot());
-	if (tup != NULL)
+	values[C_OR_ID] = UUIDPGetDatum(org_id);
+	if (fetch_by_key(d, DT_ORGS, &direct.orgs_key, values, active_snapshot()))
 	{
-		slot = table_slot_create(rel, NULL);
-		result = table_tuple_lock(rel, &tup->t_self, GetActiveSnapshot(), slot,
-								  GetCurrentCommandId(false), LockTupleKeyShare,
+		ItemPointerData tid = tg->slot->tts_tid;
+
+		result = table_tuple_lock(tg->rel, &tid, active_snapshot(), tg->slot,
+								  d->estate->es_output_cid, LockTupleKeyShare,
 								  LockWaitBlock, TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
-		ExecDropSingleTupleTableSlot(slot);
 	}
 	if (result == TM_Deleted)
 	{
-		Relation	outbox = table_open(direct.relid[DT_OUTBOX], NoLock);
+		Relation	outbox = target(d, DT_OUTBOX)->rel;
 
 		ereport(ERROR,
 				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
@@ -1320,15 +1435,14 @@ lock_org_key_share(const pg_uuid_t *org_id)
 				 errdetail("Key (%s)=(%s) is not present in table \"%s\".",
 						   known_columns[C_OB_ORG].name,
 						   DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(org_id))),
-						   RelationGetRelationName(rel)),
+						   RelationGetRelationName(tg->rel)),
 				 errtableconstraint(outbox, direct.outbox_fkey)));
 	}
 	if (result != TM_Ok)
 		elog(ERROR, "unexpected result %d locking an organization", (int) result);
-	table_close(rel, NoLock);
 }
 
-/* a string member of a jsonb object under construction */
+/* a member of a jsonb object under construction */
 static void
 push_key(JsonbParseState **st, const char *key)
 {
@@ -1371,8 +1485,8 @@ push_int8(JsonbParseState **st, const char *key, int64 value)
 /*
  * The payload ipai._meter_event_payload() builds (see 50_metering.sql):
  * event_name, stripe_customer_id, value, identifier, timestamp (Unix
- * seconds of occurred_at, as floor(date_part('epoch', ...))), and payload
- * {stripe_customer_id, value as text}.
+ * seconds of occurred_at, as floor(date_part('epoch', ...)) computes them
+ * in float8), and payload {stripe_customer_id, value as text}.
  */
 static Jsonb *
 meter_payload(const char *event_name, const char *customer, int64 value,
@@ -1383,7 +1497,6 @@ meter_payload(const char *event_name, const char *customer, int64 value,
 	char		value_text[32];
 	float8		epoch;
 
-	/* date_part('epoch', timestamptz), in float8 as the SQL function */
 	epoch = (occurred_at - SetEpochTimestamp()) / 1000000.0;
 	snprintf(value_text, sizeof(value_text), INT64_FORMAT, value);
 
@@ -1405,44 +1518,39 @@ meter_payload(const char *event_name, const char *customer, int64 value,
 /*
  * usage_direct_meter_event
  *		The Stripe meter event of a metered usage event in the outbox, as
- *		the SPI path's EVENT_OUTBOX writes it (identical row: defaults,
+ *		the SPI path's EVENT_OUTBOX writes it (the same row: defaults,
  *		payload, dedupe_key = the meter identifier), with the outbox's
  *		foreign key checked and its senders woken.
  */
 void
-usage_direct_meter_event(const pg_uuid_t *org_id, int64 event_id, const char *event_name,
-						 const char *customer, int64 value, TimestampTz occurred_at)
+usage_direct_meter_event(UsageDirect *d, const pg_uuid_t *org_id, int64 event_id,
+						 const char *event_name, const char *customer, int64 value,
+						 TimestampTz occurred_at)
 {
-	DirectWrite w;
+	DirectTarget *tg;
+	TupleTableSlot *slot;
 	Datum		values[C_COUNT];
 	bool		nulls[C_COUNT];
 	char	   *identifier;
-	List	   *recheck;
+	MemoryContext old;
 
-	lock_org_key_share(org_id);
-	write_begin(&w, DT_OUTBOX);
+	lock_org_key_share(d, org_id);
+	old = MemoryContextSwitchTo(d->estate->es_query_cxt);
 	identifier = psprintf("ipai_%s_" INT64_FORMAT,
 						  DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(org_id))),
 						  event_id);
-	memset(nulls, true, sizeof(nulls));
+	memset(nulls, false, sizeof(nulls));
 	values[C_OB_ORG] = UUIDPGetDatum(org_id);
-	nulls[C_OB_ORG] = false;
 	values[C_OB_ID] = Int64GetDatum(nextval_internal(id_sequence(DT_OUTBOX, C_OB_ID), false));
-	nulls[C_OB_ID] = false;
 	values[C_OB_TOPIC] = CStringGetTextDatum(METER_TOPIC);
-	nulls[C_OB_TOPIC] = false;
 	values[C_OB_PAYLOAD] = JsonbPGetDatum(meter_payload(event_name, customer, value,
 														identifier, occurred_at));
-	nulls[C_OB_PAYLOAD] = false;
 	values[C_OB_DEDUPE] = CStringGetTextDatum(identifier);
-	nulls[C_OB_DEDUPE] = false;
-	fill_slot(&w, DT_OUTBOX, values, nulls);
-	table_tuple_insert(w.rel, w.slot, w.estate->es_output_cid, 0, NULL);
-	write_open_indexes(&w, false);
-	recheck = ipai_insert_index_tuples(w.rri, w.slot, w.estate, false, false, NULL, NIL,
-									   IPAI_INDEXES_ALL);
-	list_free(recheck);
-	write_end(&w);
+	slot = fill_slot(d, DT_OUTBOX, values, nulls);
+	tg = &d->target[DT_OUTBOX];
+	table_tuple_insert(tg->rel, slot, d->estate->es_output_cid, 0, NULL);
+	list_free(insert_index_entries(d, DT_OUTBOX, slot, false, false, NULL, IPAI_INDEXES_ALL));
+	MemoryContextSwitchTo(old);
 	if (direct.outbox_notify)
 		ipai_outbox_wake();
 }
