@@ -1304,17 +1304,28 @@ void
 usage_direct_counter_apply(UsageCounterRow *row, int64 quantity, TimestampTz now)
 {
 	UsageDirect d;
+	DirectTarget *tg;
 	TM_FailureData tmfd;
 	TM_Result	result;
 
+	bool		pushed = false;
+
+	/* at commit no statement runs: take a snapshot, as deferred triggers do */
+	if (!ActiveSnapshotSet())
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pushed = true;
+	}
 	usage_direct_begin(&d, true);
-	if (!table_tuple_fetch_row_version(target(&d, DT_COUNTERS)->rel, &row->tid, SnapshotAny,
-									   d.target[DT_COUNTERS].slot))
+	tg = target(&d, DT_COUNTERS);
+	if (!table_tuple_fetch_row_version(tg->rel, &row->tid, SnapshotAny, tg->slot))
 		elog(ERROR, "usage counter row vanished");
 	result = counter_update(&d, row, quantity, now, &tmfd);
 	if (result != TM_Ok)
 		elog(ERROR, "usage counter changed under a pending delta (result %d)", (int) result);
 	usage_direct_end(&d);
+	if (pushed)
+		PopActiveSnapshot();
 }
 
 /*
