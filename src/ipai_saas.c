@@ -81,7 +81,8 @@ _PG_init(void)
 	/* the worker's own settings, its registration and shared memory */
 	ipai_scheduler_init();
 
-	/* metering: counter deltas applied before readers and at commit */
+	/* the metering fast path: its calls counted, counter deltas written */
+	usage_direct_init();
 	usage_deltas_init();
 
 	MarkGUCPrefixReserved("ipai");

@@ -35,7 +35,9 @@ extern char *ipai_scheduler_database;
 extern bool ipai_scheduler_enabled;
 extern bool ipai_usage_fast_path;
 
-/* usage_deltas.c: the metering hooks and callbacks, installed by _PG_init */
+/* usage_direct.c, usage_deltas.c: the metering fast path's hooks and
+ * callbacks, installed by _PG_init */
+extern void usage_direct_init(void);
 extern void usage_deltas_init(void);
 
 /* identity.c */

@@ -85,6 +85,7 @@
 #include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "common/int.h"
+#include "fmgr.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -281,13 +282,53 @@ active_snapshot(void)
 	return ActiveSnapshotSet() ? GetActiveSnapshot() : InvalidSnapshot;
 }
 
-/* an error ends every write of the transaction */
+/*
+ * The calls running when each open subtransaction started: an error in a
+ * subtransaction ends the calls it began (their usage_direct_end never
+ * runs), an error of the transaction all of them.
+ */
+static int *depth_at_start = NULL;
+static int	n_depth_at_start = 0;
+static int	max_depth_at_start = 0;
+
 static void
 direct_xact_callback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT ||
 		event == XACT_EVENT_PREPARE)
+	{
 		direct_depth = 0;
+		n_depth_at_start = 0;
+	}
+}
+
+static void
+direct_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						SubTransactionId parentSubid, void *arg)
+{
+	switch (event)
+	{
+		case SUBXACT_EVENT_START_SUB:
+			if (n_depth_at_start == max_depth_at_start)
+			{
+				max_depth_at_start = max_depth_at_start ? max_depth_at_start * 2 : 8;
+				depth_at_start = depth_at_start ?
+					repalloc(depth_at_start, sizeof(int) * max_depth_at_start) :
+					MemoryContextAlloc(TopMemoryContext, sizeof(int) * max_depth_at_start);
+			}
+			depth_at_start[n_depth_at_start++] = direct_depth;
+			break;
+		case SUBXACT_EVENT_ABORT_SUB:
+			if (n_depth_at_start > 0)
+				direct_depth = depth_at_start[--n_depth_at_start];
+			break;
+		case SUBXACT_EVENT_COMMIT_SUB:
+			if (n_depth_at_start > 0)
+				n_depth_at_start--;
+			break;
+		default:
+			break;
+	}
 }
 
 /* relcache invalidation of one of the tables (or of everything) */
@@ -823,7 +864,6 @@ resolve(void)
 		direct_cxt = AllocSetContextCreate(CacheMemoryContext, "ipai metering fast path",
 										   ALLOCSET_SMALL_SIZES);
 		CacheRegisterRelcacheCallback(direct_relcache_callback, (Datum) 0);
-		RegisterXactCallback(direct_xact_callback, NULL);
 		callback_registered = true;
 	}
 	/* set first: an invalidation while judging wins */
@@ -906,6 +946,47 @@ usage_direct_usable(bool write)
 			elog(DEBUG1, "ipai metering fast path not used: %s", direct.why_not);
 	}
 	return direct.usable;
+}
+
+/*
+ * usage_direct_init
+ *		The transaction callbacks that keep count of the calls running
+ *		(_PG_init: from the start, so that every subtransaction is seen).
+ */
+void
+usage_direct_init(void)
+{
+	RegisterXactCallback(direct_xact_callback, NULL);
+	RegisterSubXactCallback(direct_subxact_callback, NULL);
+}
+
+PG_FUNCTION_INFO_V1(ipai_usage_fast_path_status);
+
+/*
+ * ipai._usage_fast_path() returns text
+ *
+ * Why a consume in this session would take the SPI path (the setting, the
+ * transaction, or what disqualifies a table), or NULL when it takes the
+ * fast path.  For tests and operators; not granted to anyone.
+ */
+Datum
+ipai_usage_fast_path_status(PG_FUNCTION_ARGS)
+{
+	const char *why = NULL;
+
+	if (!ipai_usage_fast_path)
+		why = "ipai.usage_fast_path is off";
+	else if (SessionReplicationRole != SESSION_REPLICATION_ROLE_ORIGIN)
+		why = "session_replication_role is not origin";
+	else if (XactIsoLevel != XACT_READ_COMMITTED)
+		why = "the transaction is not READ COMMITTED";
+	else if (XactReadOnly)
+		why = "the transaction is read-only";
+	else if (!usage_direct_usable(true))
+		why = direct.why_not ? direct.why_not : "a fast-path call is running";
+	if (why == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(why));
 }
 
 /* the counters table, for usage_deltas.c (InvalidOid before resolution) */

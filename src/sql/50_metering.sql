@@ -82,6 +82,13 @@ CREATE FUNCTION ipai._record_usage(org_id uuid, feature text, quantity bigint, h
 	LANGUAGE C VOLATILE;
 REVOKE ALL ON FUNCTION ipai._record_usage(uuid, text, bigint, uuid) FROM PUBLIC;
 
+-- why this session's consumes would take the SPI path (NULL: the fast
+-- path, src/usage_direct.c)
+CREATE FUNCTION ipai._usage_fast_path() RETURNS text
+	AS 'MODULE_PATHNAME', 'ipai_usage_fast_path_status'
+	LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION ipai._usage_fast_path() FROM PUBLIC;
+
 CREATE FUNCTION ipai._raise_usage_limit(feature text, current bigint, held bigint,
 										maximum bigint, requested bigint)
 	RETURNS void
