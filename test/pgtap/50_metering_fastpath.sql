@@ -3,7 +3,7 @@
 -- it: columns with defaults, CHECK constraints, indexes, triggers; a view
 -- or a Citus table in place of a table falls back to SPI.
 BEGIN;
-SELECT plan(27);
+SELECT plan(26);
 SET LOCAL client_min_messages = warning;
 
 INSERT INTO ipai.organizations (id, name, plan_id, timezone) VALUES
