@@ -67,6 +67,7 @@
 #include <math.h>
 
 #include "access/genam.h"
+#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/table.h"
@@ -94,6 +95,7 @@
 #include "nodes/primnodes.h"
 #include "parser/parse_func.h"
 #include "parser/parse_relation.h"
+#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -271,6 +273,25 @@ typedef struct DirectState
 
 static DirectState direct;
 static MemoryContext direct_cxt = NULL;
+
+/*
+ * Where the HOT chain of a row the fast path looks up by key starts (the
+ * TID its index entry holds), per key, remembered across transactions:
+ * the next lookup reads the chain there without descending the index.  A
+ * remembered TID is only a hint: the row found there must be visible and
+ * carry the key, else the index is asked (VACUUM may have moved or freed
+ * the line pointer, a non-HOT update started a new chain).  Dropped with
+ * the verdict (relcache invalidation of the table).
+ */
+#define ROOT_CACHE_MAX 20000
+
+typedef struct RootEntry
+{
+	char		key[sizeof(UsageCounterKey)];	/* must be first */
+	ItemPointerData root;
+} RootEntry;
+
+static HTAB *root_cache[DT_COUNT];
 static bool callback_registered = false;
 static bool resolving = false;	/* an error left the verdict half made */
 static int	direct_depth = 0;	/* writes running (nested through user code) */
@@ -347,6 +368,47 @@ direct_relcache_callback(Datum arg, Oid relid)
 			direct.valid = false;
 }
 
+/* the key of a root cache entry: the key columns' values, zero padded */
+static void
+root_key(DirectTable t, const Datum *values, char *key)
+{
+	memset(key, 0, sizeof(UsageCounterKey));
+	if (t == DT_COUNTERS)
+	{
+		UsageCounterKey *k = (UsageCounterKey *) key;
+		text	   *feature = DatumGetTextPP(values[C_CT_FEATURE]);
+
+		k->org_id = *DatumGetUUIDP(values[C_CT_ORG]);
+		memcpy(k->feature, VARDATA_ANY(feature),
+			   Min(VARSIZE_ANY_EXHDR(feature), USAGE_NAME_LEN - 1));
+		k->period_start = DatumGetTimestampTz(values[C_CT_PERIOD]);
+	}
+	else
+		memcpy(key, DatumGetUUIDP(values[C_OR_ID]), sizeof(pg_uuid_t));
+}
+
+static RootEntry *
+root_lookup(DirectTable t, const char *key, bool create)
+{
+	if (root_cache[t] == NULL ||
+		(create && hash_get_num_entries(root_cache[t]) >= ROOT_CACHE_MAX))
+	{
+		HASHCTL		ctl;
+
+		if (!create)
+			return NULL;
+		if (root_cache[t])
+			hash_destroy(root_cache[t]);
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(UsageCounterKey);
+		ctl.entrysize = sizeof(RootEntry);
+		ctl.hcxt = CacheMemoryContext;
+		root_cache[t] = hash_create("ipai metering row roots", 256, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	return hash_search(root_cache[t], key, create ? HASH_ENTER : HASH_FIND, NULL);
+}
+
 /* a reason the tables do not qualify; false for the caller to return */
 static bool
 not_usable(const char *why)
@@ -367,13 +429,16 @@ citus_table(Oid dist_relid, AttrNumber logicalrelid, Oid relid)
 	ScanKeyData key;
 	bool		found;
 
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+
 	rel = table_open(dist_relid, AccessShareLock);
 	ScanKeyInit(&key, logicalrelid, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(relid));
-	scan = systable_beginscan(rel, InvalidOid, false, GetLatestSnapshot(), 1, &key);
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 1, &key);
 	found = HeapTupleIsValid(systable_getnext(scan));
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+	UnregisterSnapshot(snapshot);
 	return found;
 }
 
@@ -875,6 +940,12 @@ resolve(void)
 	direct.outbox_notify = false;
 	memset(direct.fill, 0, sizeof(direct.fill));
 	memset(direct.indexes, 0, sizeof(direct.indexes));
+	for (t = 0; t < DT_COUNT; t++)
+	{
+		if (root_cache[t])
+			hash_destroy(root_cache[t]);
+		root_cache[t] = NULL;
+	}
 
 	nsp = get_namespace_oid("ipai", true);
 	for (t = 0; t < DT_COUNT; t++)
@@ -1160,10 +1231,76 @@ id_sequence(DirectTable t, DirectColumn column)
 	return direct.fill[t][direct.attnum[column] - 1].sequence;
 }
 
+/* does the row in slot carry the key (values by DirectColumn)? */
+static bool
+slot_has_key(TupleTableSlot *slot, const KeyIndex *key, const Datum *values)
+{
+	int			i;
+
+	for (i = 0; i < key->nkeys; i++)
+	{
+		DirectColumn c = key->column[i];
+		bool		isnull;
+		Datum		v = slot_getattr(slot, direct.attnum[c], &isnull);
+
+		if (isnull)
+			return false;
+		switch (known_columns[c].type)
+		{
+			case UUIDOID:
+				if (memcmp(DatumGetUUIDP(v), DatumGetUUIDP(values[c]), sizeof(pg_uuid_t)) != 0)
+					return false;
+				break;
+			case TEXTOID:
+				if (!DatumGetBool(DirectFunctionCall2Coll(texteq, key->collation[i], v, values[c])))
+					return false;
+				break;
+			default:
+				if (DatumGetTimestampTz(v) != DatumGetTimestampTz(values[c]))
+					return false;
+				break;
+		}
+	}
+	return true;
+}
+
+/*
+ * The version visible to snapshot of the HOT chain starting at root, into
+ * the target's slot, when it carries the key; false otherwise (nothing
+ * there any more, another row, not visible).  As an index scan fetches the
+ * heap: prune the page first, then follow the chain under a share lock.
+ */
+static bool
+fetch_at_root(DirectTarget *tg, const KeyIndex *key, const Datum *values,
+			  ItemPointer root, Snapshot snapshot)
+{
+	Buffer		buf;
+	HeapTupleData tup;
+	ItemPointerData tid = *root;
+	bool		all_dead;
+	bool		found;
+
+	if (ItemPointerGetBlockNumber(root) >= RelationGetNumberOfBlocks(tg->rel))
+		return false;			/* VACUUM truncated the table */
+	buf = ReadBuffer(tg->rel, ItemPointerGetBlockNumber(root));
+	heap_page_prune_opt(tg->rel, buf);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	found = heap_hot_search_buffer(&tid, tg->rel, buf, snapshot, &tup, &all_dead, true);
+	if (found)
+		ExecStoreBufferHeapTuple(&tup, tg->slot, buf);
+	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+	ReleaseBuffer(buf);
+	if (!found)
+		return false;
+	ExecMaterializeSlot(tg->slot);
+	return slot_has_key(tg->slot, key, values);
+}
+
 /*
  * The row of table t whose key index columns equal values (by
  * DirectColumn), visible to snapshot, into the target's slot
- * (materialized); false when there is none.
+ * (materialized); false when there is none.  Counters and organizations
+ * start at the root their index gave last time (see RootEntry).
  */
 static bool
 fetch_by_key(UsageDirect *d, DirectTable t, const KeyIndex *key, const Datum *values,
@@ -1174,7 +1311,18 @@ fetch_by_key(UsageDirect *d, DirectTable t, const KeyIndex *key, const Datum *va
 	Relation	idx;
 	IndexScanDesc scan;
 	bool		found;
+	char		rkey[sizeof(UsageCounterKey)];
+	bool		cached = t == DT_COUNTERS || t == DT_ORGS;
+	RootEntry  *entry = NULL;
 	int			i;
+
+	if (cached)
+	{
+		root_key(t, values, rkey);
+		entry = root_lookup(t, rkey, false);
+		if (entry && fetch_at_root(tg, key, values, &entry->root, snapshot))
+			return true;
+	}
 
 	for (i = 0; i < key->nkeys; i++)
 		ScanKeyEntryInitialize(&keys[i], 0, i + 1, BTEqualStrategyNumber, InvalidOid,
@@ -1184,7 +1332,14 @@ fetch_by_key(UsageDirect *d, DirectTable t, const KeyIndex *key, const Datum *va
 	index_rescan(scan, keys, key->nkeys, NULL, 0);
 	found = index_getnext_slot(scan, ForwardScanDirection, tg->slot);
 	if (found)
+	{
 		ExecMaterializeSlot(tg->slot);
+		if (cached)
+		{
+			entry = root_lookup(t, rkey, true);
+			entry->root = scan->xs_heaptid;
+		}
+	}
 	index_endscan(scan);
 	index_close(idx, AccessShareLock);
 	return found;
