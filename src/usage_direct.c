@@ -1312,6 +1312,7 @@ fetch_by_key(UsageDirect *d, DirectTable t, const KeyIndex *key, const Datum *va
 	IndexScanDesc scan;
 	bool		found;
 	char		rkey[sizeof(UsageCounterKey)];
+	ItemPointerData root;
 	bool		cached = t == DT_COUNTERS || t == DT_ORGS;
 	RootEntry  *entry = NULL;
 	int			i;
@@ -1330,14 +1331,28 @@ fetch_by_key(UsageDirect *d, DirectTable t, const KeyIndex *key, const Datum *va
 	idx = index_open(key->oid, AccessShareLock);
 	scan = ipai_index_beginscan(tg->rel, idx, snapshot, key->nkeys, 0);
 	index_rescan(scan, keys, key->nkeys, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, tg->slot);
+	/* index_getnext_slot, keeping the index entry's TID (the chain's root) */
+	found = false;
+	while (!found)
+	{
+		ItemPointer tid = NULL;
+
+		if (!scan->xs_heap_continue)
+		{
+			tid = index_getnext_tid(scan, ForwardScanDirection);
+			if (tid == NULL)
+				break;
+			ItemPointerCopy(tid, &root);
+		}
+		found = index_fetch_heap(scan, tg->slot);
+	}
 	if (found)
 	{
 		ExecMaterializeSlot(tg->slot);
 		if (cached)
 		{
 			entry = root_lookup(t, rkey, true);
-			entry->root = scan->xs_heaptid;
+			entry->root = root;
 		}
 	}
 	index_endscan(scan);

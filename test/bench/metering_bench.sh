@@ -196,16 +196,28 @@ cat >"$work/org_expr.sql" <<'SQL'
 SELECT ('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid;
 SQL
 # the floors of any implementation: read one counter row by primary key,
-# update one counter row (the period of the organizations in UTC)
+# update one counter row, and commit.  The row must exist: the
+# organizations in UTC without a subscription (n = 20k + 4, 8 or 16: n % 4
+# = 0, n % 10 not 0..2), whose counters share one period_start (the
+# other organizations' periods start elsewhere, and a statement with their
+# ids would read or update nothing)
 ps=$(psql -X -q -A -t -d "$DB" -c "SELECT period_start FROM ipai.usage_period(bench.org(4))")
+FLOOR_ORG="('00000000-0000-4000-8000-' || lpad((20 * :k + 4 * (:r + :r / 3))::text, 12, '0'))::uuid"
 cat >"$work/pkread.sql" <<SQL
-\\set n random(1, 1000)
-SELECT used, held FROM ipai.usage_counters WHERE org_id = ('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid AND feature = 'ai_runs' AND period_start = '$ps';
+\\set k random(0, 49)
+\\set r random(1, 3)
+SELECT used, held FROM ipai.usage_counters WHERE org_id = $FLOOR_ORG AND feature = 'ai_runs' AND period_start = '$ps';
 SQL
 cat >"$work/update.sql" <<SQL
-\\set n random(1, 1000)
-UPDATE ipai.usage_counters SET updated_at = now() WHERE org_id = ('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid AND feature = 'ai_runs' AND period_start = '$ps';
+\\set k random(0, 49)
+\\set r random(1, 3)
+UPDATE ipai.usage_counters SET updated_at = now() WHERE org_id = $FLOOR_ORG AND feature = 'ai_runs' AND period_start = '$ps';
 SQL
+floor_rows=$(psql -X -q -A -t -d "$DB" -c "SELECT count(*) FROM generate_series(0, 49) k, (VALUES (1), (2), (3)) r(r), ipai.usage_counters c WHERE c.org_id = bench.org(20 * k + 4 * (r + r / 3)) AND c.feature = 'ai_runs' AND c.period_start = '$ps'")
+if [ "$floor_rows" != 150 ]; then
+	echo "metering_bench: the floor scripts would touch $floor_rows counters, not 150" >&2
+	exit 1
+fi
 cat >"$work/check.sql" <<'SQL'
 \set n random(1, 1000)
 SELECT * FROM ipai.check_entitlement(('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid, 'ai_runs', 1);
@@ -235,23 +247,42 @@ SQL
 ROUNDS=${IPAI_BENCH_ROUNDS:-3}
 per=$(( (SECS + ROUNDS - 1) / ROUNDS ))
 runs="select1 org_expr pkread check check_scalar baseline update consume consume_pro"
-declare -A tps small
+# CPU seconds (user + system) of the postmaster's exited children: a
+# pgbench run's backends are added when they exit at its end
+children_cpu() {
+	local pm
+	pm=$(head -1 "${IPAI_PGROOT:-}/data/postmaster.pid" 2>/dev/null) || { echo 0; return; }
+	awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($16 + $17) / hz }' "/proc/$pm/stat" 2>/dev/null || echo 0
+}
+declare -A tps cpu small small_cpu
 measure() {
-	local round run out
-	declare -A samples=()
+	local round run out c0 c1 client n us
+	declare -A samples=() cpus=()
 	for round in $(seq 1 "$ROUNDS"); do
 		for run in $runs; do
-			out=$("$PGBIN/pgbench" -n -M prepared -c 2 -j 2 -T "$per" -f "$work/$run.sql" "$DB" 2>&1) || {
+			c0=$(children_cpu)
+			out=$( { TIMEFORMAT='%U %S'; time "$PGBIN/pgbench" -n -M prepared -c 2 -j 2 -T "$per" -f "$work/$run.sql" "$DB" 2>&1; } 2>&1) || {
 				echo "$out"
 				exit 1
 			}
+			for _ in 1 2 3 4 5 6 7 8 9 10; do
+				[ "$(psql -X -A -t -d postgres -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgbench'")" = 0 ] && break
+				sleep 0.1
+			done
+			c1=$(children_cpu)
+			client=$(echo "$out" | tail -1 | awk '{ print $1 + $2 }')
+			n=$(echo "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
+			us=$(awk -v a="$c0" -v b="$c1" -v c="$client" -v n="$n" 'BEGIN { printf "%.1f", (b - a + c) * 1e6 / n }')
 			samples[$run]+=" $(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)"
+			cpus[$run]+=" $us"
 		done
 	done
-	echo "pgbench -M prepared -c 2 -j 2, $ROUNDS interleaved rounds of ${per}s, median tps:"
+	echo "pgbench -M prepared -c 2 -j 2, $ROUNDS interleaved rounds of ${per}s: median tps, lowest CPU us per"
+	echo "transaction (backends and pgbench: what the other load on this shared machine changes least)"
 	for run in $runs; do
 		tps[$run]=$(echo ${samples[$run]} | tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
-		printf '%-12s %10.0f tps   (rounds:%s)\n' "$run" "${tps[$run]}" "${samples[$run]}"
+		cpu[$run]=$(echo ${cpus[$run]} | tr ' ' '\n' | sort -g | head -1)
+		printf '%-12s %10.0f tps %8.1f us   (rounds:%s; cpu:%s)\n' "$run" "${tps[$run]}" "${cpu[$run]}" "${samples[$run]}" "${cpus[$run]}"
 	done
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -260,7 +291,7 @@ echo
 echo "=== 100,000 usage events"
 add_events true
 measure
-for run in $runs; do small[$run]=${tps[$run]}; done
+for run in $runs; do small[$run]=${tps[$run]}; small_cpu[$run]=${cpu[$run]}; done
 
 echo
 echo "=== 1,000,000 usage events (tenfold)"
@@ -276,10 +307,12 @@ echo "check       / org_expr  = $(ratio "${tps[check]}" "${tps[org_expr]}")x   (
 echo "check       / pkread    = $(ratio "${tps[check]}" "${tps[pkread]}")x   (floor of any exact check: one prepared primary-key read)"
 echo "consume     / update    = $(ratio "${tps[consume]}" "${tps[update]}")x   (floor of any exact consume: one single-row UPDATE and commit)"
 echo "consume_pro / update    = $(ratio "${tps[consume_pro]}" "${tps[update]}")x   (goal >= 0.5: event + counter + meter event in the outbox)"
+echo "the same ratios by CPU per transaction (lowest of the rounds):"
+echo "  check / SELECT 1 $(ratio "${cpu[select1]}" "${cpu[check]}")x, check / pkread $(ratio "${cpu[pkread]}" "${cpu[check]}")x, consume / update $(ratio "${cpu[update]}" "${cpu[consume]}")x, consume_pro / update $(ratio "${cpu[update]}" "${cpu[consume_pro]}")x"
 echo
-echo "tenfold data (1,000,000 against 100,000 events), tps ratio:"
+echo "tenfold data (1,000,000 against 100,000 events): tps ratio, CPU per transaction ratio"
 for run in $runs; do
-	printf '  %-12s %sx\n' "$run" "$(ratio "${tps[$run]}" "${small[$run]}")"
+	printf '  %-12s %sx tps   %sx CPU\n' "$run" "$(ratio "${tps[$run]}" "${small[$run]}")" "$(ratio "${cpu[$run]}" "${small_cpu[$run]}")"
 done
 psql -X -q -A -t -d "$DB" -c "SELECT format('after the runs: %s usage events, %s meter events in the outbox; counters drifted: %s', (SELECT count(*) FROM ipai.usage_events), (SELECT count(*) FROM ipai.outbox), ipai.refresh_org_usage())"
 
