@@ -305,7 +305,9 @@ BEGIN
 		-- not on the plan; and a subscription moves them only when what it
 		-- grants changes, not when it goes between two statuses that grant
 		-- the plan (active and past_due while Stripe retries a payment).
-		-- The caches keep the same things, so the same rule invalidates them.
+		-- The caches keep the same things, so the same rule invalidates
+		-- them.  Decided in C (ipai._usage_subscription_changed): a WHEN
+		-- clause is parsed and planned anew for every statement.
 		DROP TRIGGER organizations_usage_periods ON ipai.organizations;
 		CREATE TRIGGER organizations_usage_periods
 			AFTER UPDATE OF timezone ON ipai.organizations
@@ -315,23 +317,12 @@ BEGIN
 		CREATE TRIGGER subscriptions_usage_periods_update
 			AFTER UPDATE OF org_id, status, plan_id, current_period_start, current_period_end
 			ON ipai.subscriptions
-			FOR EACH ROW WHEN (OLD.org_id IS DISTINCT FROM NEW.org_id
-							   OR OLD.plan_id IS DISTINCT FROM NEW.plan_id
-							   OR OLD.current_period_start IS DISTINCT FROM NEW.current_period_start
-							   OR OLD.current_period_end IS DISTINCT FROM NEW.current_period_end
-							   OR ipai.subscription_grants_plan(OLD.status)
-								  IS DISTINCT FROM ipai.subscription_grants_plan(NEW.status))
-			EXECUTE FUNCTION ipai._usage_periods_changed();
+			FOR EACH ROW EXECUTE FUNCTION ipai._usage_subscription_changed('periods');
 		DROP TRIGGER subscriptions_usage_cache_update ON ipai.subscriptions;
 		CREATE TRIGGER subscriptions_usage_cache_update
 			AFTER UPDATE OF org_id, status, current_period_start, current_period_end
 			ON ipai.subscriptions
-			FOR EACH ROW WHEN (OLD.org_id IS DISTINCT FROM NEW.org_id
-							   OR OLD.current_period_start IS DISTINCT FROM NEW.current_period_start
-							   OR OLD.current_period_end IS DISTINCT FROM NEW.current_period_end
-							   OR ipai.subscription_grants_plan(OLD.status)
-								  IS DISTINCT FROM ipai.subscription_grants_plan(NEW.status))
-			EXECUTE FUNCTION ipai._usage_cache_invalidate();
+			FOR EACH ROW EXECUTE FUNCTION ipai._usage_subscription_changed('cache');
 		ALTER TABLE ipai.subscriptions ENABLE ALWAYS TRIGGER subscriptions_usage_cache_update;
 	END IF;
 END

@@ -108,6 +108,17 @@ CREATE FUNCTION ipai._usage_cache_invalidate() RETURNS trigger
 	LANGUAGE C;
 REVOKE ALL ON FUNCTION ipai._usage_cache_invalidate() FROM PUBLIC;
 
+-- the cache signals this backend sent (for tests)
+CREATE FUNCTION ipai._usage_cache_signals() RETURNS bigint
+	AS 'MODULE_PATHNAME', 'ipai_usage_cache_signals'
+	LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION ipai._usage_cache_signals() FROM PUBLIC;
+
+CREATE FUNCTION ipai._usage_subscription_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'ipai_usage_subscription_changed'
+	LANGUAGE C;
+REVOKE ALL ON FUNCTION ipai._usage_subscription_changed() FROM PUBLIC;
+
 CREATE FUNCTION ipai._seat_limit() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'ipai_seat_limit'
 	LANGUAGE C;
@@ -454,22 +465,23 @@ END
 $$;
 REVOKE ALL ON FUNCTION ipai._usage_meter_backfill(uuid, text, timestamptz, timestamptz) FROM PUBLIC;
 
--- Trigger (AFTER, each row) on ipai.organizations (time zone) and
--- ipai.subscriptions (insert, delete, and updates of the organization, the
--- plan, the period, or whether the status grants the plan).  Work is done
--- only for what changed:
+-- A subscription changed (its UPDATE, decided by the C trigger
+-- ipai._usage_subscription_changed('periods')): only what changed is
+-- done, from the old and the new organization, status, plan and period.
 --  - the organization's usage periods move only when the window this
 --	  subscription grants moves (or it starts or stops granting): then the
---	  counters whose window has not ended are rebased; a status change
---	  between two granting statuses (active and past_due while Stripe
---	  retries a payment) moves nothing;
+--	  counters whose window has not ended are rebased;
 --  - meter events are back-filled for the part of the granted window that
 --	  the same plan did not grant before (all of it for a new plan): the
 --	  usage of a window already granted was billed when it was recorded or
 --	  when the window was granted.
 -- Both take time in what is not accounted for yet (see the functions), not
 -- in the usage history.
-CREATE FUNCTION ipai._usage_periods_changed() RETURNS trigger
+CREATE FUNCTION ipai._usage_subscription_moved(old_org uuid, old_status text, old_plan text,
+											   old_start timestamptz, old_end timestamptz,
+											   new_org uuid, new_status text, new_plan text,
+											   new_start timestamptz, new_end timestamptz)
+	RETURNS void
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -479,57 +491,83 @@ DECLARE
 	new_from timestamptz;
 	new_to timestamptz;
 BEGIN
-	IF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'organizations' THEN
-		PERFORM ipai._usage_counters_rebase(NEW.id);
-		RETURN NULL;
-	END IF;
 	-- the windows granted before and after (NULL: none)
-	IF TG_OP OPERATOR(pg_catalog.<>) 'INSERT' AND ipai.subscription_grants_plan(OLD.status)
-	   AND OLD.current_period_start IS NOT NULL
-	   AND OLD.current_period_end OPERATOR(pg_catalog.>) OLD.current_period_start THEN
-		old_from := OLD.current_period_start;
-		old_to := OLD.current_period_end;
+	IF ipai.subscription_grants_plan(old_status) AND old_start IS NOT NULL
+	   AND old_end OPERATOR(pg_catalog.>) old_start THEN
+		old_from := old_start;
+		old_to := old_end;
 	END IF;
-	IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' AND ipai.subscription_grants_plan(NEW.status)
-	   AND NEW.current_period_start IS NOT NULL
-	   AND NEW.current_period_end OPERATOR(pg_catalog.>) NEW.current_period_start THEN
-		new_from := NEW.current_period_start;
-		new_to := NEW.current_period_end;
+	IF ipai.subscription_grants_plan(new_status) AND new_start IS NOT NULL
+	   AND new_end OPERATOR(pg_catalog.>) new_start THEN
+		new_from := new_start;
+		new_to := new_end;
 	END IF;
 
-	IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' AND OLD.org_id IS NOT DISTINCT FROM NEW.org_id THEN
-		IF NEW.org_id IS NULL THEN
-			RETURN NULL;
+	IF old_org IS DISTINCT FROM new_org THEN
+		-- moved to another organization: both start over
+		IF old_org IS NOT NULL THEN
+			PERFORM ipai._usage_counters_rebase(old_org);
 		END IF;
-		IF old_from IS DISTINCT FROM new_from OR old_to IS DISTINCT FROM new_to THEN
-			PERFORM ipai._usage_counters_rebase(NEW.org_id);
-		END IF;
-		IF new_from IS NOT NULL AND NEW.plan_id IS NOT NULL THEN
-			IF old_from IS NULL OR OLD.plan_id IS DISTINCT FROM NEW.plan_id THEN
-				PERFORM ipai._usage_meter_backfill(NEW.org_id, NEW.plan_id, new_from, new_to);
-			ELSE
-				IF new_from OPERATOR(pg_catalog.<) old_from THEN
-					PERFORM ipai._usage_meter_backfill(NEW.org_id, NEW.plan_id, new_from,
-													   LEAST(new_to, old_from));
-				END IF;
-				IF new_to OPERATOR(pg_catalog.>) old_to THEN
-					PERFORM ipai._usage_meter_backfill(NEW.org_id, NEW.plan_id,
-													   GREATEST(new_from, old_to), new_to);
-				END IF;
+		IF new_org IS NOT NULL THEN
+			PERFORM ipai._usage_counters_rebase(new_org);
+			IF new_from IS NOT NULL AND new_plan IS NOT NULL THEN
+				PERFORM ipai._usage_meter_backfill(new_org, new_plan, new_from, new_to);
 			END IF;
 		END IF;
-		RETURN NULL;
+		RETURN;
 	END IF;
-
-	-- inserted, deleted, or moved to another organization
-	IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' AND NEW.org_id IS NOT NULL THEN
-		PERFORM ipai._usage_counters_rebase(NEW.org_id);
-		IF new_from IS NOT NULL AND NEW.plan_id IS NOT NULL THEN
-			PERFORM ipai._usage_meter_backfill(NEW.org_id, NEW.plan_id, new_from, new_to);
+	IF new_org IS NULL THEN
+		RETURN;
+	END IF;
+	IF old_from IS DISTINCT FROM new_from OR old_to IS DISTINCT FROM new_to THEN
+		PERFORM ipai._usage_counters_rebase(new_org);
+	END IF;
+	IF new_from IS NOT NULL AND new_plan IS NOT NULL THEN
+		IF old_from IS NULL OR old_plan IS DISTINCT FROM new_plan THEN
+			PERFORM ipai._usage_meter_backfill(new_org, new_plan, new_from, new_to);
+		ELSE
+			IF new_from OPERATOR(pg_catalog.<) old_from THEN
+				PERFORM ipai._usage_meter_backfill(new_org, new_plan, new_from,
+												   LEAST(new_to, old_from));
+			END IF;
+			IF new_to OPERATOR(pg_catalog.>) old_to THEN
+				PERFORM ipai._usage_meter_backfill(new_org, new_plan,
+												   GREATEST(new_from, old_to), new_to);
+			END IF;
 		END IF;
 	END IF;
-	IF TG_OP OPERATOR(pg_catalog.<>) 'INSERT' AND OLD.org_id IS NOT NULL THEN
-		PERFORM ipai._usage_counters_rebase(OLD.org_id);
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._usage_subscription_moved(uuid, text, text, timestamptz, timestamptz,
+													  uuid, text, text, timestamptz, timestamptz)
+	FROM PUBLIC;
+
+-- Trigger (AFTER, each row) on ipai.organizations (time zone changed) and
+-- ipai.subscriptions (inserted or deleted): rebase the counters of the
+-- organizations concerned and back-fill the meter events of a new
+-- subscription's window.  An UPDATE of a subscription is
+-- ipai._usage_subscription_moved()'s (through the C trigger
+-- ipai._usage_subscription_changed).
+CREATE FUNCTION ipai._usage_periods_changed() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'organizations' THEN
+		PERFORM ipai._usage_counters_rebase(NEW.id);
+	ELSIF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
+		PERFORM ipai._usage_subscription_moved(OLD.org_id, OLD.status, OLD.plan_id,
+											   OLD.current_period_start, OLD.current_period_end,
+											   NEW.org_id, NEW.status, NEW.plan_id,
+											   NEW.current_period_start, NEW.current_period_end);
+	ELSIF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
+		PERFORM ipai._usage_subscription_moved(NULL, NULL, NULL, NULL, NULL,
+											   NEW.org_id, NEW.status, NEW.plan_id,
+											   NEW.current_period_start, NEW.current_period_end);
+	ELSE
+		PERFORM ipai._usage_subscription_moved(OLD.org_id, OLD.status, OLD.plan_id,
+											   OLD.current_period_start, OLD.current_period_end,
+											   NULL, NULL, NULL, NULL, NULL);
 	END IF;
 	RETURN NULL;
 END

@@ -1,7 +1,7 @@
 -- Metering cache invalidation triggers: they fire (and so signal every
 -- backend through ipai._usage_cache_signal) when, and only when, something
 -- the caches hold changes; never a relcache invalidation of the source
--- table.  Counted with the transaction's function statistics.  That the
+-- table.  Counted by ipai._usage_cache_signals().  That the
 -- signal reaches other backends is test/isolation/specs/
 -- metering_cache_invalidation.spec.
 BEGIN;
@@ -9,9 +9,10 @@ SELECT plan(24);
 SET LOCAL client_min_messages = warning;
 SET LOCAL track_functions = 'all';
 
--- calls of the invalidation trigger so far in this transaction
+-- signals sent so far by this backend (ipai._usage_cache_invalidate and
+-- ipai._usage_subscription_changed('cache'), which decides in C)
 CREATE FUNCTION pg_temp.signals() RETURNS bigint LANGUAGE sql VOLATILE AS $$
-	SELECT coalesce(pg_stat_get_xact_function_calls('ipai._usage_cache_invalidate()'::regprocedure), 0)
+	SELECT ipai._usage_cache_signals()
 $$;
 -- how many signals a statement sent
 CREATE FUNCTION pg_temp.signals_of(q text) RETURNS bigint LANGUAGE plpgsql AS $$

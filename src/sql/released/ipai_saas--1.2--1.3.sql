@@ -1278,17 +1278,31 @@ $$;
 -- removed: the claim is ipai._outbox_lease now
 DROP FUNCTION ipai._outbox_claim(text, integer, interval);
 
+
 -- Metering at the physical limit (issue 16): a fast path without SPI for
 -- check, consume and record (ipai._usage_fast_path() says whether it
 -- runs); events indexed by period (schema version 4: usage_events_period);
--- subscription changes rebase and back-fill only what changed, in time
--- that does not grow with the usage already accounted for.
+-- subscription changes rebase and back-fill only what changed, decided in
+-- C (ipai._usage_subscription_changed), in time that does not grow with
+-- the usage already accounted for.
 
 -- new: ipai._usage_fast_path
 CREATE FUNCTION ipai._usage_fast_path() RETURNS text
 	AS 'MODULE_PATHNAME', 'ipai_usage_fast_path_status'
 	LANGUAGE C VOLATILE;
 REVOKE ALL ON FUNCTION ipai._usage_fast_path() FROM PUBLIC;
+
+-- new: ipai._usage_cache_signals
+CREATE FUNCTION ipai._usage_cache_signals() RETURNS bigint
+	AS 'MODULE_PATHNAME', 'ipai_usage_cache_signals'
+	LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION ipai._usage_cache_signals() FROM PUBLIC;
+
+-- new: ipai._usage_subscription_changed
+CREATE FUNCTION ipai._usage_subscription_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'ipai_usage_subscription_changed'
+	LANGUAGE C;
+REVOKE ALL ON FUNCTION ipai._usage_subscription_changed() FROM PUBLIC;
 
 -- new: ipai._usage_event_periods
 CREATE FUNCTION ipai._usage_event_periods(org_id uuid, before timestamptz)
@@ -1482,8 +1496,12 @@ BEGIN
 END
 $$;
 
--- changed: ipai._usage_periods_changed
-CREATE OR REPLACE FUNCTION ipai._usage_periods_changed() RETURNS trigger
+-- new: ipai._usage_subscription_moved
+CREATE FUNCTION ipai._usage_subscription_moved(old_org uuid, old_status text, old_plan text,
+											   old_start timestamptz, old_end timestamptz,
+											   new_org uuid, new_status text, new_plan text,
+											   new_start timestamptz, new_end timestamptz)
+	RETURNS void
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -1493,57 +1511,78 @@ DECLARE
 	new_from timestamptz;
 	new_to timestamptz;
 BEGIN
-	IF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'organizations' THEN
-		PERFORM ipai._usage_counters_rebase(NEW.id);
-		RETURN NULL;
-	END IF;
 	-- the windows granted before and after (NULL: none)
-	IF TG_OP OPERATOR(pg_catalog.<>) 'INSERT' AND ipai.subscription_grants_plan(OLD.status)
-	   AND OLD.current_period_start IS NOT NULL
-	   AND OLD.current_period_end OPERATOR(pg_catalog.>) OLD.current_period_start THEN
-		old_from := OLD.current_period_start;
-		old_to := OLD.current_period_end;
+	IF ipai.subscription_grants_plan(old_status) AND old_start IS NOT NULL
+	   AND old_end OPERATOR(pg_catalog.>) old_start THEN
+		old_from := old_start;
+		old_to := old_end;
 	END IF;
-	IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' AND ipai.subscription_grants_plan(NEW.status)
-	   AND NEW.current_period_start IS NOT NULL
-	   AND NEW.current_period_end OPERATOR(pg_catalog.>) NEW.current_period_start THEN
-		new_from := NEW.current_period_start;
-		new_to := NEW.current_period_end;
+	IF ipai.subscription_grants_plan(new_status) AND new_start IS NOT NULL
+	   AND new_end OPERATOR(pg_catalog.>) new_start THEN
+		new_from := new_start;
+		new_to := new_end;
 	END IF;
 
-	IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' AND OLD.org_id IS NOT DISTINCT FROM NEW.org_id THEN
-		IF NEW.org_id IS NULL THEN
-			RETURN NULL;
+	IF old_org IS DISTINCT FROM new_org THEN
+		-- moved to another organization: both start over
+		IF old_org IS NOT NULL THEN
+			PERFORM ipai._usage_counters_rebase(old_org);
 		END IF;
-		IF old_from IS DISTINCT FROM new_from OR old_to IS DISTINCT FROM new_to THEN
-			PERFORM ipai._usage_counters_rebase(NEW.org_id);
-		END IF;
-		IF new_from IS NOT NULL AND NEW.plan_id IS NOT NULL THEN
-			IF old_from IS NULL OR OLD.plan_id IS DISTINCT FROM NEW.plan_id THEN
-				PERFORM ipai._usage_meter_backfill(NEW.org_id, NEW.plan_id, new_from, new_to);
-			ELSE
-				IF new_from OPERATOR(pg_catalog.<) old_from THEN
-					PERFORM ipai._usage_meter_backfill(NEW.org_id, NEW.plan_id, new_from,
-													   LEAST(new_to, old_from));
-				END IF;
-				IF new_to OPERATOR(pg_catalog.>) old_to THEN
-					PERFORM ipai._usage_meter_backfill(NEW.org_id, NEW.plan_id,
-													   GREATEST(new_from, old_to), new_to);
-				END IF;
+		IF new_org IS NOT NULL THEN
+			PERFORM ipai._usage_counters_rebase(new_org);
+			IF new_from IS NOT NULL AND new_plan IS NOT NULL THEN
+				PERFORM ipai._usage_meter_backfill(new_org, new_plan, new_from, new_to);
 			END IF;
 		END IF;
-		RETURN NULL;
+		RETURN;
 	END IF;
-
-	-- inserted, deleted, or moved to another organization
-	IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' AND NEW.org_id IS NOT NULL THEN
-		PERFORM ipai._usage_counters_rebase(NEW.org_id);
-		IF new_from IS NOT NULL AND NEW.plan_id IS NOT NULL THEN
-			PERFORM ipai._usage_meter_backfill(NEW.org_id, NEW.plan_id, new_from, new_to);
+	IF new_org IS NULL THEN
+		RETURN;
+	END IF;
+	IF old_from IS DISTINCT FROM new_from OR old_to IS DISTINCT FROM new_to THEN
+		PERFORM ipai._usage_counters_rebase(new_org);
+	END IF;
+	IF new_from IS NOT NULL AND new_plan IS NOT NULL THEN
+		IF old_from IS NULL OR old_plan IS DISTINCT FROM new_plan THEN
+			PERFORM ipai._usage_meter_backfill(new_org, new_plan, new_from, new_to);
+		ELSE
+			IF new_from OPERATOR(pg_catalog.<) old_from THEN
+				PERFORM ipai._usage_meter_backfill(new_org, new_plan, new_from,
+												   LEAST(new_to, old_from));
+			END IF;
+			IF new_to OPERATOR(pg_catalog.>) old_to THEN
+				PERFORM ipai._usage_meter_backfill(new_org, new_plan,
+												   GREATEST(new_from, old_to), new_to);
+			END IF;
 		END IF;
 	END IF;
-	IF TG_OP OPERATOR(pg_catalog.<>) 'INSERT' AND OLD.org_id IS NOT NULL THEN
-		PERFORM ipai._usage_counters_rebase(OLD.org_id);
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._usage_subscription_moved(uuid, text, text, timestamptz, timestamptz,
+													  uuid, text, text, timestamptz, timestamptz)
+	FROM PUBLIC;
+
+-- changed: ipai._usage_periods_changed
+CREATE OR REPLACE FUNCTION ipai._usage_periods_changed() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'organizations' THEN
+		PERFORM ipai._usage_counters_rebase(NEW.id);
+	ELSIF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
+		PERFORM ipai._usage_subscription_moved(OLD.org_id, OLD.status, OLD.plan_id,
+											   OLD.current_period_start, OLD.current_period_end,
+											   NEW.org_id, NEW.status, NEW.plan_id,
+											   NEW.current_period_start, NEW.current_period_end);
+	ELSIF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
+		PERFORM ipai._usage_subscription_moved(NULL, NULL, NULL, NULL, NULL,
+											   NEW.org_id, NEW.status, NEW.plan_id,
+											   NEW.current_period_start, NEW.current_period_end);
+	ELSE
+		PERFORM ipai._usage_subscription_moved(OLD.org_id, OLD.status, OLD.plan_id,
+											   OLD.current_period_start, OLD.current_period_end,
+											   NULL, NULL, NULL, NULL, NULL);
 	END IF;
 	RETURN NULL;
 END
@@ -1901,7 +1940,9 @@ BEGIN
 		-- not on the plan; and a subscription moves them only when what it
 		-- grants changes, not when it goes between two statuses that grant
 		-- the plan (active and past_due while Stripe retries a payment).
-		-- The caches keep the same things, so the same rule invalidates them.
+		-- The caches keep the same things, so the same rule invalidates
+		-- them.  Decided in C (ipai._usage_subscription_changed): a WHEN
+		-- clause is parsed and planned anew for every statement.
 		DROP TRIGGER organizations_usage_periods ON ipai.organizations;
 		CREATE TRIGGER organizations_usage_periods
 			AFTER UPDATE OF timezone ON ipai.organizations
@@ -1911,23 +1952,12 @@ BEGIN
 		CREATE TRIGGER subscriptions_usage_periods_update
 			AFTER UPDATE OF org_id, status, plan_id, current_period_start, current_period_end
 			ON ipai.subscriptions
-			FOR EACH ROW WHEN (OLD.org_id IS DISTINCT FROM NEW.org_id
-							   OR OLD.plan_id IS DISTINCT FROM NEW.plan_id
-							   OR OLD.current_period_start IS DISTINCT FROM NEW.current_period_start
-							   OR OLD.current_period_end IS DISTINCT FROM NEW.current_period_end
-							   OR ipai.subscription_grants_plan(OLD.status)
-								  IS DISTINCT FROM ipai.subscription_grants_plan(NEW.status))
-			EXECUTE FUNCTION ipai._usage_periods_changed();
+			FOR EACH ROW EXECUTE FUNCTION ipai._usage_subscription_changed('periods');
 		DROP TRIGGER subscriptions_usage_cache_update ON ipai.subscriptions;
 		CREATE TRIGGER subscriptions_usage_cache_update
 			AFTER UPDATE OF org_id, status, current_period_start, current_period_end
 			ON ipai.subscriptions
-			FOR EACH ROW WHEN (OLD.org_id IS DISTINCT FROM NEW.org_id
-							   OR OLD.current_period_start IS DISTINCT FROM NEW.current_period_start
-							   OR OLD.current_period_end IS DISTINCT FROM NEW.current_period_end
-							   OR ipai.subscription_grants_plan(OLD.status)
-								  IS DISTINCT FROM ipai.subscription_grants_plan(NEW.status))
-			EXECUTE FUNCTION ipai._usage_cache_invalidate();
+			FOR EACH ROW EXECUTE FUNCTION ipai._usage_subscription_changed('cache');
 		ALTER TABLE ipai.subscriptions ENABLE ALWAYS TRIGGER subscriptions_usage_cache_update;
 	END IF;
 END
