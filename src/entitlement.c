@@ -799,12 +799,18 @@ record_event_direct(UsageCall *call, text *key, const UsagePeriod *period, bool 
 	else if (known)
 	{
 		/* this transaction holds the row: judge it with the delta */
+		int64		after;
+
 		row.used += pending;
 		if (!usage_counter_accepts(&row, call->quantity, limited, call->ent.max_quantity,
 								   call->now))
 			raise_limit(call, row.used + row.held, row.held);
+		if (pg_add_s64_overflow(row.used, call->quantity, &after))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("bigint out of range")));
 		usage_deltas_add(&ckey, call->quantity);
-		*used = row.used + call->quantity;
+		*used = after;
 		*held = row.held;
 	}
 	else

@@ -553,7 +553,8 @@ CREATE FUNCTION ipai._usage_periods_changed() RETURNS trigger
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
-	IF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'organizations' THEN
+	-- (on Citus the trigger fires on a shard: organizations_<shard id>)
+	IF TG_TABLE_NAME OPERATOR(pg_catalog.~) '^organizations(_[0-9]+)?$' THEN
 		PERFORM ipai._usage_counters_rebase(NEW.id);
 	ELSIF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
 		PERFORM ipai._usage_subscription_moved(OLD.org_id, OLD.status, OLD.plan_id,
