@@ -47,6 +47,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 /* member roles, in order */
@@ -78,6 +79,7 @@ typedef struct UsageCall
 	TimestampTz now;
 	Oid			save_userid;
 	int			save_sec;
+	bool		spi;			/* connected to SPI (call_spi) */
 } UsageCall;
 
 /* the result of check and consume */
@@ -167,17 +169,41 @@ key_argument(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
- * Connects to SPI, switches to the extension owner, and resolves the
- * organization (22023 when unknown), the caller, and the feature (not
- * judged yet: see require_feature).
+ * Connects to SPI on the first statement of the call: the fast path
+ * (usage_direct.c) usually needs none.
+ */
+static void
+call_spi(UsageCall *call)
+{
+	if (!call->spi)
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		call->spi = true;
+	}
+}
+
+/* a kept statement of usage_cache.c, through SPI */
+static uint64
+call_exec(UsageCall *call, UsageStmt stmt, Datum *values, const char *nulls,
+		  bool read_only)
+{
+	call_spi(call);
+	return usage_exec(stmt, values, nulls, read_only, false);
+}
+
+/*
+ * Switches to the extension owner, and resolves the organization (22023
+ * when unknown), the caller, and the feature (not judged yet: see
+ * require_feature).  Connects to SPI when a cache must be loaded.
  */
 static void
 call_begin(UsageCall *call)
 {
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
 	usage_become_owner(&call->save_userid, &call->save_sec);
 	usage_refresh_caches();
+	if (!usage_caches_warm(&call->org_id))
+		call_spi(call);
 
 	if (!usage_org_lookup(&call->org_id, &call->org))
 		ereport(ERROR,
@@ -204,7 +230,9 @@ static void
 call_end(UsageCall *call)
 {
 	usage_restore_user(call->save_userid, call->save_sec);
-	SPI_finish();
+	if (call->spi)
+		SPI_finish();
+	call->spi = false;
 }
 
 static void
@@ -234,7 +262,7 @@ judge_rank(UsageCall *call, OrgRank rank, OrgRank min_rank)
 						   rank_names[min_rank], org_text(call), rank_names[rank])));
 }
 
-/* the acting user's rank in the organization (one statement) */
+/* the acting user's rank in the organization (one read) */
 static OrgRank
 member_rank(UsageCall *call)
 {
@@ -244,9 +272,19 @@ member_rank(UsageCall *call)
 
 	if (!call->has_user)
 		return RANK_NONE;
+	if (usage_direct_usable(false))
+	{
+		UsageDirect d;
+		const char *role;
+
+		usage_direct_begin(&d, false);
+		role = usage_direct_member_role(&d, &call->org_id, &call->user);
+		usage_direct_end(&d);
+		return role ? rank_of(role) : RANK_NONE;
+	}
 	values[0] = UUIDPGetDatum(&call->org_id);
 	values[1] = UUIDPGetDatum(&call->user);
-	if (usage_exec(STMT_MEMBER_ROLE, values, NULL, true, false) == 0)
+	if (call_exec(call, STMT_MEMBER_ROLE, values, NULL, true) == 0)
 		return RANK_NONE;
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	return isnull ? RANK_NONE : rank_of(TextDatumGetCString(d));
@@ -285,9 +323,80 @@ read_window_usage(UsageCall *call, const UsagePeriod *period, Datum *values, boo
 	if (call->ent.source != USAGE_FROM_EVENTS || TIMESTAMP_IS_NOBEGIN(period->start))
 		return;
 	values[3] = TimestampTzGetDatum(period->end);
-	usage_exec(STMT_WINDOW_SUM, values, period->has_end ? NULL : "   n", !fresh, false);
+	call_exec(call, STMT_WINDOW_SUM, values, period->has_end ? NULL : "   n", !fresh);
 	*used = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 										1, &isnull));
+}
+
+/* the active holds of the counter at values[0..2] (one had expired) */
+static void
+read_live_holds(UsageCall *call, Datum *values, bool fresh, int64 *held)
+{
+	bool		isnull;
+
+	values[3] = TimestampTzGetDatum(call->now);
+	call_exec(call, STMT_HOLDS_SUM, values, NULL, !fresh);
+	*held = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										1, &isnull));
+}
+
+/* the counter key of the call's feature in period */
+static void
+counter_key(UsageCall *call, const UsagePeriod *period, UsageCounterKey *key)
+{
+	memset(key, 0, sizeof(*key));
+	key->org_id = call->org_id;
+	strlcpy(key->feature, call->ent.feature, sizeof(key->feature));
+	key->period_start = period->start;
+}
+
+/*
+ * read_usage on the fast path: the same reads as the SPI statements (the
+ * membership and the counter with the caller's snapshot, or a fresh one
+ * after CommandCounterIncrement when fresh, as a read-write SPI statement
+ * takes), and what this transaction recorded and has not written yet.
+ * values[0..2]: org, feature, period start.
+ */
+static void
+read_usage_direct(UsageCall *call, OrgRank min_rank, bool fresh, const UsagePeriod *period,
+				  Datum *values, int64 *used, int64 *held)
+{
+	UsageDirect d;
+	UsageCounterKey key;
+	UsageCounterRow row;
+	int64		pending = 0;
+	bool		found;
+
+	if (fresh)
+	{
+		CommandCounterIncrement();
+		PushActiveSnapshot(GetTransactionSnapshot());
+	}
+	usage_direct_begin(&d, false);
+	if (!call->privileged)
+	{
+		const char *role;
+
+		if (!call->has_user)
+			not_a_member(call);
+		role = usage_direct_member_role(&d, &call->org_id, &call->user);
+		judge_rank(call, role ? rank_of(role) : RANK_NONE, min_rank);
+	}
+	counter_key(call, period, &key);
+	found = usage_deltas_get(&key, &row, &pending) || usage_direct_counter_read(&d, &key, &row);
+	usage_direct_end(&d);
+	if (!found)
+		read_window_usage(call, period, values, fresh, used);
+	else
+	{
+		*used = row.used + pending;
+		if (row.has_hold_expiry && row.hold_expires_at > call->now)
+			*held = row.held;
+		else if (row.has_hold_expiry)
+			read_live_holds(call, values, fresh, held);
+	}
+	if (fresh)
+		PopActiveSnapshot();
 }
 
 /*
@@ -317,7 +426,7 @@ read_usage(UsageCall *call, OrgRank min_rank, bool fresh, int64 *used, int64 *he
 		require_rank(call, min_rank);
 		values[0] = UUIDPGetDatum(&call->org_id);
 		values[1] = TimestampTzGetDatum(call->now);
-		usage_exec(STMT_SEATS_COUNT, values, NULL, !fresh, false);
+		call_exec(call, STMT_SEATS_COUNT, values, NULL, !fresh);
 		*used = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 											SPI_tuptable->tupdesc, 1, &isnull));
 		return;
@@ -327,9 +436,14 @@ read_usage(UsageCall *call, OrgRank min_rank, bool fresh, int64 *used, int64 *he
 	values[0] = UUIDPGetDatum(&call->org_id);
 	values[1] = CStringGetTextDatum(call->ent.feature);
 	values[2] = TimestampTzGetDatum(period.start);
+	if (usage_direct_usable(false))
+	{
+		read_usage_direct(call, min_rank, fresh, &period, values, used, held);
+		return;
+	}
 	if (call->privileged)
 	{
-		if (usage_exec(STMT_COUNTER_READ, values, NULL, !fresh, false) == 0)
+		if (call_exec(call, STMT_COUNTER_READ, values, NULL, !fresh) == 0)
 		{
 			read_window_usage(call, &period, values, fresh, used);
 			return;
@@ -341,7 +455,7 @@ read_usage(UsageCall *call, OrgRank min_rank, bool fresh, int64 *used, int64 *he
 		if (!call->has_user)
 			not_a_member(call);
 		values[3] = UUIDPGetDatum(&call->user);
-		usage_exec(STMT_COUNTER_READ_MEMBER, values, NULL, !fresh, false);
+		call_exec(call, STMT_COUNTER_READ_MEMBER, values, NULL, !fresh);
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		judge_rank(call, isnull ? RANK_NONE : rank_of(TextDatumGetCString(d)), min_rank);
 		col = 2;
@@ -370,10 +484,7 @@ read_usage(UsageCall *call, OrgRank min_rank, bool fresh, int64 *used, int64 *he
 		return;
 	}
 	/* a hold has expired since the counter was written: sum the live ones */
-	values[3] = TimestampTzGetDatum(call->now);
-	usage_exec(STMT_HOLDS_SUM, values, NULL, !fresh, false);
-	*held = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-										1, &isnull));
+	read_live_holds(call, values, fresh, held);
 }
 
 /* does quantity more fit?  (current + quantity <= max, without overflow) */
@@ -492,41 +603,83 @@ answer_row(FunctionCallInfo fcinfo, UsageCall *call, UsageAnswer *answer)
 }
 
 /*
- * record_event
- *		Inserts one usage event and adds it to its counter; the heart of
- *		record_usage, consume_entitlement and finalize_hold.
- *
- * Two kept statements: the event INSERT (with the Stripe meter event in the
- * same statement for metered features), then the counter UPDATE whose
- * WHERE clause is the hard limit when enforce is set.  A refused UPDATE
- * goes to the slow path, which decides under the counter's row lock and
- * raises IP001 if the event does not fit; the error undoes the insert.
- *
- * Returns false, recording nothing, when key was already used with the same
- * feature and quantity; raises 22023 when it was used for other usage.
- * Fills *used and *held with the counter after the event.
+ * The key was used before by an event of (old_feature, old_quantity): the
+ * same usage again (false: nothing to record), or a mistake (22023).
  */
 static bool
-record_event(UsageCall *call, text *key, TimestampTz occurred_at, bool enforce,
-			 Datum hold_id, bool has_hold, int64 *used, int64 *held)
+key_reused(UsageCall *call, text *key, const char *old_feature, int64 old_quantity)
 {
-	UsagePeriod period;
+	if (old_quantity != call->quantity || strcmp(old_feature, call->ent.feature) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("idempotency key \"%s\" was already used for different usage",
+						text_to_cstring(key)),
+				 errdetail("It recorded %lld of \"%s\"; this call asks for %lld of \"%s\".",
+						   (long long) old_quantity, old_feature,
+						   (long long) call->quantity, call->ent.feature),
+				 errhint("Use a new idempotency key for new usage.")));
+	return false;
+}
+
+/*
+ * The slow path of a counter update: no counter for this period yet, an
+ * expired hold to forget, or over the limit.  Decides under the counter's
+ * row lock (ipai._usage_counter_lock, which creates a missing counter with
+ * what it carries), raises IP001 when the event does not fit, else adds it.
+ */
+static void
+counter_decide(UsageCall *call, const UsagePeriod *period, bool limited,
+			   int64 *used, int64 *held)
+{
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	bool		isnull;
+
+	/* $1 org, $2 feature, $3 period_start, $4 period_end, $5 now */
+	values[0] = UUIDPGetDatum(&call->org_id);
+	values[1] = CStringGetTextDatum(call->ent.feature);
+	values[2] = TimestampTzGetDatum(period->start);
+	values[3] = TimestampTzGetDatum(period->end);
+	nulls[3] = period->has_end ? ' ' : 'n';
+	values[4] = TimestampTzGetDatum(call->now);
+	call_exec(call, STMT_COUNTER_LOCK, values, nulls, false);
+	*used = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*held = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (limited && !fits(&call->ent, *used + *held, call->quantity))
+		raise_limit(call, *used + *held, *held);
+
+	/* $1 org, $2 feature, $3 period_start, $4 quantity, $5 now */
+	values[3] = Int64GetDatum(call->quantity);
+	nulls[3] = ' ';
+	if (call_exec(call, STMT_COUNTER_ADD, values, nulls, false) != 1)
+		elog(ERROR, "usage counter disappeared");
+	*used = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*held = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+}
+
+/*
+ * record_event through SPI (the reference implementation): two kept
+ * statements, the event INSERT (with the Stripe meter event in the same
+ * statement for metered features), then the counter UPDATE whose WHERE
+ * clause is the hard limit when limited.  A refused UPDATE goes to the
+ * slow path.
+ */
+static bool
+record_event_spi(UsageCall *call, text *key, const UsagePeriod *period, bool metered,
+				 bool limited, TimestampTz occurred_at, Datum hold_id, bool has_hold,
+				 int64 *used, int64 *held)
+{
 	Datum		values[12];
 	char		nulls[12];
-	bool		metered = call->ent.metered && call->in_plan;
-	bool		limited = enforce && call->ent.hard && !call->ent.unlimited;
 	UsageStmt	stmt;
 	bool		isnull;
-	Datum		feature = CStringGetTextDatum(call->ent.feature);
-
-	usage_period_for(&call->org, &call->ent, occurred_at, &period);
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = UUIDPGetDatum(&call->org_id);
-	values[1] = feature;
+	values[1] = CStringGetTextDatum(call->ent.feature);
 	values[2] = Int64GetDatum(call->quantity);
 	values[3] = TimestampTzGetDatum(occurred_at);
-	values[4] = TimestampTzGetDatum(period.start);
+	values[4] = TimestampTzGetDatum(period->start);
 	values[5] = BoolGetDatum(metered);
 	values[6] = hold_id;
 	nulls[6] = has_hold ? ' ' : 'n';
@@ -549,40 +702,29 @@ record_event(UsageCall *call, text *key, TimestampTz occurred_at, bool enforce,
 		stmt = key ? STMT_EVENT_INSERT_KEYED : STMT_EVENT_INSERT;
 	}
 
-	if (usage_exec(stmt, values, nulls, false, false) == 0)
+	if (call_exec(call, stmt, values, nulls, false) == 0)
 	{
 		/* the key was used before: the same usage again, or a mistake? */
 		Datum		kvalues[2];
-		char	   *old_feature;
-		int64		old_quantity;
 
 		kvalues[0] = UUIDPGetDatum(&call->org_id);
 		kvalues[1] = PointerGetDatum(key);
-		if (key == NULL || usage_exec(STMT_EVENT_BY_KEY, kvalues, NULL, false, false) == 0)
+		if (key == NULL || call_exec(call, STMT_EVENT_BY_KEY, kvalues, NULL, false) == 0)
 			elog(ERROR, "usage event was neither recorded nor found");
-		old_feature = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0],
-														SPI_tuptable->tupdesc, 1, &isnull));
-		old_quantity = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-												   SPI_tuptable->tupdesc, 2, &isnull));
-		if (old_quantity != call->quantity || strcmp(old_feature, call->ent.feature) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("idempotency key \"%s\" was already used for different usage",
-							text_to_cstring(key)),
-					 errdetail("It recorded %lld of \"%s\"; this call asks for %lld of \"%s\".",
-							   (long long) old_quantity, old_feature,
-							   (long long) call->quantity, call->ent.feature),
-					 errhint("Use a new idempotency key for new usage.")));
-		return false;
+		return key_reused(call, key,
+						  TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0],
+															SPI_tuptable->tupdesc, 1, &isnull)),
+						  DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													  SPI_tuptable->tupdesc, 2, &isnull)));
 	}
 
 	/* $1 org, $2 feature, $3 quantity, $4 period_start, $5 now, $6 limit */
 	memset(nulls, ' ', sizeof(nulls));
-	values[3] = TimestampTzGetDatum(period.start);
+	values[3] = TimestampTzGetDatum(period->start);
 	values[4] = TimestampTzGetDatum(call->now);
 	values[5] = Int64GetDatum(call->ent.max_quantity);
 	nulls[5] = limited ? ' ' : 'n';
-	if (usage_exec(STMT_COUNTER_UPDATE, values, nulls, false, false) == 1)
+	if (call_exec(call, STMT_COUNTER_UPDATE, values, nulls, false) == 1)
 	{
 		*used = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 											1, &isnull));
@@ -590,31 +732,136 @@ record_event(UsageCall *call, text *key, TimestampTz occurred_at, bool enforce,
 											2, &isnull));
 		return true;
 	}
-
-	/*
-	 * Slow path: no counter for this period yet, an expired hold to forget,
-	 * or over the limit.  Decide under the counter's row lock.
-	 * $1 org, $2 feature, $3 period_start, $4 period_end, $5 now.
-	 */
-	values[2] = TimestampTzGetDatum(period.start);
-	values[3] = TimestampTzGetDatum(period.end);
-	nulls[3] = period.has_end ? ' ' : 'n';
-	values[4] = TimestampTzGetDatum(call->now);
-	nulls[5] = 'n';
-	usage_exec(STMT_COUNTER_LOCK, values, nulls, false, false);
-	*used = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	*held = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	if (limited && !fits(&call->ent, *used + *held, call->quantity))
-		raise_limit(call, *used + *held, *held);
-
-	/* $1 org, $2 feature, $3 period_start, $4 quantity, $5 now */
-	values[3] = Int64GetDatum(call->quantity);
-	nulls[3] = ' ';
-	if (usage_exec(STMT_COUNTER_ADD, values, nulls, false, false) != 1)
-		elog(ERROR, "usage counter disappeared");
-	*used = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	*held = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	counter_decide(call, period, limited, used, held);
 	return true;
+}
+
+/*
+ * record_event on the fast path (usage_direct.c): the same rows, checks
+ * and errors without SPI, in the order of the SPI statements -- the event
+ * (the idempotency key decided first), its meter event, then the counter.
+ * The first event of the transaction on a counter updates the row, which
+ * this transaction then holds; later ones add to a delta written before
+ * any reader and at commit (usage_deltas.c), judged against the limit on
+ * the row as written plus the delta.  What the UPDATE's WHERE clause would
+ * refuse goes to the same slow path as the SPI version.
+ */
+static bool
+record_event_direct(UsageCall *call, text *key, const UsagePeriod *period, bool metered,
+					bool limited, TimestampTz occurred_at, Datum hold_id, bool has_hold,
+					int64 *used, int64 *held)
+{
+	UsageDirect d;
+	UsageCounterKey ckey;
+	UsageCounterRow row;
+	UsageEventRow ev;
+	int64		pending = 0;
+	int64		event_id;
+	char	   *old_feature = NULL;
+	int64		old_quantity = 0;
+	bool		known;
+	bool		have_row = false;
+
+	/* as a read-write SPI statement: a new command, a fresh snapshot */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	usage_direct_begin(&d, true);
+
+	memset(&ev, 0, sizeof(ev));
+	ev.org_id = call->org_id;
+	ev.feature = call->ent.feature;
+	ev.quantity = call->quantity;
+	ev.idempotency_key = key;
+	ev.occurred_at = occurred_at;
+	ev.period_start = period->start;
+	ev.metered = metered;
+	ev.has_hold = has_hold;
+	if (has_hold)
+		ev.hold_id = *DatumGetUUIDP(hold_id);
+	ev.has_recorded_by = call->has_user;
+	ev.recorded_by = call->user;
+	ev.recorded_at = call->now;
+	if (!usage_direct_event_insert(&d, &ev, &event_id, &old_feature, &old_quantity))
+	{
+		usage_direct_end(&d);
+		PopActiveSnapshot();
+		return key_reused(call, key, old_feature, old_quantity);
+	}
+	if (metered)
+		usage_direct_meter_event(&d, &call->org_id, event_id, call->ent.meter_event_name,
+								 call->org.has_customer ? call->org.stripe_customer_id : NULL,
+								 call->quantity, occurred_at);
+
+	counter_key(call, period, &ckey);
+	known = usage_deltas_get(&ckey, &row, &pending);
+	if (known && row.has_hold_expiry && row.hold_expires_at <= call->now)
+		known = false;			/* a hold to forget: the slow path recounts */
+	else if (known)
+	{
+		/* this transaction holds the row: judge it with the delta */
+		int64		after;
+
+		row.used += pending;
+		if (!usage_counter_accepts(&row, call->quantity, limited, call->ent.max_quantity,
+								   call->now))
+			raise_limit(call, row.used + row.held, row.held);
+		if (pg_add_s64_overflow(row.used, call->quantity, &after))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("bigint out of range")));
+		usage_deltas_add(&ckey, call->quantity);
+		*used = after;
+		*held = row.held;
+	}
+	else
+	{
+		have_row = usage_direct_counter_read(&d, &ckey, &row);
+		if (have_row &&
+			usage_counter_accepts(&row, call->quantity, limited, call->ent.max_quantity,
+								  call->now) &&
+			usage_direct_counter_add(&d, &row, call->quantity, limited, call->ent.max_quantity,
+									 call->now) == COUNTER_ADDED)
+		{
+			usage_deltas_remember(&ckey, &row);
+			*used = row.used;
+			*held = row.held;
+		}
+		else
+			have_row = false;
+	}
+	usage_direct_end(&d);
+	if (!known && !have_row)
+		counter_decide(call, period, limited, used, held);
+	PopActiveSnapshot();
+	return true;
+}
+
+/*
+ * record_event
+ *		Inserts one usage event and adds it to its counter; the heart of
+ *		record_usage, consume_entitlement and finalize_hold.  The fast path
+ *		when the tables qualify (usage_direct.c), else SPI.
+ *
+ * Returns false, recording nothing, when key was already used with the same
+ * feature and quantity; raises 22023 when it was used for other usage, and
+ * IP001 when enforce is set and the event does not fit a hard limit (the
+ * error undoes the insert).  Fills *used and *held with the counter after
+ * the event.
+ */
+static bool
+record_event(UsageCall *call, text *key, TimestampTz occurred_at, bool enforce,
+			 Datum hold_id, bool has_hold, int64 *used, int64 *held)
+{
+	UsagePeriod period;
+	bool		metered = call->ent.metered && call->in_plan;
+	bool		limited = enforce && call->ent.hard && !call->ent.unlimited;
+
+	usage_period_for(&call->org, &call->ent, occurred_at, &period);
+	if (usage_direct_usable(true))
+		return record_event_direct(call, key, &period, metered, limited, occurred_at,
+								   hold_id, has_hold, used, held);
+	return record_event_spi(call, key, &period, metered, limited, occurred_at,
+							hold_id, has_hold, used, held);
 }
 
 PG_FUNCTION_INFO_V1(ipai_check_entitlement);

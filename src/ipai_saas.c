@@ -28,6 +28,9 @@ char	   *ipai_user_id_setting = NULL;
 char	   *ipai_scheduler_database = NULL;
 bool		ipai_scheduler_enabled = true;
 
+/* metering: read and write the usage tables without SPI when they qualify */
+bool		ipai_usage_fast_path = true;
+
 /*
  * _PG_init
  *		Define the ipai.* settings and reserve the prefix.
@@ -65,6 +68,16 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("ipai.usage_fast_path",
+							 "Lets the metering functions read and write their tables without SPI.",
+							 "When off, or when a table is not a plain local heap table (a Citus "
+							 "table, a view), they run their SQL statements through SPI.",
+							 &ipai_usage_fast_path,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
 	/* the worker's own settings, its registration and shared memory */
 	ipai_scheduler_init();
 
@@ -73,6 +86,10 @@ _PG_init(void)
 
 	/* with Citus: the approval notifications written there are sent here */
 	ipai_citus_relay_init();
+
+	/* the metering fast path: its calls counted, counter deltas written */
+	usage_direct_init();
+	usage_deltas_init();
 
 	MarkGUCPrefixReserved("ipai");
 }

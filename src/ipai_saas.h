@@ -33,6 +33,12 @@
 extern char *ipai_user_id_setting;
 extern char *ipai_scheduler_database;
 extern bool ipai_scheduler_enabled;
+extern bool ipai_usage_fast_path;
+
+/* usage_direct.c, usage_deltas.c: the metering fast path's hooks and
+ * callbacks, installed by _PG_init */
+extern void usage_direct_init(void);
+extern void usage_deltas_init(void);
 
 /* citus.c: SPI_prepare_cursor options of kept statements; Citus here? */
 extern int	ipai_spi_plan_options(int single_node);
@@ -49,6 +55,9 @@ extern void ipai_citus_relay_init(void);
 /* identity.c */
 extern bool ipai_current_user_uuid(pg_uuid_t *result);
 extern bool ipai_parse_uuid(const char *str, pg_uuid_t *out);
+
+/* outbox_notify.c: wake the outbox senders (throttled NOTIFY, at commit) */
+extern void ipai_outbox_wake(void);
 
 /* diff.c: word diff for C callers; chunks as in diff_core.h */
 struct IpaiDiffResult;
@@ -78,6 +87,56 @@ extern void ipai_word_diff(const char *old_data, size_t old_len,
 #else
 #define ipai_make_json_lex(json, len) \
 	makeJsonLexContextCstringLen((json), (len), GetDatabaseEncoding(), true)
+#endif
+
+/*
+ * The executor pieces the metering fast path (usage_direct.c) uses to write
+ * rows the way logical replication applies them.
+ *
+ * PostgreSQL 16 made table_tuple_update report which indexes need new
+ * entries (TU_UpdateIndexes: none, all, summarizing only) where 15 had a
+ * bool, and gave ExecInsertIndexTuples an onlySummarizing argument.
+ * PostgreSQL 17 made getIdentitySequence take the Relation.  PostgreSQL 18
+ * gave ExecCheckIndexConstraints the TID of a tuple to ignore (none here)
+ * and index_beginscan an instrumentation argument (none here).
+ * Macros only: the files that use them include the executor headers.
+ */
+#if PG_VERSION_NUM >= 160000
+#define ipai_update_indexes TU_UpdateIndexes
+#define IPAI_INDEXES_ALL TU_All
+#define ipai_update_needs_index_entries(u) ((u) != TU_None)
+#define ipai_insert_index_tuples(rri, slot, estate, update, nodup, conflict, arbiters, u) \
+	ExecInsertIndexTuples((rri), (slot), (estate), (update), (nodup), (conflict), \
+						  (arbiters), (u) == TU_Summarizing)
+#else
+#define ipai_update_indexes bool
+#define IPAI_INDEXES_ALL true
+#define ipai_update_needs_index_entries(u) (u)
+#define ipai_insert_index_tuples(rri, slot, estate, update, nodup, conflict, arbiters, u) \
+	ExecInsertIndexTuples((rri), (slot), (estate), (update), (nodup), (conflict), (arbiters))
+#endif
+
+#if PG_VERSION_NUM >= 170000
+#define ipai_identity_sequence(rel, attnum) getIdentitySequence((rel), (attnum), true)
+#else
+#define ipai_identity_sequence(rel, attnum) \
+	getIdentitySequence(RelationGetRelid(rel), (attnum), true)
+#endif
+
+#if PG_VERSION_NUM >= 180000
+#define ipai_index_beginscan(heap, index, snapshot, nkeys, norderbys) \
+	index_beginscan((heap), (index), (snapshot), NULL, (nkeys), (norderbys))
+#else
+#define ipai_index_beginscan(heap, index, snapshot, nkeys, norderbys) \
+	index_beginscan((heap), (index), (snapshot), (nkeys), (norderbys))
+#endif
+
+#if PG_VERSION_NUM >= 180000
+#define ipai_check_index_constraints(rri, slot, estate, conflict_tid, arbiters) \
+	ExecCheckIndexConstraints((rri), (slot), (estate), (conflict_tid), NULL, (arbiters))
+#else
+#define ipai_check_index_constraints(rri, slot, estate, conflict_tid, arbiters) \
+	ExecCheckIndexConstraints((rri), (slot), (estate), (conflict_tid), (arbiters))
 #endif
 
 /*

@@ -13,7 +13,8 @@
  * a drain that found rows a sender looks again within 200 ms, so rows
  * written inside the window are not left waiting for the poll.
  *
- * Contract: AFTER INSERT ... FOR EACH STATEMENT on ipai.outbox.  The
+ * Contract: AFTER INSERT ... FOR EACH STATEMENT on ipai.outbox; writers that
+ * bypass the executor call ipai_outbox_wake() once per statement instead.  The
  * notification is queued in the transaction (sent at commit, dropped on
  * abort); an aborted transaction forgets the backend's last notification,
  * so the next commit notifies again.  No memory is allocated past the
@@ -44,24 +45,16 @@ outbox_notify_xact_callback(XactEvent event, void *arg)
 		last_notify = 0;
 }
 
-PG_FUNCTION_INFO_V1(ipai_outbox_notify);
-
 /*
- * ipai_outbox_notify
- *		Trigger: NOTIFY ipai_outbox, '' unless this backend did so less
- *		than 100 ms ago.
+ * ipai_outbox_wake
+ *		NOTIFY ipai_outbox, '' unless this backend did so less than 100 ms
+ *		ago: the trigger's body, also called by writers that insert outbox
+ *		rows without the executor (the metering fast path, usage_direct.c).
  */
-Datum
-ipai_outbox_notify(PG_FUNCTION_ARGS)
+void
+ipai_outbox_wake(void)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	TimestampTz now;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "ipai_outbox_notify: not called by trigger manager");
-	if (!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
-		elog(ERROR, "ipai_outbox_notify: must be fired AFTER, FOR EACH STATEMENT");
 
 	if (!callback_registered)
 	{
@@ -76,5 +69,24 @@ ipai_outbox_notify(PG_FUNCTION_ARGS)
 		Async_Notify("ipai_outbox", "");
 		last_notify = now;
 	}
+}
+
+PG_FUNCTION_INFO_V1(ipai_outbox_notify);
+
+/*
+ * ipai_outbox_notify
+ *		Trigger: ipai_outbox_wake().
+ */
+Datum
+ipai_outbox_notify(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "ipai_outbox_notify: not called by trigger manager");
+	if (!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
+		elog(ERROR, "ipai_outbox_notify: must be fired AFTER, FOR EACH STATEMENT");
+	ipai_outbox_wake();
 	return PointerGetDatum(NULL);
 }

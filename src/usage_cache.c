@@ -46,6 +46,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
+#include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -406,10 +407,27 @@ resolve_relids(void)
  *		transaction commits (of this backend at its next command, and on
  *		abort).  Called by the invalidation triggers.
  */
+static int64 signals_sent = 0;
+
 void
 usage_signal_caches(void)
 {
 	CacheInvalidateRelcacheByRelid(lookup_signal_relid());
+	signals_sent++;
+}
+
+PG_FUNCTION_INFO_V1(ipai_usage_cache_signals);
+
+/*
+ * ipai._usage_cache_signals() returns bigint
+ *
+ * How many cache signals this backend has sent (usage_signal_caches): for
+ * the tests of the invalidation triggers.  Not granted to anyone.
+ */
+Datum
+ipai_usage_cache_signals(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(signals_sent);
 }
 
 static HTAB *
@@ -699,6 +717,18 @@ usage_org_lookup(const pg_uuid_t *org_id, OrgInfo *out)
 	entry->info = info;
 	*out = info;
 	return true;
+}
+
+/*
+ * usage_caches_warm
+ *		Can usage_org_lookup and the entitlement lookups answer without
+ *		loading (and so without SPI)?  Call after usage_refresh_caches.
+ */
+bool
+usage_caches_warm(const pg_uuid_t *org_id)
+{
+	return entitlement_cache != NULL && org_cache != NULL &&
+		hash_search(org_cache, org_id, HASH_FIND, NULL) != NULL;
 }
 
 /* remembers the calendar month computed for an organization */

@@ -2,7 +2,10 @@
  *
  * usage_triggers.c
  *		Limits where usage is created (seats), the metering cache
- *		invalidation trigger, and the limit errors.
+ *		invalidation triggers, and the limit errors.
+ *
+ * Subscription updates: ipai._usage_subscription_changed() decides in C
+ * whether one matters to the metering caches or usage periods (below).
  *
  * Seats are members plus pending invitations (accepted_at and revoked_at
  * NULL, expires_at in the future).  ipai._seat_limit() runs BEFORE INSERT
@@ -33,7 +36,9 @@
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "catalog/pg_type.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
@@ -98,6 +103,161 @@ ipai_raise_usage_limit(PG_FUNCTION_ARGS)
 		usage_raise_seats(current, maximum, requested);
 	usage_raise_limit(feature, current, held, maximum, requested);
 	PG_RETURN_VOID();
+}
+
+/*
+ * Does a subscription in this status give the organization its plan (and
+ * so its usage periods)?  The rule of ipai.subscription_grants_plan().
+ */
+static bool
+status_grants_plan(HeapTuple tuple, TupleDesc desc, int attno)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tuple, desc, attno, &isnull);
+	const char *status;
+
+	if (isnull)
+		return false;
+	status = TextDatumGetCString(d);
+	return strcmp(status, "active") == 0 || strcmp(status, "trialing") == 0 ||
+		strcmp(status, "past_due") == 0;
+}
+
+/* is column name of the two row versions the same (NULLs equal)? */
+static bool
+column_same(HeapTuple a, HeapTuple b, TupleDesc desc, int attno)
+{
+	Form_pg_attribute att = TupleDescAttr(desc, attno - 1);
+	bool		anull,
+				bnull;
+	Datum		ad = SPI_getbinval(a, desc, attno, &anull);
+	Datum		bd = SPI_getbinval(b, desc, attno, &bnull);
+
+	if (anull || bnull)
+		return anull == bnull;
+	return datumIsEqual(ad, bd, att->attbyval, att->attlen);
+}
+
+/* the attribute number of a column of the trigger's table */
+static int
+attno_of(TupleDesc desc, const char *name)
+{
+	int			attno = SPI_fnumber(desc, name);
+
+	if (attno <= 0)
+		elog(ERROR, "column \"%s\" is missing", name);
+	return attno;
+}
+
+/*
+ * What changed in an UPDATE of ipai.subscriptions, for the metering
+ * triggers: the organization, the period window, whether the status grants
+ * the plan (the caches and usage periods depend on these), and the plan.
+ */
+typedef struct SubscriptionChange
+{
+	bool		org;
+	bool		window;
+	bool		grants;
+	bool		plan;
+} SubscriptionChange;
+
+static void
+subscription_change(TriggerData *trigdata, SubscriptionChange *ch)
+{
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	HeapTuple	oldt = trigdata->tg_trigtuple;
+	HeapTuple	newt = trigdata->tg_newtuple;
+	int			status = attno_of(desc, "status");
+
+	ch->org = !column_same(oldt, newt, desc, attno_of(desc, "org_id"));
+	ch->window = !column_same(oldt, newt, desc, attno_of(desc, "current_period_start")) ||
+		!column_same(oldt, newt, desc, attno_of(desc, "current_period_end"));
+	ch->grants = status_grants_plan(oldt, desc, status) != status_grants_plan(newt, desc, status);
+	ch->plan = !column_same(oldt, newt, desc, attno_of(desc, "plan_id"));
+}
+
+PG_FUNCTION_INFO_V1(ipai_usage_subscription_changed);
+
+/*
+ * ipai._usage_subscription_changed(what) trigger, AFTER UPDATE ... FOR EACH
+ * ROW on ipai.subscriptions: the metering work of a subscription update,
+ * done only when what it depends on changed.  Decided here, in C, instead
+ * of in the triggers' WHEN clauses, which PostgreSQL parses and plans anew
+ * for every statement (a tenth of a webhook's cost).
+ *
+ *	'cache'		the organization, the period or whether the status grants the
+ *				plan changed: drop every backend's metering caches (as
+ *				ipai._usage_cache_invalidate does).
+ *	'periods'	the same or the plan changed: ipai._usage_subscription_moved()
+ *				rebases the counters and back-fills meter events, for what
+ *				changed only.  A status change between two statuses that
+ *				grant the plan (active, past_due) changes nothing.
+ */
+Datum
+ipai_usage_subscription_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	SubscriptionChange ch;
+	const char *what;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "ipai._usage_subscription_changed() must be called as a trigger");
+	if (!TRIGGER_FIRED_AFTER(trigdata->tg_event) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) || trigdata->tg_trigger->tgnargs != 1)
+		elog(ERROR, "ipai._usage_subscription_changed() must fire after each updated row");
+	what = trigdata->tg_trigger->tgargs[0];
+	subscription_change(trigdata, &ch);
+
+	if (strcmp(what, "cache") == 0)
+	{
+		if (ch.org || ch.window || ch.grants)
+			usage_signal_caches();
+	}
+	else if (strcmp(what, "periods") == 0)
+	{
+		if (ch.org || ch.window || ch.grants || ch.plan)
+		{
+			static SPIPlanPtr plan = NULL;
+			static const char *const cols[5] = {
+				"org_id", "status", "plan_id", "current_period_start", "current_period_end"
+			};
+			Oid			types[10] = {UUIDOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+			UUIDOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+			TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+			Datum		values[10];
+			char		nulls[10];
+			Oid			save_userid;
+			int			save_sec;
+			int			i;
+
+			for (i = 0; i < 10; i++)
+			{
+				bool		isnull;
+				HeapTuple	t = i < 5 ? trigdata->tg_trigtuple : trigdata->tg_newtuple;
+
+				values[i] = SPI_getbinval(t, desc, attno_of(desc, cols[i % 5]), &isnull);
+				nulls[i] = isnull ? 'n' : ' ';
+			}
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+			usage_become_owner(&save_userid, &save_sec);
+			if (plan == NULL)
+			{
+				plan = SPI_prepare("SELECT ipai._usage_subscription_moved($1, $2, $3, $4, $5, "
+								   "$6, $7, $8, $9, $10)", 10, types);
+				if (plan == NULL || SPI_keepplan(plan) != 0)
+					elog(ERROR, "could not prepare the subscription trigger's statement");
+			}
+			if (SPI_execute_plan(plan, values, nulls, false, 0) < 0)
+				elog(ERROR, "ipai._usage_subscription_moved() failed");
+			usage_restore_user(save_userid, save_sec);
+			SPI_finish();
+		}
+	}
+	else
+		elog(ERROR, "unknown ipai._usage_subscription_changed() kind \"%s\"", what);
+	return PointerGetDatum(NULL);
 }
 
 PG_FUNCTION_INFO_V1(ipai_usage_cache_invalidate);

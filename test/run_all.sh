@@ -19,14 +19,14 @@
 #                      here explicitly whose source is missing fails;
 #                      "none" for the package suite alone (make test-deb)
 #   IPAI_ONLY=regex    run only test files whose name matches (e.g. diff)
-#   IPAI_SUITES="regress isolation pgtap tap citus pg_upgrade package"
+#   IPAI_SUITES="regress isolation pgtap spi tap citus pg_upgrade package"
 #   IPAI_COVERAGE=0    build without coverage
 set -uo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 . "$SRC/test/lib/common.sh"
 
-SUITES=${IPAI_SUITES:-regress isolation pgtap tap citus pg_upgrade package}
+SUITES=${IPAI_SUITES:-regress isolation pgtap spi tap citus pg_upgrade package}
 VERSIONS=${IPAI_PG:-}
 explicit=1
 if [ -z "$VERSIONS" ]; then
@@ -60,7 +60,7 @@ t_all=$(date +%s)
 fail_setup() { echo "$1 0 1" >>"$results/counts"; echo "$1: $2"; }
 
 cluster_suites=""
-for s in regress isolation pgtap tap; do has_suite "$s" && cluster_suites+="$s "; done
+for s in regress isolation pgtap spi tap; do has_suite "$s" && cluster_suites+="$s "; done
 
 # staged bin directory of each version that ran, for the pg_upgrade suite
 declare -A staged=()

@@ -291,6 +291,40 @@ BEGIN
 							   OR OLD.current_period_end IS DISTINCT FROM NEW.current_period_end)
 			EXECUTE FUNCTION ipai._usage_periods_changed();
 	END IF;
+	IF from_version < 4 THEN
+		-- The events' indexes are what a consume pays for most: two instead
+		-- of three.  usage_events_metered served no query.  Windows are read
+		-- period by period, so that what other periods carry into a counter
+		-- is found without reading the counter's own events (see
+		-- ipai._usage_window_carried): usage_events_period replaces
+		-- usage_events_window (org_id, feature, occurred_at).
+		DROP INDEX ipai.usage_events_metered;
+		CREATE INDEX usage_events_period ON ipai.usage_events (org_id, period_start, occurred_at);
+		DROP INDEX ipai.usage_events_window;
+		-- Usage periods depend on the time zone and on the subscriptions,
+		-- not on the plan; and a subscription moves them only when what it
+		-- grants changes, not when it goes between two statuses that grant
+		-- the plan (active and past_due while Stripe retries a payment).
+		-- The caches keep the same things, so the same rule invalidates
+		-- them.  Decided in C (ipai._usage_subscription_changed): a WHEN
+		-- clause is parsed and planned anew for every statement.
+		DROP TRIGGER organizations_usage_periods ON ipai.organizations;
+		CREATE TRIGGER organizations_usage_periods
+			AFTER UPDATE OF timezone ON ipai.organizations
+			FOR EACH ROW WHEN (OLD.timezone IS DISTINCT FROM NEW.timezone)
+			EXECUTE FUNCTION ipai._usage_periods_changed();
+		DROP TRIGGER subscriptions_usage_periods_update ON ipai.subscriptions;
+		CREATE TRIGGER subscriptions_usage_periods_update
+			AFTER UPDATE OF org_id, status, plan_id, current_period_start, current_period_end
+			ON ipai.subscriptions
+			FOR EACH ROW EXECUTE FUNCTION ipai._usage_subscription_changed('periods');
+		DROP TRIGGER subscriptions_usage_cache_update ON ipai.subscriptions;
+		CREATE TRIGGER subscriptions_usage_cache_update
+			AFTER UPDATE OF org_id, status, current_period_start, current_period_end
+			ON ipai.subscriptions
+			FOR EACH ROW EXECUTE FUNCTION ipai._usage_subscription_changed('cache');
+		ALTER TABLE ipai.subscriptions ENABLE ALWAYS TRIGGER subscriptions_usage_cache_update;
+	END IF;
 END
 $$;
 REVOKE ALL ON FUNCTION ipai._schema_metering(integer) FROM PUBLIC;

@@ -82,6 +82,13 @@ CREATE FUNCTION ipai._record_usage(org_id uuid, feature text, quantity bigint, h
 	LANGUAGE C VOLATILE;
 REVOKE ALL ON FUNCTION ipai._record_usage(uuid, text, bigint, uuid) FROM PUBLIC;
 
+-- why this session's consumes would take the SPI path (NULL: the fast
+-- path, src/usage_direct.c)
+CREATE FUNCTION ipai._usage_fast_path() RETURNS text
+	AS 'MODULE_PATHNAME', 'ipai_usage_fast_path_status'
+	LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION ipai._usage_fast_path() FROM PUBLIC;
+
 CREATE FUNCTION ipai._raise_usage_limit(feature text, current bigint, held bigint,
 										maximum bigint, requested bigint)
 	RETURNS void
@@ -100,6 +107,17 @@ CREATE FUNCTION ipai._usage_cache_invalidate() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'ipai_usage_cache_invalidate'
 	LANGUAGE C;
 REVOKE ALL ON FUNCTION ipai._usage_cache_invalidate() FROM PUBLIC;
+
+-- the cache signals this backend sent (for tests)
+CREATE FUNCTION ipai._usage_cache_signals() RETURNS bigint
+	AS 'MODULE_PATHNAME', 'ipai_usage_cache_signals'
+	LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION ipai._usage_cache_signals() FROM PUBLIC;
+
+CREATE FUNCTION ipai._usage_subscription_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'ipai_usage_subscription_changed'
+	LANGUAGE C;
+REVOKE ALL ON FUNCTION ipai._usage_subscription_changed() FROM PUBLIC;
 
 CREATE FUNCTION ipai._seat_limit() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'ipai_seat_limit'
@@ -226,6 +244,68 @@ REVOKE ALL ON FUNCTION ipai._usage_holds_recount(uuid, text, timestamptz, timest
 -- counter is created, and recomputed when the organization's periods
 -- change; see ipai._usage_counters_rebase).  A window without an end runs
 -- to infinity (features that never reset).
+--
+-- Events are indexed by (org_id, period_start, occurred_at)
+-- (usage_events_period): a window is read period by period, so what other
+-- periods carry into a counter is found without reading the counter's own
+-- events, whose sum the counter already holds.
+
+-- The usage periods of an organization's events that start before
+-- "before", in order: a loose index scan, one probe per period.
+CREATE FUNCTION ipai._usage_event_periods(org_id uuid, before timestamptz)
+	RETURNS SETOF timestamptz
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	ROWS 12
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	p timestamptz;
+BEGIN
+	SELECT pg_catalog.min(ev.period_start) INTO p
+	  FROM ipai.usage_events ev WHERE ev.org_id OPERATOR(pg_catalog.=) $1;
+	WHILE p IS NOT NULL AND p OPERATOR(pg_catalog.<) $2 LOOP
+		RETURN NEXT p;
+		SELECT pg_catalog.min(ev.period_start) INTO p
+		  FROM ipai.usage_events ev
+		 WHERE ev.org_id OPERATOR(pg_catalog.=) $1
+		   AND ev.period_start OPERATOR(pg_catalog.>) p;
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._usage_event_periods(uuid, timestamptz) FROM PUBLIC;
+
+-- What a window carries: the usage of feature recorded in other periods
+-- than period_start with occurred_at inside [period_start, period_end).
+-- Reads only those events (and one index probe per period).
+CREATE FUNCTION ipai._usage_window_carried(org_id uuid, feature text, period_start timestamptz,
+										   period_end timestamptz)
+	RETURNS bigint
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	p timestamptz;
+	total bigint := 0;
+	part bigint;
+BEGIN
+	FOR p IN SELECT q FROM ipai._usage_event_periods($1, COALESCE($4, 'infinity')) q LOOP
+		CONTINUE WHEN p OPERATOR(pg_catalog.=) $3;
+		SELECT COALESCE(pg_catalog.sum(ev.quantity), 0)::bigint INTO part
+		  FROM ipai.usage_events ev
+		 WHERE ev.org_id OPERATOR(pg_catalog.=) $1
+		   AND ev.period_start OPERATOR(pg_catalog.=) p
+		   AND ev.occurred_at OPERATOR(pg_catalog.>=) $3
+		   AND ev.occurred_at OPERATOR(pg_catalog.<) COALESCE($4, 'infinity'::timestamptz)
+		   AND ev.feature OPERATOR(pg_catalog.=) $2;
+		total := total OPERATOR(pg_catalog.+) part;
+	END LOOP;
+	RETURN total;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._usage_window_carried(uuid, text, timestamptz, timestamptz) FROM PUBLIC;
+
+-- The usage of a window: its own events (recorded in period_start) and
+-- what it carries from other periods.
 CREATE FUNCTION ipai._usage_window_sums(org_id uuid, feature text, period_start timestamptz,
 										period_end timestamptz,
 										OUT own bigint, OUT carried bigint)
@@ -233,16 +313,14 @@ CREATE FUNCTION ipai._usage_window_sums(org_id uuid, feature text, period_start 
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
-	SELECT COALESCE(pg_catalog.sum(ev.quantity)
-						FILTER (WHERE ev.period_start OPERATOR(pg_catalog.=) $3), 0)::bigint,
-		   COALESCE(pg_catalog.sum(ev.quantity)
-						FILTER (WHERE ev.period_start OPERATOR(pg_catalog.<>) $3), 0)::bigint
-	  INTO own, carried
+	SELECT COALESCE(pg_catalog.sum(ev.quantity), 0)::bigint INTO own
 	  FROM ipai.usage_events ev
 	 WHERE ev.org_id OPERATOR(pg_catalog.=) $1
-	   AND ev.feature OPERATOR(pg_catalog.=) $2
+	   AND ev.period_start OPERATOR(pg_catalog.=) $3
 	   AND ev.occurred_at OPERATOR(pg_catalog.>=) $3
-	   AND ev.occurred_at OPERATOR(pg_catalog.<) COALESCE($4, 'infinity'::timestamptz);
+	   AND ev.occurred_at OPERATOR(pg_catalog.<) COALESCE($4, 'infinity'::timestamptz)
+	   AND ev.feature OPERATOR(pg_catalog.=) $2;
+	carried := ipai._usage_window_carried($1, $2, $3, $4);
 END
 $$;
 REVOKE ALL ON FUNCTION ipai._usage_window_sums(uuid, text, timestamptz, timestamptz) FROM PUBLIC;
@@ -272,7 +350,7 @@ BEGIN
 	   FOR UPDATE;
 	IF NOT FOUND THEN
 		IF $3 OPERATOR(pg_catalog.<>) '-infinity'::timestamptz THEN
-			SELECT w.carried INTO carry FROM ipai._usage_window_sums($1, $2, $3, $4) w;
+			carry := ipai._usage_window_carried($1, $2, $3, $4);
 		END IF;
 		INSERT INTO ipai.usage_counters AS u
 			   (org_id, feature, period_start, period_end, used, carried, updated_at)
@@ -301,13 +379,14 @@ $$;
 REVOKE ALL ON FUNCTION ipai._usage_counter_lock(uuid, text, timestamptz, timestamptz, timestamptz)
 	FROM PUBLIC;
 
--- The periods of an organization changed (time zone, plan, subscription):
+-- The periods of an organization changed (time zone, subscription):
 -- recompute what the counters whose window has not ended carry from other
 -- periods, so the period that is current now counts every event inside it.
 -- Those counters are locked first (in one order, as everyone locks them):
 -- a consume still running on one of them has written its event, and the
 -- sums below, read after it committed, count it.  The counter's own events
--- are kept as they are.  Past periods are left to ipai.refresh_org_usage().
+-- are kept as they are (and not read: see ipai._usage_window_carried).
+-- Past periods are left to ipai.refresh_org_usage().
 CREATE FUNCTION ipai._usage_counters_rebase(org_id uuid) RETURNS integer
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -323,10 +402,10 @@ BEGIN
 	  ORDER BY c.feature, c.period_start
 		FOR UPDATE;
 	FOR r IN
-		SELECT c.feature, c.period_start, c.period_end, c.carried, w.carried AS carry
-		  FROM ipai.usage_counters c,
-			   LATERAL ipai._usage_window_sums(c.org_id, c.feature, c.period_start,
-											   c.period_end) w
+		SELECT c.feature, c.period_start, c.period_end, c.carried,
+			   ipai._usage_window_carried(c.org_id, c.feature, c.period_start,
+										  c.period_end) AS carry
+		  FROM ipai.usage_counters c
 		 WHERE c.org_id OPERATOR(pg_catalog.=) $1
 		   AND c.period_start OPERATOR(pg_catalog.<>) '-infinity'::timestamptz
 		   AND (c.period_end IS NULL OR c.period_end OPERATOR(pg_catalog.>) pg_catalog.now())
@@ -354,8 +433,10 @@ REVOKE ALL ON FUNCTION ipai._usage_counters_rebase(uuid) FROM PUBLIC;
 -- inside its period, also usage recorded before the subscription reached
 -- the database (its webhooks come seconds after the period starts, and the
 -- organization was on another plan meanwhile): writes the missing Stripe
--- meter events of those usage events to the outbox, once each (the meter
--- identifier is the outbox's dedupe key).  Returns how many.
+-- meter events of the usage events with occurred_at in [from_at, until_at)
+-- to the outbox, once each (the meter identifier is the outbox's dedupe
+-- key).  Reads the events of that range period by period
+-- (usage_events_period).  Returns how many.
 CREATE FUNCTION ipai._usage_meter_backfill(for_org uuid, for_plan text,
 										   from_at timestamptz, until_at timestamptz)
 	RETURNS integer
@@ -400,16 +481,18 @@ BEGIN
 		   ipai._meter_event_payload(ev.org_id, ev.id, e.stripe_meter_event_name,
 									 b.stripe_customer_id, ev.quantity, ev.occurred_at),
 		   ipai._meter_identifier(ev.org_id, ev.id)
-	  FROM ipai.plan_entitlements e
+	  FROM ipai._usage_event_periods($1, $4) p
 	  JOIN ipai.usage_events ev
 		ON ev.org_id OPERATOR(pg_catalog.=) $1
-	   AND ev.feature OPERATOR(pg_catalog.=) e.feature
+	   AND ev.period_start OPERATOR(pg_catalog.=) p
 	   AND ev.occurred_at OPERATOR(pg_catalog.>=) $3
 	   AND ev.occurred_at OPERATOR(pg_catalog.<) $4
 	   AND NOT ev.metered
-	  LEFT JOIN ipai.billing_customers b ON b.org_id OPERATOR(pg_catalog.=) $1
-	 WHERE e.plan_id OPERATOR(pg_catalog.=) $2
+	  JOIN ipai.plan_entitlements e
+		ON e.plan_id OPERATOR(pg_catalog.=) $2
+	   AND e.feature OPERATOR(pg_catalog.=) ev.feature
 	   AND e.metered
+	  LEFT JOIN ipai.billing_customers b ON b.org_id OPERATOR(pg_catalog.=) $1
 	 ORDER BY ev.id
 	ON CONFLICT (org_id, topic, dedupe_key) DO NOTHING;
 	GET DIAGNOSTICS n = ROW_COUNT;
@@ -418,9 +501,89 @@ END
 $$;
 REVOKE ALL ON FUNCTION ipai._usage_meter_backfill(uuid, text, timestamptz, timestamptz) FROM PUBLIC;
 
--- Trigger (AFTER, each row) on ipai.organizations (time zone, plan) and
--- ipai.subscriptions (status, period, plan, organization): rebase the
--- counters of the organizations concerned.
+-- A subscription changed (its UPDATE, decided by the C trigger
+-- ipai._usage_subscription_changed('periods')): only what changed is
+-- done, from the old and the new organization, status, plan and period.
+--  - the organization's usage periods move only when the window this
+--	  subscription grants moves (or it starts or stops granting): then the
+--	  counters whose window has not ended are rebased;
+--  - meter events are back-filled for the part of the granted window that
+--	  the same plan did not grant before (all of it for a new plan): the
+--	  usage of a window already granted was billed when it was recorded or
+--	  when the window was granted.
+-- Both take time in what is not accounted for yet (see the functions), not
+-- in the usage history.
+CREATE FUNCTION ipai._usage_subscription_moved(old_org uuid, old_status text, old_plan text,
+											   old_start timestamptz, old_end timestamptz,
+											   new_org uuid, new_status text, new_plan text,
+											   new_start timestamptz, new_end timestamptz)
+	RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	old_from timestamptz;
+	old_to timestamptz;
+	new_from timestamptz;
+	new_to timestamptz;
+BEGIN
+	-- the windows granted before and after (NULL: none)
+	IF ipai.subscription_grants_plan(old_status) AND old_start IS NOT NULL
+	   AND old_end OPERATOR(pg_catalog.>) old_start THEN
+		old_from := old_start;
+		old_to := old_end;
+	END IF;
+	IF ipai.subscription_grants_plan(new_status) AND new_start IS NOT NULL
+	   AND new_end OPERATOR(pg_catalog.>) new_start THEN
+		new_from := new_start;
+		new_to := new_end;
+	END IF;
+
+	IF old_org IS DISTINCT FROM new_org THEN
+		-- moved to another organization: both start over
+		IF old_org IS NOT NULL THEN
+			PERFORM ipai._usage_counters_rebase(old_org);
+		END IF;
+		IF new_org IS NOT NULL THEN
+			PERFORM ipai._usage_counters_rebase(new_org);
+			IF new_from IS NOT NULL AND new_plan IS NOT NULL THEN
+				PERFORM ipai._usage_meter_backfill(new_org, new_plan, new_from, new_to);
+			END IF;
+		END IF;
+		RETURN;
+	END IF;
+	IF new_org IS NULL THEN
+		RETURN;
+	END IF;
+	IF old_from IS DISTINCT FROM new_from OR old_to IS DISTINCT FROM new_to THEN
+		PERFORM ipai._usage_counters_rebase(new_org);
+	END IF;
+	IF new_from IS NOT NULL AND new_plan IS NOT NULL THEN
+		IF old_from IS NULL OR old_plan IS DISTINCT FROM new_plan THEN
+			PERFORM ipai._usage_meter_backfill(new_org, new_plan, new_from, new_to);
+		ELSE
+			IF new_from OPERATOR(pg_catalog.<) old_from THEN
+				PERFORM ipai._usage_meter_backfill(new_org, new_plan, new_from,
+												   LEAST(new_to, old_from));
+			END IF;
+			IF new_to OPERATOR(pg_catalog.>) old_to THEN
+				PERFORM ipai._usage_meter_backfill(new_org, new_plan,
+												   GREATEST(new_from, old_to), new_to);
+			END IF;
+		END IF;
+	END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._usage_subscription_moved(uuid, text, text, timestamptz, timestamptz,
+													  uuid, text, text, timestamptz, timestamptz)
+	FROM PUBLIC;
+
+-- Trigger (AFTER, each row) on ipai.organizations (time zone changed) and
+-- ipai.subscriptions (inserted or deleted): rebase the counters of the
+-- organizations concerned and back-fill the meter events of a new
+-- subscription's window.  An UPDATE of a subscription is
+-- ipai._usage_subscription_moved()'s (through the C trigger
+-- ipai._usage_subscription_changed).
 CREATE FUNCTION ipai._usage_periods_changed() RETURNS trigger
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -429,21 +592,19 @@ BEGIN
 	-- (on Citus the trigger fires on a shard: organizations_<shard id>)
 	IF TG_TABLE_NAME OPERATOR(pg_catalog.~) '^organizations(_[0-9]+)?$' THEN
 		PERFORM ipai._usage_counters_rebase(NEW.id);
-		RETURN NULL;
-	END IF;
-	IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' AND NEW.org_id IS NOT NULL THEN
-		PERFORM ipai._usage_counters_rebase(NEW.org_id);
-		IF ipai.subscription_grants_plan(NEW.status)
-		   AND NEW.plan_id IS NOT NULL
-		   AND NEW.current_period_start IS NOT NULL
-		   AND NEW.current_period_end OPERATOR(pg_catalog.>) NEW.current_period_start THEN
-			PERFORM ipai._usage_meter_backfill(NEW.org_id, NEW.plan_id,
+	ELSIF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
+		PERFORM ipai._usage_subscription_moved(OLD.org_id, OLD.status, OLD.plan_id,
+											   OLD.current_period_start, OLD.current_period_end,
+											   NEW.org_id, NEW.status, NEW.plan_id,
 											   NEW.current_period_start, NEW.current_period_end);
-		END IF;
-	END IF;
-	IF TG_OP OPERATOR(pg_catalog.<>) 'INSERT' AND OLD.org_id IS NOT NULL
-	   AND (TG_OP OPERATOR(pg_catalog.=) 'DELETE' OR OLD.org_id IS DISTINCT FROM NEW.org_id) THEN
-		PERFORM ipai._usage_counters_rebase(OLD.org_id);
+	ELSIF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
+		PERFORM ipai._usage_subscription_moved(NULL, NULL, NULL, NULL, NULL,
+											   NEW.org_id, NEW.status, NEW.plan_id,
+											   NEW.current_period_start, NEW.current_period_end);
+	ELSE
+		PERFORM ipai._usage_subscription_moved(OLD.org_id, OLD.status, OLD.plan_id,
+											   OLD.current_period_start, OLD.current_period_end,
+											   NULL, NULL, NULL, NULL, NULL);
 	END IF;
 	RETURN NULL;
 END
@@ -915,11 +1076,13 @@ BEGIN
 			  WHERE e.plan_id OPERATOR(pg_catalog.=) the_plan AND e.metered
 			  ORDER BY e.feature LOOP
 		SELECT COALESCE(pg_catalog.sum(ev.quantity), 0)::bigint INTO q
-		  FROM ipai.usage_events ev
-		 WHERE ev.org_id OPERATOR(pg_catalog.=) $1
-		   AND ev.feature OPERATOR(pg_catalog.=) f.feature
+		  FROM ipai._usage_event_periods($1, p.period_end) ep
+		  JOIN ipai.usage_events ev
+			ON ev.org_id OPERATOR(pg_catalog.=) $1
+		   AND ev.period_start OPERATOR(pg_catalog.=) ep
 		   AND ev.occurred_at OPERATOR(pg_catalog.>=) p.period_start
 		   AND ev.occurred_at OPERATOR(pg_catalog.<) p.period_end
+		 WHERE ev.feature OPERATOR(pg_catalog.=) f.feature
 		   AND (ev.metered
 				OR EXISTS (SELECT 1 FROM ipai.outbox o
 							WHERE o.org_id OPERATOR(pg_catalog.=) ev.org_id

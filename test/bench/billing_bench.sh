@@ -24,6 +24,18 @@
 #   invoice   invoice.paid of a new invoice (attributed by its subscription;
 #             an INSERT and an audit row)
 #   mix       update 5 : invoice 3 : ignored type 1 : duplicate 1
+# Then webhooks against usage history (SPEC: a subscription webhook costs
+# the same whatever the organization's usage): 2,000 usage events in the
+# current period of every organization, 20,000 for one and none for
+# another; customer.subscription.updated events that flip the status
+# between active and past_due (which moves neither plan nor period):
+#   flip       fresh flips of random organizations through ipai.stripe_webhook
+#   flip_seed  the same through test/bench/billing_seed_plpgsql.sql, the
+#              contract in plain PL/pgSQL over the seed's design (usage in a
+#              materialized view: a webhook does no usage work)
+#   sign_flip  building and signing the flip payloads only
+#   heavy, light  flips of the organization with 20,000 events and of the
+#              one with none, one client each
 # The machine is shared and noisy, so next to the best wall-clock TPS of
 # IPAI_BENCH_ROUNDS (default 3) interleaved rounds the script reports the
 # CPU time per transaction (the backends' user+system time, read from the
@@ -72,6 +84,7 @@ const rows = [
   ["created", fx.subscriptionEvent({ ...common, id: "@EVT@", type: "customer.subscription.created", status: "active", created: 1000000000 })],
   ["invoice", fx.invoiceEvent({ ...common, id: "@EVT@", type: "invoice.paid", invoice: "@INV@", org: null })],
   ["other", fx.otherEvent({ id: "@EVT@", type: "customer.updated", created: 1111111111 })],
+  ["flip", fx.subscriptionEvent({ ...common, id: "@EVT@", type: "customer.subscription.updated", status: "@STATUS@" })],
 ];
 for (const [k, p] of rows) process.stdout.write(k + "\t" + Buffer.from(p).toString("hex") + "\n");
 ') >"$work/templates.tsv"
@@ -94,6 +107,10 @@ CREATE FUNCTION bench_event(kind text, s int, n bigint) RETURNS text LANGUAGE pl
 		'@EVT@', 'evt_bench_' || n), '@SUB@', 'sub_bench_' || s), '@CUS@', 'cus_bench_' || s),
 		'@ORG@', bench_org(s)::text), '@INV@', 'in_bench_' || n), '1111111111', (1735689600 + n)::text)
 		FROM bench_tpl t WHERE t.kind = bench_event.kind); END \$\$;
+-- a flip: status active for even event numbers, past_due for odd ones
+CREATE FUNCTION bench_flip(s int, n bigint) RETURNS text LANGUAGE plpgsql STABLE
+	AS \$\$ BEGIN RETURN replace(bench_event('flip', s, n), '@STATUS@',
+		CASE WHEN n % 2 = 0 THEN 'active' ELSE 'past_due' END); END \$\$;
 -- a thousand organizations (the time zone check reads the zone database per
 -- row, ~50 ms: skipped for this bulk load, every organization is in UTC)
 ALTER TABLE ipai.organizations DISABLE TRIGGER organizations_check_timezone;
@@ -172,12 +189,12 @@ children_cpu() {
 # one pgbench run; prints "tps cpu_us_per_transaction", where the CPU is
 # that of the two backends and of pgbench itself, whatever else the
 # machine runs (wall-clock tps is what the load leaves us)
-run() { # name, pgbench script arguments...
-	local name=$1 out c0 c1 client n
+run() { # name, pgbench script arguments... (CLIENTS: 2)
+	local name=$1 out c0 c1 client n clients=${CLIENTS:-2}
 	shift
 	$PSQL -d "$DB" -c "VACUUM" 2>/dev/null
 	c0=$(children_cpu)
-	out=$( { TIMEFORMAT='%U %S'; time "$PGBENCH" -n -M prepared -c 2 -j 2 -T "$SECONDS_EACH" "$@" "$DB" 2>&1; } 2>&1) || {
+	out=$( { TIMEFORMAT='%U %S'; time "$PGBENCH" -n -M prepared -c "$clients" -j "$clients" -T "$SECONDS_EACH" "$@" "$DB" 2>&1; } 2>&1) || {
 		echo "$out" >&2
 		return 1
 	}
@@ -238,3 +255,91 @@ for name in $names; do
 done
 echo "  inbox after the run: $check; $audits audit rows"
 echo "  goal: >= 5,000 events/s applied on 2 cores (update, invoice, mix)"
+
+# ---- webhooks against usage history ----
+echo
+echo "webhooks against usage history: seeding usage events ..."
+t0=$(date +%s)
+$PSQL -d "$DB" >/dev/null <<SQL
+-- every organization: 2,000 usage events in its subscription's current
+-- period (January 2025, as the payloads say), organization 1: 20,000,
+-- organization 2: none; counters as the events say
+INSERT INTO ipai.usage_events (org_id, feature, quantity, occurred_at, period_start, metered, counted_inline)
+SELECT bench_org(s), 'ai_runs', 1, '2025-01-01 00:00+00'::timestamptz + (i * interval '1 second'),
+	   '2025-01-01 00:00+00', true, true
+  FROM generate_series(1, $ORGS) s, LATERAL generate_series(1, CASE s WHEN 1 THEN 20000 WHEN 2 THEN 0 ELSE 2000 END) i;
+INSERT INTO ipai.usage_counters (org_id, feature, period_start, period_end, used)
+SELECT org_id, feature, period_start, '2025-02-01 00:00+00', sum(quantity)
+  FROM ipai.usage_events GROUP BY 1, 2, 3
+    ON CONFLICT (org_id, feature, period_start) DO UPDATE SET used = EXCLUDED.used;
+-- the seed's design, in plain PL/pgSQL, with the same organizations and subscriptions
+\i $SRC/test/bench/billing_seed_plpgsql.sql
+INSERT INTO seed.plans SELECT id, stripe_price_id, base_amount FROM ipai.plans;
+INSERT INTO seed.organizations (id, name, plan_id) SELECT id, name, plan_id FROM ipai.organizations;
+INSERT INTO seed.subscriptions (org_id, stripe_subscription_id, stripe_customer_id, status, plan_id,
+	stripe_price_id, quantity, current_period_start, current_period_end, last_event_id, last_event_created)
+SELECT org_id, stripe_subscription_id, stripe_customer_id, status, plan_id, stripe_price_id, quantity,
+	   current_period_start, current_period_end, last_event_id, last_event_created
+  FROM ipai.subscriptions;
+INSERT INTO seed.webhook_secrets (secret) VALUES ('$SECRET');
+DO \$\$ DECLARE t regclass; BEGIN
+	FOR t IN SELECT c.oid::regclass FROM pg_class c
+			  WHERE c.relnamespace = 'seed'::regnamespace AND c.relkind = 'r' LOOP
+		EXECUTE format('ALTER TABLE %s SET (autovacuum_enabled = false)', t);
+	END LOOP;
+END \$\$;
+VACUUM ANALYZE;
+SQL
+echo "seeded in $(( $(date +%s) - t0 ))s: $($PSQL -At -d "$DB" -c "SELECT format('%s usage events; organization 1: %s, organization 2: %s', count(*), count(*) FILTER (WHERE org_id = bench_org(1)), count(*) FILTER (WHERE org_id = bench_org(2))) FROM ipai.usage_events")"
+
+flip() { # function, subscription expression
+	cat <<EOF
+SELECT w.status FROM (SELECT bench_flip($2, nextval('bench_seq')) AS p) x,
+	$1(x.p, ipai.stripe_sign(x.p, '$SECRET')) w;
+EOF
+}
+{ echo "\\set s random(3, $ORGS)"; flip ipai.stripe_webhook :s; } >"$work/flip.sql"
+{ echo "\\set s random(3, $ORGS)"; flip seed.stripe_webhook :s; } >"$work/flip_seed.sql"
+{ echo "\\set s random(3, $ORGS)"; echo "SELECT length(ipai.stripe_sign(x.p, '$SECRET')) FROM (SELECT bench_flip(:s, nextval('bench_seq')) AS p) x;"; } >"$work/sign_flip.sql"
+flip ipai.stripe_webhook 1 >"$work/heavy.sql"
+flip ipai.stripe_webhook 2 >"$work/light.sql"
+for w in flip flip_seed heavy light; do
+	got=$(grep -v '^\\set' "$work/$w.sql" | $PSQL -At -d "$DB" -v s=3 2>&1 | tail -1)
+	if [ "$got" != processed ]; then
+		echo "billing_bench: the $w statement answers \"$got\", not \"processed\"" >&2
+		exit 1
+	fi
+done
+
+declare -A fbest fcpu
+fnames="flip flip_seed sign_flip heavy light"
+for round in $(seq 1 "$ROUNDS"); do
+	for name in $fnames; do
+		case $name in
+			heavy | light) r=$(CLIENTS=1 run "$name" -f "$work/$name.sql") ;;
+			*) r=$(run "$name" -f "$work/$name.sql") ;;
+		esac
+		read -r tps c <<<"$r"
+		if [ -z "${fbest[$name]:-}" ] || awk "BEGIN { exit !($tps > ${fbest[$name]}) }"; then
+			fbest[$name]=$tps
+		fi
+		if [ -z "${fcpu[$name]:-}" ] || awk "BEGIN { exit !($c < ${fcpu[$name]}) }"; then
+			fcpu[$name]=$c
+		fi
+	done
+done
+echo
+echo "billing_bench: webhooks against usage history, ${SECONDS_EACH}s x $ROUNDS rounds, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '  %-10s %9s %12s %14s %14s\n' workload tps "cpu us/txn" "2-core rate/s" "net events/s"
+for name in $fnames; do
+	net=""
+	case $name in
+		flip | flip_seed) net=$(awk "BEGIN { printf \"%.0f\", 2e6 / (${fcpu[$name]} - ${fcpu[sign_flip]}) }") ;;
+	esac
+	printf '  %-10s %9.0f %12.1f %14.0f %14s\n' "$name" "${fbest[$name]}" "${fcpu[$name]}" \
+		"$(awk "BEGIN { print 2e6 / ${fcpu[$name]} }")" "$net"
+done
+echo "  ingest of fresh customer.subscription.updated, 1,000 organizations with 2,000 events each:"
+echo "    ipai / PL/pgSQL (seed's design): $(awk "BEGIN { printf \"%.2f\", ${fbest[flip]} / ${fbest[flip_seed]} }")x tps, $(awk "BEGIN { printf \"%.2f\", (${fcpu[flip_seed]} - ${fcpu[sign_flip]}) / (${fcpu[flip]} - ${fcpu[sign_flip]}) }")x net CPU per event (goal >= 2.5)"
+echo "  the organization with 20,000 events against the one with none (one client):"
+echo "    light / heavy: $(awk "BEGIN { printf \"%.2f\", ${fbest[light]} / ${fbest[heavy]} }")x tps, $(awk "BEGIN { printf \"%.2f\", ${fcpu[heavy]} / ${fcpu[light]} }")x CPU per webhook (goal <= 1.2)"

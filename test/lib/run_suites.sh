@@ -5,6 +5,8 @@
 #
 # The server is the one cluster.sh started from $IPAI_PGBIN: pg_regress,
 # the isolation tester and psql come from that installation.
+#   IPAI_SUITES       regress isolation pgtap spi tap (spi: isolation and
+#                     pgTAP again on the metering SPI path)
 #   IPAI_LABEL        prefix of the printed suite names (e.g. "pg18 ")
 #   IPAI_TAP_SKIP     regex of TAP files not to run here, said so in the
 #                     output (run_all.sh: the server-independent ones, which
@@ -74,6 +76,38 @@ prove_counts() {
 	' "$log"
 }
 
+# the isolation specs; $1: suffix of the suite's name and directories
+run_isolation() {
+	local name=isolation$1 tests p f rc
+	tests=$(ls "$SRC/test/isolation/specs" 2>/dev/null | sed -n 's/\.spec$//p' | sort | filter)
+	[ -n "$tests" ] || return 0
+	newdb ipai_isolation
+	mkdir -p "$RES/$name"
+	"$PGXS_DIR/isolation/pg_isolation_regress" --use-existing --dbname=ipai_isolation \
+		--inputdir="$SRC/test/isolation" --outputdir="$RES/$name" \
+		--bindir="$IPAI_PGBIN" $tests >"$RES/$name.log" 2>&1
+	rc=$?
+	read -r p f < <(regress_counts "$RES/$name.log")
+	[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+	[ "$f" -gt 0 ] && { tail -20 "$RES/$name.log"; head -200 "$RES/$name/regression.diffs" 2>/dev/null; }
+	count "$name" "$p" "$f"
+}
+
+# the pgTAP files; $1: suffix of the suite's name, $2: regex of files not run
+run_pgtap() {
+	local name=pgtap$1 tests p f rc
+	tests=$(ls "$SRC/test/pgtap" 2>/dev/null | grep '\.sql$' | sort | filter)
+	[ -n "${2:-}" ] && tests=$(printf '%s\n' $tests | grep -vE -- "$2")
+	[ -n "$tests" ] || return 0
+	newdb ipai_pgtap
+	(cd "$SRC/test/pgtap" && pg_prove --dbname ipai_pgtap $tests) >"$RES/$name.log" 2>&1
+	rc=$?
+	read -r p f < <(prove_counts "$RES/$name.log")
+	[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+	[ "$f" -gt 0 ] && cat "$RES/$name.log"
+	count "$name" "$p" "$f"
+}
+
 for suite in $SUITES; do
 	case "$suite" in
 	regress)
@@ -92,29 +126,18 @@ for suite in $SUITES; do
 		count regress "$p" "$f"
 		;;
 	isolation)
-		tests=$(ls "$SRC/test/isolation/specs" 2>/dev/null | sed -n 's/\.spec$//p' | sort | filter)
-		[ -n "$tests" ] || continue
-		newdb ipai_isolation
-		mkdir -p "$RES/isolation"
-		"$PGXS_DIR/isolation/pg_isolation_regress" --use-existing --dbname=ipai_isolation \
-			--inputdir="$SRC/test/isolation" --outputdir="$RES/isolation" \
-			--bindir="$IPAI_PGBIN" $tests >"$RES/isolation.log" 2>&1
-		rc=$?
-		read -r p f < <(regress_counts "$RES/isolation.log")
-		[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
-		[ "$f" -gt 0 ] && { tail -20 "$RES/isolation.log"; head -200 "$RES/isolation/regression.diffs" 2>/dev/null; }
-		count isolation "$p" "$f"
+		run_isolation ""
 		;;
 	pgtap)
-		tests=$(ls "$SRC/test/pgtap" 2>/dev/null | grep '\.sql$' | sort | filter)
-		[ -n "$tests" ] || continue
-		newdb ipai_pgtap
-		(cd "$SRC/test/pgtap" && pg_prove --dbname ipai_pgtap $tests) >"$RES/pgtap.log" 2>&1
-		rc=$?
-		read -r p f < <(prove_counts "$RES/pgtap.log")
-		[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
-		[ "$f" -gt 0 ] && cat "$RES/pgtap.log"
-		count pgtap "$p" "$f"
+		run_pgtap ""
+		;;
+	spi)
+		# the metering functions' reference path, SPI statements
+		# (ipai.usage_fast_path = off in every session): the isolation
+		# specs and the pgTAP files again, but the fast path's own file,
+		# which tests both paths
+		PGOPTIONS="-c ipai.usage_fast_path=off" run_isolation "-spi"
+		PGOPTIONS="-c ipai.usage_fast_path=off" run_pgtap "-spi" '^50_metering_fastpath\.sql$'
 		;;
 	tap)
 		tests=$(ls "$SRC/test/t" 2>/dev/null | grep '\.t$' | sort | filter)

@@ -1,17 +1,18 @@
 -- Metering cache invalidation triggers: they fire (and so signal every
 -- backend through ipai._usage_cache_signal) when, and only when, something
 -- the caches hold changes; never a relcache invalidation of the source
--- table.  Counted with the transaction's function statistics.  That the
+-- table.  Counted by ipai._usage_cache_signals().  That the
 -- signal reaches other backends is test/isolation/specs/
 -- metering_cache_invalidation.spec.
 BEGIN;
-SELECT plan(23);
+SELECT plan(24);
 SET LOCAL client_min_messages = warning;
 SET LOCAL track_functions = 'all';
 
--- calls of the invalidation trigger so far in this transaction
+-- signals sent so far by this backend (ipai._usage_cache_invalidate and
+-- ipai._usage_subscription_changed('cache'), which decides in C)
 CREATE FUNCTION pg_temp.signals() RETURNS bigint LANGUAGE sql VOLATILE AS $$
-	SELECT coalesce(pg_stat_get_xact_function_calls('ipai._usage_cache_invalidate()'::regprocedure), 0)
+	SELECT ipai._usage_cache_signals()
 $$;
 -- how many signals a statement sent
 CREATE FUNCTION pg_temp.signals_of(q text) RETURNS bigint LANGUAGE plpgsql AS $$
@@ -64,11 +65,14 @@ SELECT is(pg_temp.signals_of($$UPDATE ipai.subscriptions
 	WHERE stripe_subscription_id = 'sub_cache'$$), 0::bigint,
 		  'subscription: cached columns set to the same values, no signal');
 SELECT is(pg_temp.signals_of($$UPDATE ipai.subscriptions SET status = 'past_due'
+	WHERE stripe_subscription_id = 'sub_cache'$$), 0::bigint,
+		  'subscription: status changed between two that grant the plan (active, past_due), no signal');
+SELECT is(pg_temp.signals_of($$UPDATE ipai.subscriptions SET status = 'unpaid'
 	WHERE stripe_subscription_id = 'sub_cache'$$), 1::bigint,
-		  'subscription: status changed, a signal');
+		  'subscription: status changed to one that does not grant the plan, a signal');
 SELECT is(pg_temp.signals_of($$UPDATE ipai.subscriptions SET plan_id = 'free'
-	WHERE stripe_subscription_id = 'sub_cache'$$), 1::bigint,
-		  'subscription: plan changed, a signal');
+	WHERE stripe_subscription_id = 'sub_cache'$$), 0::bigint,
+		  'subscription: plan changed, no signal (the caches keep the organization''s plan)');
 SELECT is(pg_temp.signals_of($$UPDATE ipai.subscriptions
 	SET current_period_start = '2026-04-15 00:00+00', current_period_end = '2026-05-15 00:00+00'
 	WHERE stripe_subscription_id = 'sub_cache'$$), 1::bigint,

@@ -14,7 +14,13 @@
 --   * Citus: install_schema(distributed => true) distributes every table
 --     (ipai._schema_distribute, ipai._citus_*), ipai.is_distributed(); the
 --     grants of every area through ipai._run_grants(); statements Citus can
---     route (create_organization, _cms_pages_usage, _audit).
+--     route (create_organization, _cms_pages_usage, _audit);
+--   * metering at the physical limit: a fast path without SPI for check,
+--     consume and record (ipai._usage_fast_path() says whether it runs);
+--     events indexed by period (schema version 4: usage_events_period);
+--     subscription changes rebase and back-fill only what changed, decided
+--     in C (ipai._usage_subscription_changed), in time that does not grow
+--     with the usage already accounted for.
 \echo Use "ALTER EXTENSION ipai_saas UPDATE TO '1.3'" to load this file. \quit
 
 -- new: ipai.realtime_tables
@@ -845,6 +851,141 @@ CREATE FUNCTION ipai._dashboard_seats(org uuid)
 					  ELSE c.max OPERATOR(pg_catalog.-) c.current END
 			FROM ipai.check_entitlement($1, 'seats', 1) c $$;
 REVOKE ALL ON FUNCTION ipai._dashboard_seats(uuid) FROM PUBLIC;
+
+-- new: ipai._usage_fast_path
+CREATE FUNCTION ipai._usage_fast_path() RETURNS text
+	AS 'MODULE_PATHNAME', 'ipai_usage_fast_path_status'
+	LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION ipai._usage_fast_path() FROM PUBLIC;
+
+-- new: ipai._usage_cache_signals
+CREATE FUNCTION ipai._usage_cache_signals() RETURNS bigint
+	AS 'MODULE_PATHNAME', 'ipai_usage_cache_signals'
+	LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION ipai._usage_cache_signals() FROM PUBLIC;
+
+-- new: ipai._usage_subscription_changed
+CREATE FUNCTION ipai._usage_subscription_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'ipai_usage_subscription_changed'
+	LANGUAGE C;
+REVOKE ALL ON FUNCTION ipai._usage_subscription_changed() FROM PUBLIC;
+
+-- new: ipai._usage_event_periods
+CREATE FUNCTION ipai._usage_event_periods(org_id uuid, before timestamptz)
+	RETURNS SETOF timestamptz
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	ROWS 12
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	p timestamptz;
+BEGIN
+	SELECT pg_catalog.min(ev.period_start) INTO p
+	  FROM ipai.usage_events ev WHERE ev.org_id OPERATOR(pg_catalog.=) $1;
+	WHILE p IS NOT NULL AND p OPERATOR(pg_catalog.<) $2 LOOP
+		RETURN NEXT p;
+		SELECT pg_catalog.min(ev.period_start) INTO p
+		  FROM ipai.usage_events ev
+		 WHERE ev.org_id OPERATOR(pg_catalog.=) $1
+		   AND ev.period_start OPERATOR(pg_catalog.>) p;
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._usage_event_periods(uuid, timestamptz) FROM PUBLIC;
+
+-- new: ipai._usage_window_carried
+CREATE FUNCTION ipai._usage_window_carried(org_id uuid, feature text, period_start timestamptz,
+										   period_end timestamptz)
+	RETURNS bigint
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	p timestamptz;
+	total bigint := 0;
+	part bigint;
+BEGIN
+	FOR p IN SELECT q FROM ipai._usage_event_periods($1, COALESCE($4, 'infinity')) q LOOP
+		CONTINUE WHEN p OPERATOR(pg_catalog.=) $3;
+		SELECT COALESCE(pg_catalog.sum(ev.quantity), 0)::bigint INTO part
+		  FROM ipai.usage_events ev
+		 WHERE ev.org_id OPERATOR(pg_catalog.=) $1
+		   AND ev.period_start OPERATOR(pg_catalog.=) p
+		   AND ev.occurred_at OPERATOR(pg_catalog.>=) $3
+		   AND ev.occurred_at OPERATOR(pg_catalog.<) COALESCE($4, 'infinity'::timestamptz)
+		   AND ev.feature OPERATOR(pg_catalog.=) $2;
+		total := total OPERATOR(pg_catalog.+) part;
+	END LOOP;
+	RETURN total;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._usage_window_carried(uuid, text, timestamptz, timestamptz) FROM PUBLIC;
+
+-- new: ipai._usage_subscription_moved
+CREATE FUNCTION ipai._usage_subscription_moved(old_org uuid, old_status text, old_plan text,
+											   old_start timestamptz, old_end timestamptz,
+											   new_org uuid, new_status text, new_plan text,
+											   new_start timestamptz, new_end timestamptz)
+	RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	old_from timestamptz;
+	old_to timestamptz;
+	new_from timestamptz;
+	new_to timestamptz;
+BEGIN
+	-- the windows granted before and after (NULL: none)
+	IF ipai.subscription_grants_plan(old_status) AND old_start IS NOT NULL
+	   AND old_end OPERATOR(pg_catalog.>) old_start THEN
+		old_from := old_start;
+		old_to := old_end;
+	END IF;
+	IF ipai.subscription_grants_plan(new_status) AND new_start IS NOT NULL
+	   AND new_end OPERATOR(pg_catalog.>) new_start THEN
+		new_from := new_start;
+		new_to := new_end;
+	END IF;
+
+	IF old_org IS DISTINCT FROM new_org THEN
+		-- moved to another organization: both start over
+		IF old_org IS NOT NULL THEN
+			PERFORM ipai._usage_counters_rebase(old_org);
+		END IF;
+		IF new_org IS NOT NULL THEN
+			PERFORM ipai._usage_counters_rebase(new_org);
+			IF new_from IS NOT NULL AND new_plan IS NOT NULL THEN
+				PERFORM ipai._usage_meter_backfill(new_org, new_plan, new_from, new_to);
+			END IF;
+		END IF;
+		RETURN;
+	END IF;
+	IF new_org IS NULL THEN
+		RETURN;
+	END IF;
+	IF old_from IS DISTINCT FROM new_from OR old_to IS DISTINCT FROM new_to THEN
+		PERFORM ipai._usage_counters_rebase(new_org);
+	END IF;
+	IF new_from IS NOT NULL AND new_plan IS NOT NULL THEN
+		IF old_from IS NULL OR old_plan IS DISTINCT FROM new_plan THEN
+			PERFORM ipai._usage_meter_backfill(new_org, new_plan, new_from, new_to);
+		ELSE
+			IF new_from OPERATOR(pg_catalog.<) old_from THEN
+				PERFORM ipai._usage_meter_backfill(new_org, new_plan, new_from,
+												   LEAST(new_to, old_from));
+			END IF;
+			IF new_to OPERATOR(pg_catalog.>) old_to THEN
+				PERFORM ipai._usage_meter_backfill(new_org, new_plan,
+												   GREATEST(new_from, old_to), new_to);
+			END IF;
+		END IF;
+	END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION ipai._usage_subscription_moved(uuid, text, text, timestamptz, timestamptz,
+													  uuid, text, text, timestamptz, timestamptz)
+	FROM PUBLIC;
 
 -- changed: ipai._schema_target_version
 CREATE OR REPLACE FUNCTION ipai._schema_target_version() RETURNS integer
@@ -1878,16 +2019,18 @@ BEGIN
 		   ipai._meter_event_payload(ev.org_id, ev.id, e.stripe_meter_event_name,
 									 b.stripe_customer_id, ev.quantity, ev.occurred_at),
 		   ipai._meter_identifier(ev.org_id, ev.id)
-	  FROM ipai.plan_entitlements e
+	  FROM ipai._usage_event_periods($1, $4) p
 	  JOIN ipai.usage_events ev
 		ON ev.org_id OPERATOR(pg_catalog.=) $1
-	   AND ev.feature OPERATOR(pg_catalog.=) e.feature
+	   AND ev.period_start OPERATOR(pg_catalog.=) p
 	   AND ev.occurred_at OPERATOR(pg_catalog.>=) $3
 	   AND ev.occurred_at OPERATOR(pg_catalog.<) $4
 	   AND NOT ev.metered
-	  LEFT JOIN ipai.billing_customers b ON b.org_id OPERATOR(pg_catalog.=) $1
-	 WHERE e.plan_id OPERATOR(pg_catalog.=) $2
+	  JOIN ipai.plan_entitlements e
+		ON e.plan_id OPERATOR(pg_catalog.=) $2
+	   AND e.feature OPERATOR(pg_catalog.=) ev.feature
 	   AND e.metered
+	  LEFT JOIN ipai.billing_customers b ON b.org_id OPERATOR(pg_catalog.=) $1
 	 ORDER BY ev.id
 	ON CONFLICT (org_id, topic, dedupe_key) DO NOTHING;
 	GET DIAGNOSTICS n = ROW_COUNT;
@@ -1928,21 +2071,19 @@ BEGIN
 	-- (on Citus the trigger fires on a shard: organizations_<shard id>)
 	IF TG_TABLE_NAME OPERATOR(pg_catalog.~) '^organizations(_[0-9]+)?$' THEN
 		PERFORM ipai._usage_counters_rebase(NEW.id);
-		RETURN NULL;
-	END IF;
-	IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' AND NEW.org_id IS NOT NULL THEN
-		PERFORM ipai._usage_counters_rebase(NEW.org_id);
-		IF ipai.subscription_grants_plan(NEW.status)
-		   AND NEW.plan_id IS NOT NULL
-		   AND NEW.current_period_start IS NOT NULL
-		   AND NEW.current_period_end OPERATOR(pg_catalog.>) NEW.current_period_start THEN
-			PERFORM ipai._usage_meter_backfill(NEW.org_id, NEW.plan_id,
+	ELSIF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
+		PERFORM ipai._usage_subscription_moved(OLD.org_id, OLD.status, OLD.plan_id,
+											   OLD.current_period_start, OLD.current_period_end,
+											   NEW.org_id, NEW.status, NEW.plan_id,
 											   NEW.current_period_start, NEW.current_period_end);
-		END IF;
-	END IF;
-	IF TG_OP OPERATOR(pg_catalog.<>) 'INSERT' AND OLD.org_id IS NOT NULL
-	   AND (TG_OP OPERATOR(pg_catalog.=) 'DELETE' OR OLD.org_id IS DISTINCT FROM NEW.org_id) THEN
-		PERFORM ipai._usage_counters_rebase(OLD.org_id);
+	ELSIF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
+		PERFORM ipai._usage_subscription_moved(NULL, NULL, NULL, NULL, NULL,
+											   NEW.org_id, NEW.status, NEW.plan_id,
+											   NEW.current_period_start, NEW.current_period_end);
+	ELSE
+		PERFORM ipai._usage_subscription_moved(OLD.org_id, OLD.status, OLD.plan_id,
+											   OLD.current_period_start, OLD.current_period_end,
+											   NULL, NULL, NULL, NULL, NULL);
 	END IF;
 	RETURN NULL;
 END
@@ -2861,6 +3002,488 @@ BEGIN
 	GRANT EXECUTE ON FUNCTION ipai._dashboard_period(uuid) TO authenticated, service_role;
 	GRANT EXECUTE ON FUNCTION ipai._dashboard_seats(uuid) TO authenticated, service_role;
 	GRANT EXECUTE ON FUNCTION ipai._stripe_amount(bigint, text) TO authenticated, service_role;
+END
+$$;
+
+-- changed: ipai._usage_window_sums
+CREATE OR REPLACE FUNCTION ipai._usage_window_sums(org_id uuid, feature text, period_start timestamptz,
+										period_end timestamptz,
+										OUT own bigint, OUT carried bigint)
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	SELECT COALESCE(pg_catalog.sum(ev.quantity), 0)::bigint INTO own
+	  FROM ipai.usage_events ev
+	 WHERE ev.org_id OPERATOR(pg_catalog.=) $1
+	   AND ev.period_start OPERATOR(pg_catalog.=) $3
+	   AND ev.occurred_at OPERATOR(pg_catalog.>=) $3
+	   AND ev.occurred_at OPERATOR(pg_catalog.<) COALESCE($4, 'infinity'::timestamptz)
+	   AND ev.feature OPERATOR(pg_catalog.=) $2;
+	carried := ipai._usage_window_carried($1, $2, $3, $4);
+END
+$$;
+
+-- changed: ipai._usage_counter_lock
+CREATE OR REPLACE FUNCTION ipai._usage_counter_lock(org_id uuid, feature text, period_start timestamptz,
+										 period_end timestamptz, at timestamptz)
+	RETURNS TABLE (used bigint, held bigint)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	c record;
+	carry bigint := 0;
+BEGIN
+	SELECT u.used, u.held, u.hold_expires_at INTO c
+	  FROM ipai.usage_counters u
+	 WHERE u.org_id OPERATOR(pg_catalog.=) $1
+	   AND u.feature OPERATOR(pg_catalog.=) $2
+	   AND u.period_start OPERATOR(pg_catalog.=) $3
+	   FOR UPDATE;
+	IF NOT FOUND THEN
+		IF $3 OPERATOR(pg_catalog.<>) '-infinity'::timestamptz THEN
+			carry := ipai._usage_window_carried($1, $2, $3, $4);
+		END IF;
+		INSERT INTO ipai.usage_counters AS u
+			   (org_id, feature, period_start, period_end, used, carried, updated_at)
+		VALUES ($1, $2, $3, $4, carry, carry, $5)
+		ON CONFLICT ON CONSTRAINT usage_counters_pkey DO NOTHING;
+		SELECT u.used, u.held, u.hold_expires_at INTO c
+		  FROM ipai.usage_counters u
+		 WHERE u.org_id OPERATOR(pg_catalog.=) $1
+		   AND u.feature OPERATOR(pg_catalog.=) $2
+		   AND u.period_start OPERATOR(pg_catalog.=) $3
+		   FOR UPDATE;
+	END IF;
+	IF c.hold_expires_at IS NOT NULL AND c.hold_expires_at OPERATOR(pg_catalog.<=) $5 THEN
+		PERFORM ipai._usage_holds_recount($1, $2, $3, $5);
+		SELECT u.used, u.held INTO c
+		  FROM ipai.usage_counters u
+		 WHERE u.org_id OPERATOR(pg_catalog.=) $1
+		   AND u.feature OPERATOR(pg_catalog.=) $2
+		   AND u.period_start OPERATOR(pg_catalog.=) $3;
+	END IF;
+	used := c.used;
+	held := c.held;
+	RETURN NEXT;
+END
+$$;
+
+-- changed: ipai._usage_counters_rebase
+CREATE OR REPLACE FUNCTION ipai._usage_counters_rebase(org_id uuid) RETURNS integer
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r record;
+	n integer := 0;
+BEGIN
+	PERFORM 1 FROM ipai.usage_counters c
+	  WHERE c.org_id OPERATOR(pg_catalog.=) $1
+		AND c.period_start OPERATOR(pg_catalog.<>) '-infinity'::timestamptz
+		AND (c.period_end IS NULL OR c.period_end OPERATOR(pg_catalog.>) pg_catalog.now())
+	  ORDER BY c.feature, c.period_start
+		FOR UPDATE;
+	FOR r IN
+		SELECT c.feature, c.period_start, c.period_end, c.carried,
+			   ipai._usage_window_carried(c.org_id, c.feature, c.period_start,
+										  c.period_end) AS carry
+		  FROM ipai.usage_counters c
+		 WHERE c.org_id OPERATOR(pg_catalog.=) $1
+		   AND c.period_start OPERATOR(pg_catalog.<>) '-infinity'::timestamptz
+		   AND (c.period_end IS NULL OR c.period_end OPERATOR(pg_catalog.>) pg_catalog.now())
+		   AND EXISTS (SELECT 1 FROM ipai.plan_entitlements e
+						WHERE e.feature OPERATOR(pg_catalog.=) c.feature
+						  AND e.counted_by OPERATOR(pg_catalog.=) 'usage_events')
+		 ORDER BY c.feature, c.period_start
+	LOOP
+		CONTINUE WHEN r.carried OPERATOR(pg_catalog.=) r.carry;
+		UPDATE ipai.usage_counters c
+		   SET used = (c.used OPERATOR(pg_catalog.-) c.carried) OPERATOR(pg_catalog.+) r.carry,
+			   carried = r.carry,
+			   updated_at = pg_catalog.now()
+		 WHERE c.org_id OPERATOR(pg_catalog.=) $1
+		   AND c.feature OPERATOR(pg_catalog.=) r.feature
+		   AND c.period_start OPERATOR(pg_catalog.=) r.period_start;
+		n := n OPERATOR(pg_catalog.+) 1;
+	END LOOP;
+	RETURN n;
+END
+$$;
+
+-- changed: ipai.preview_invoice
+CREATE OR REPLACE FUNCTION ipai.preview_invoice(org_id uuid,
+									 OUT plan_id text, OUT currency text,
+									 OUT period_start timestamptz, OUT period_end timestamptz,
+									 OUT base_amount numeric, OUT metered_quantity bigint,
+									 OUT metered_amount numeric, OUT total numeric)
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	the_plan text;
+	the_currency text;
+	base numeric;
+	p record;
+	f record;
+	q bigint;
+	mq bigint := 0;
+	ma numeric := 0;
+BEGIN
+	PERFORM ipai.require_org_role($1, 'admin');
+	SELECT o.plan_id, pl.currency, pl.base_amount INTO the_plan, the_currency, base
+	  FROM ipai.organizations o JOIN ipai.plans pl ON pl.id OPERATOR(pg_catalog.=) o.plan_id
+	 WHERE o.id OPERATOR(pg_catalog.=) $1;
+	SELECT * INTO p FROM ipai.usage_period($1, pg_catalog.now());
+	FOR f IN SELECT e.feature, e.unit_price FROM ipai.plan_entitlements e
+			  WHERE e.plan_id OPERATOR(pg_catalog.=) the_plan AND e.metered
+			  ORDER BY e.feature LOOP
+		SELECT COALESCE(pg_catalog.sum(ev.quantity), 0)::bigint INTO q
+		  FROM ipai._usage_event_periods($1, p.period_end) ep
+		  JOIN ipai.usage_events ev
+			ON ev.org_id OPERATOR(pg_catalog.=) $1
+		   AND ev.period_start OPERATOR(pg_catalog.=) ep
+		   AND ev.occurred_at OPERATOR(pg_catalog.>=) p.period_start
+		   AND ev.occurred_at OPERATOR(pg_catalog.<) p.period_end
+		 WHERE ev.feature OPERATOR(pg_catalog.=) f.feature
+		   AND (ev.metered
+				OR EXISTS (SELECT 1 FROM ipai.outbox o
+							WHERE o.org_id OPERATOR(pg_catalog.=) ev.org_id
+							  AND o.topic OPERATOR(pg_catalog.=) 'stripe.meter_event'
+							  AND o.dedupe_key OPERATOR(pg_catalog.=)
+								  ipai._meter_identifier(ev.org_id, ev.id)));
+		mq := mq OPERATOR(pg_catalog.+) q;
+		ma := ma OPERATOR(pg_catalog.+) (q::numeric OPERATOR(pg_catalog.*) f.unit_price);
+	END LOOP;
+	plan_id := the_plan;
+	currency := the_currency;
+	period_start := p.period_start;
+	period_end := p.period_end;
+	base_amount := pg_catalog.round(base, 2);
+	metered_quantity := mq;
+	metered_amount := pg_catalog.round(ma, 2);
+	total := base_amount OPERATOR(pg_catalog.+) metered_amount;
+END
+$$;
+
+-- changed: ipai._schema_metering
+CREATE OR REPLACE FUNCTION ipai._schema_metering(from_version integer) RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF from_version < 1 THEN
+		-- Append-only record of usage.  period_start is the usage period the
+		-- event counts in (fixed when it is recorded; '-infinity' for
+		-- features that never reset); metered marks events billed through
+		-- Stripe meter events; counted_inline says the recording function
+		-- already added the event to its counter in the same transaction
+		-- (direct INSERTs leave it false and a trigger counts them).
+		--
+		-- No foreign key and no CHECK constraints, on purpose: this is the
+		-- hot insert of consume_entitlement, and a foreign-key check costs a
+		-- query and a row lock on the organization per event, and CHECK
+		-- expressions are re-read for every statement.  The recording
+		-- functions validate organization, quantity and key (as the trigger
+		-- does for direct INSERTs), and deleting an organization deletes
+		-- its events (trigger organizations_usage_events).
+		CREATE TABLE ipai.usage_events (
+			org_id uuid NOT NULL,
+			id bigint GENERATED ALWAYS AS IDENTITY,
+			feature text NOT NULL,
+			quantity bigint NOT NULL,
+			idempotency_key text,
+			occurred_at timestamptz NOT NULL DEFAULT now(),
+			period_start timestamptz NOT NULL,
+			metered boolean NOT NULL DEFAULT false,
+			counted_inline boolean NOT NULL DEFAULT false,
+			hold_id uuid,
+			recorded_by uuid,
+			recorded_at timestamptz NOT NULL DEFAULT now(),
+			PRIMARY KEY (org_id, id)
+		);
+		-- the idempotency key is unique per organization; events without a
+		-- key stay out of the index
+		CREATE UNIQUE INDEX usage_events_idempotency_key
+			ON ipai.usage_events (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+		-- invoice previews read metered events
+		CREATE INDEX usage_events_metered
+			ON ipai.usage_events (org_id, period_start, feature) WHERE metered;
+		CREATE TRIGGER usage_events_direct
+			BEFORE INSERT ON ipai.usage_events
+			FOR EACH ROW WHEN (NOT NEW.counted_inline)
+			EXECUTE FUNCTION ipai._usage_events_direct();
+		CREATE TRIGGER usage_events_count
+			AFTER INSERT ON ipai.usage_events
+			FOR EACH ROW WHEN (NOT NEW.counted_inline)
+			EXECUTE FUNCTION ipai._usage_events_count();
+		CREATE TRIGGER usage_events_append_only
+			BEFORE UPDATE OR DELETE ON ipai.usage_events
+			FOR EACH ROW EXECUTE FUNCTION ipai._usage_events_append_only();
+		CREATE TRIGGER usage_events_no_truncate
+			BEFORE TRUNCATE ON ipai.usage_events
+			FOR EACH STATEMENT EXECUTE FUNCTION ipai._append_only();
+		CREATE TRIGGER organizations_usage_events
+			AFTER DELETE ON ipai.organizations
+			REFERENCING OLD TABLE AS old_rows
+			FOR EACH STATEMENT EXECUTE FUNCTION ipai._usage_events_org_deleted();
+		CREATE TRIGGER organizations_usage_events_truncate
+			AFTER TRUNCATE ON ipai.organizations
+			FOR EACH STATEMENT EXECUTE FUNCTION ipai._usage_events_org_deleted();
+		COMMENT ON TABLE ipai.usage_events IS
+			'Append-only usage; the idempotency key is unique per organization';
+
+		-- Live counters per (org, feature, period), kept in the transaction
+		-- of the event (period_start '-infinity': features that never
+		-- reset, such as cms_items).  held is the sum of the active holds
+		-- of the period that had not expired when it was last computed;
+		-- hold_expires_at is the earliest of their expiries, so held is
+		-- exact while now() < hold_expires_at and is recomputed from
+		-- ipai.usage_holds otherwise.
+		CREATE TABLE ipai.usage_counters (
+			org_id uuid NOT NULL REFERENCES ipai.organizations (id) ON DELETE CASCADE,
+			feature text NOT NULL,
+			period_start timestamptz NOT NULL,
+			period_end timestamptz,
+			used bigint NOT NULL DEFAULT 0,
+			held bigint NOT NULL DEFAULT 0,
+			hold_expires_at timestamptz,
+			updated_at timestamptz NOT NULL DEFAULT now(),
+			PRIMARY KEY (org_id, feature, period_start)
+		);
+		COMMENT ON TABLE ipai.usage_counters IS
+			'Live usage counters, maintained with the events; ipai.refresh_org_usage() repairs drift';
+
+		-- reservations for long-running work; a hold counts while it is
+		-- active and not expired
+		CREATE TABLE ipai.usage_holds (
+			org_id uuid NOT NULL REFERENCES ipai.organizations (id) ON DELETE CASCADE,
+			id uuid NOT NULL DEFAULT gen_random_uuid(),
+			feature text NOT NULL,
+			quantity bigint NOT NULL CHECK (quantity > 0),
+			period_start timestamptz NOT NULL,
+			expires_at timestamptz NOT NULL,
+			status text NOT NULL DEFAULT 'active'
+				CHECK (status IN ('active', 'finalized', 'released')),
+			actual_quantity bigint CHECK (actual_quantity >= 0),
+			created_by uuid,
+			created_at timestamptz NOT NULL DEFAULT now(),
+			closed_at timestamptz,
+			PRIMARY KEY (org_id, id)
+		);
+		CREATE INDEX usage_holds_id ON ipai.usage_holds (id);
+		CREATE INDEX usage_holds_active ON ipai.usage_holds (org_id, feature, period_start, expires_at)
+			WHERE status = 'active';
+		COMMENT ON TABLE ipai.usage_holds IS
+			'Reservations against a limit; active holds count until they expire';
+
+		ALTER TABLE ipai.usage_events ENABLE ROW LEVEL SECURITY;
+		ALTER TABLE ipai.usage_counters ENABLE ROW LEVEL SECURITY;
+		ALTER TABLE ipai.usage_holds ENABLE ROW LEVEL SECURITY;
+
+		CREATE POLICY usage_events_member_read ON ipai.usage_events FOR SELECT
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))::uuid[]));
+		CREATE POLICY usage_counters_member_read ON ipai.usage_counters FOR SELECT
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))::uuid[]));
+		CREATE POLICY usage_holds_member_read ON ipai.usage_holds FOR SELECT
+			USING (org_id OPERATOR(pg_catalog.=) ANY ((SELECT ipai.user_org_ids('viewer'))::uuid[]));
+
+		-- usage per organization, feature and period, from the live
+		-- counters (period_start is NULL for features that never reset);
+		-- reserved is what active holds keep back right now
+		CREATE VIEW ipai.org_usage_current WITH (security_invoker = true) AS
+		SELECT c.org_id, c.feature,
+			   CASE WHEN c.period_start OPERATOR(pg_catalog.=) '-infinity'::timestamptz
+					THEN NULL ELSE c.period_start END AS period_start,
+			   c.used,
+			   c.period_end,
+			   ipai._usage_counter_held(c.org_id, c.feature, c.period_start, c.held,
+										c.hold_expires_at) AS reserved,
+			   ipai._usage_period_is_current(c.org_id, c.period_start) AS is_current,
+			   c.updated_at
+		  FROM ipai.usage_counters c;
+		COMMENT ON VIEW ipai.org_usage_current IS
+			'Usage per organization, feature and period (live counters; refresh_org_usage repairs drift)';
+
+		-- Writes go through the functions (record_usage, consume_entitlement,
+		-- holds); service_role may also INSERT events directly, which a
+		-- trigger counts.
+		GRANT SELECT ON ipai.usage_events, ipai.usage_counters, ipai.usage_holds,
+			ipai.org_usage_current TO authenticated;
+		GRANT SELECT, INSERT ON ipai.usage_events TO service_role;
+		GRANT SELECT ON ipai.usage_counters, ipai.usage_holds, ipai.org_usage_current TO service_role;
+
+		-- limits where usage is created: pages (cms_items) ...
+		CREATE TRIGGER cms_pages_usage_insert
+			AFTER INSERT ON ipai.cms_pages
+			REFERENCING NEW TABLE AS new_rows
+			FOR EACH STATEMENT EXECUTE FUNCTION ipai._cms_pages_usage();
+		CREATE TRIGGER cms_pages_usage_delete
+			AFTER DELETE ON ipai.cms_pages
+			REFERENCING OLD TABLE AS old_rows
+			FOR EACH STATEMENT EXECUTE FUNCTION ipai._cms_pages_usage();
+		CREATE TRIGGER cms_pages_usage_truncate
+			AFTER TRUNCATE ON ipai.cms_pages
+			FOR EACH STATEMENT EXECUTE FUNCTION ipai._cms_pages_usage();
+		-- ... and seats: members plus pending invitations
+		CREATE TRIGGER org_members_seat_limit
+			BEFORE INSERT ON ipai.org_members
+			FOR EACH ROW EXECUTE FUNCTION ipai._seat_limit('member');
+		CREATE TRIGGER org_invitations_seat_limit
+			BEFORE INSERT OR UPDATE ON ipai.org_invitations
+			FOR EACH ROW EXECUTE FUNCTION ipai._seat_limit('invitation');
+		CREATE TRIGGER org_invitations_seat_accepted
+			AFTER UPDATE OF accepted_at ON ipai.org_invitations
+			FOR EACH ROW EXECUTE FUNCTION ipai._seat_limit('accepted');
+
+		-- The entitlement functions cache plans, organizations and their
+		-- subscription period per backend.  A change of what they cache
+		-- registers a relcache invalidation of ipai._usage_cache_signal,
+		-- which every backend receives at commit and which no statement
+		-- reads: invalidating the changed table itself would re-plan every
+		-- cached statement on it in every backend (the Stripe webhook's, on
+		-- each subscription write).  Row triggers fire only when a column
+		-- the caches read changed; ENABLE ALWAYS: also under
+		-- session_replication_role = replica (logical replication).
+		CREATE TABLE ipai._usage_cache_signal ();
+		ALTER TABLE ipai._usage_cache_signal ENABLE ROW LEVEL SECURITY;
+		REVOKE ALL ON ipai._usage_cache_signal FROM PUBLIC;
+		COMMENT ON TABLE ipai._usage_cache_signal IS
+			'No rows: its relcache invalidation tells every backend to drop its metering caches';
+
+		CREATE TRIGGER plan_entitlements_consistent
+			BEFORE INSERT OR UPDATE ON ipai.plan_entitlements
+			FOR EACH ROW EXECUTE FUNCTION ipai._plan_entitlements_consistent();
+		CREATE TRIGGER plan_entitlements_cache
+			AFTER INSERT OR DELETE ON ipai.plan_entitlements
+			FOR EACH ROW EXECUTE FUNCTION ipai._usage_cache_invalidate();
+		CREATE TRIGGER plan_entitlements_cache_update
+			AFTER UPDATE ON ipai.plan_entitlements
+			FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
+			EXECUTE FUNCTION ipai._usage_cache_invalidate();
+		CREATE TRIGGER plan_entitlements_cache_truncate
+			AFTER TRUNCATE ON ipai.plan_entitlements
+			FOR EACH STATEMENT EXECUTE FUNCTION ipai._usage_cache_invalidate();
+		-- organizations: a new one is not cached yet (misses are not cached)
+		CREATE TRIGGER organizations_usage_cache
+			AFTER DELETE ON ipai.organizations
+			FOR EACH ROW EXECUTE FUNCTION ipai._usage_cache_invalidate();
+		CREATE TRIGGER organizations_usage_cache_update
+			AFTER UPDATE OF id, plan_id, timezone ON ipai.organizations
+			FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id
+							   OR OLD.plan_id IS DISTINCT FROM NEW.plan_id
+							   OR OLD.timezone IS DISTINCT FROM NEW.timezone)
+			EXECUTE FUNCTION ipai._usage_cache_invalidate();
+		CREATE TRIGGER organizations_usage_cache_truncate
+			AFTER TRUNCATE ON ipai.organizations
+			FOR EACH STATEMENT EXECUTE FUNCTION ipai._usage_cache_invalidate();
+		CREATE TRIGGER subscriptions_usage_cache
+			AFTER INSERT OR DELETE ON ipai.subscriptions
+			FOR EACH ROW EXECUTE FUNCTION ipai._usage_cache_invalidate();
+		CREATE TRIGGER subscriptions_usage_cache_update
+			AFTER UPDATE OF org_id, status, plan_id, current_period_start, current_period_end
+			ON ipai.subscriptions
+			FOR EACH ROW WHEN (OLD.org_id IS DISTINCT FROM NEW.org_id
+							   OR OLD.status IS DISTINCT FROM NEW.status
+							   OR OLD.plan_id IS DISTINCT FROM NEW.plan_id
+							   OR OLD.current_period_start IS DISTINCT FROM NEW.current_period_start
+							   OR OLD.current_period_end IS DISTINCT FROM NEW.current_period_end)
+			EXECUTE FUNCTION ipai._usage_cache_invalidate();
+		CREATE TRIGGER subscriptions_usage_cache_truncate
+			AFTER TRUNCATE ON ipai.subscriptions
+			FOR EACH STATEMENT EXECUTE FUNCTION ipai._usage_cache_invalidate();
+		CREATE TRIGGER billing_customers_usage_cache
+			AFTER INSERT OR DELETE ON ipai.billing_customers
+			FOR EACH ROW EXECUTE FUNCTION ipai._usage_cache_invalidate();
+		CREATE TRIGGER billing_customers_usage_cache_update
+			AFTER UPDATE OF org_id, stripe_customer_id ON ipai.billing_customers
+			FOR EACH ROW WHEN (OLD.org_id IS DISTINCT FROM NEW.org_id
+							   OR OLD.stripe_customer_id IS DISTINCT FROM NEW.stripe_customer_id)
+			EXECUTE FUNCTION ipai._usage_cache_invalidate();
+		CREATE TRIGGER billing_customers_usage_cache_truncate
+			AFTER TRUNCATE ON ipai.billing_customers
+			FOR EACH STATEMENT EXECUTE FUNCTION ipai._usage_cache_invalidate();
+		ALTER TABLE ipai.plan_entitlements
+			ENABLE ALWAYS TRIGGER plan_entitlements_cache,
+			ENABLE ALWAYS TRIGGER plan_entitlements_cache_update,
+			ENABLE ALWAYS TRIGGER plan_entitlements_cache_truncate;
+		ALTER TABLE ipai.organizations
+			ENABLE ALWAYS TRIGGER organizations_usage_cache,
+			ENABLE ALWAYS TRIGGER organizations_usage_cache_update,
+			ENABLE ALWAYS TRIGGER organizations_usage_cache_truncate;
+		ALTER TABLE ipai.subscriptions
+			ENABLE ALWAYS TRIGGER subscriptions_usage_cache,
+			ENABLE ALWAYS TRIGGER subscriptions_usage_cache_update,
+			ENABLE ALWAYS TRIGGER subscriptions_usage_cache_truncate;
+		ALTER TABLE ipai.billing_customers
+			ENABLE ALWAYS TRIGGER billing_customers_usage_cache,
+			ENABLE ALWAYS TRIGGER billing_customers_usage_cache_update,
+			ENABLE ALWAYS TRIGGER billing_customers_usage_cache_truncate;
+		-- meter events written before the Stripe customer was known get it
+		CREATE TRIGGER billing_customers_meter_events
+			AFTER INSERT OR UPDATE OF stripe_customer_id ON ipai.billing_customers
+			FOR EACH ROW EXECUTE FUNCTION ipai._usage_meter_customer();
+	END IF;
+	IF from_version < 3 THEN
+		-- A counter counts the events inside its window, whichever period
+		-- recorded them (usage periods move when the time zone or the
+		-- subscription changes): carried is the part recorded in other
+		-- periods, found through usage_events_window.
+		ALTER TABLE ipai.usage_counters ADD COLUMN carried bigint NOT NULL DEFAULT 0;
+		CREATE INDEX usage_events_window ON ipai.usage_events (org_id, feature, occurred_at);
+		CREATE TRIGGER organizations_usage_periods
+			AFTER UPDATE OF timezone, plan_id ON ipai.organizations
+			FOR EACH ROW WHEN (OLD.timezone IS DISTINCT FROM NEW.timezone
+							   OR OLD.plan_id IS DISTINCT FROM NEW.plan_id)
+			EXECUTE FUNCTION ipai._usage_periods_changed();
+		CREATE TRIGGER subscriptions_usage_periods
+			AFTER INSERT OR DELETE ON ipai.subscriptions
+			FOR EACH ROW EXECUTE FUNCTION ipai._usage_periods_changed();
+		CREATE TRIGGER subscriptions_usage_periods_update
+			AFTER UPDATE OF org_id, status, plan_id, current_period_start, current_period_end
+			ON ipai.subscriptions
+			FOR EACH ROW WHEN (OLD.org_id IS DISTINCT FROM NEW.org_id
+							   OR OLD.status IS DISTINCT FROM NEW.status
+							   OR OLD.plan_id IS DISTINCT FROM NEW.plan_id
+							   OR OLD.current_period_start IS DISTINCT FROM NEW.current_period_start
+							   OR OLD.current_period_end IS DISTINCT FROM NEW.current_period_end)
+			EXECUTE FUNCTION ipai._usage_periods_changed();
+	END IF;
+	IF from_version < 4 THEN
+		-- The events' indexes are what a consume pays for most: two instead
+		-- of three.  usage_events_metered served no query.  Windows are read
+		-- period by period, so that what other periods carry into a counter
+		-- is found without reading the counter's own events (see
+		-- ipai._usage_window_carried): usage_events_period replaces
+		-- usage_events_window (org_id, feature, occurred_at).
+		DROP INDEX ipai.usage_events_metered;
+		CREATE INDEX usage_events_period ON ipai.usage_events (org_id, period_start, occurred_at);
+		DROP INDEX ipai.usage_events_window;
+		-- Usage periods depend on the time zone and on the subscriptions,
+		-- not on the plan; and a subscription moves them only when what it
+		-- grants changes, not when it goes between two statuses that grant
+		-- the plan (active and past_due while Stripe retries a payment).
+		-- The caches keep the same things, so the same rule invalidates
+		-- them.  Decided in C (ipai._usage_subscription_changed): a WHEN
+		-- clause is parsed and planned anew for every statement.
+		DROP TRIGGER organizations_usage_periods ON ipai.organizations;
+		CREATE TRIGGER organizations_usage_periods
+			AFTER UPDATE OF timezone ON ipai.organizations
+			FOR EACH ROW WHEN (OLD.timezone IS DISTINCT FROM NEW.timezone)
+			EXECUTE FUNCTION ipai._usage_periods_changed();
+		DROP TRIGGER subscriptions_usage_periods_update ON ipai.subscriptions;
+		CREATE TRIGGER subscriptions_usage_periods_update
+			AFTER UPDATE OF org_id, status, plan_id, current_period_start, current_period_end
+			ON ipai.subscriptions
+			FOR EACH ROW EXECUTE FUNCTION ipai._usage_subscription_changed('periods');
+		DROP TRIGGER subscriptions_usage_cache_update ON ipai.subscriptions;
+		CREATE TRIGGER subscriptions_usage_cache_update
+			AFTER UPDATE OF org_id, status, current_period_start, current_period_end
+			ON ipai.subscriptions
+			FOR EACH ROW EXECUTE FUNCTION ipai._usage_subscription_changed('cache');
+		ALTER TABLE ipai.subscriptions ENABLE ALWAYS TRIGGER subscriptions_usage_cache_update;
+	END IF;
 END
 $$;
 
