@@ -736,15 +736,21 @@ REVOKE ALL ON FUNCTION ipai._usage_events_append_only() FROM PUBLIC;
 
 -- Trigger (AFTER DELETE OR TRUNCATE, each statement) on ipai.organizations:
 -- the events of organizations that are gone go too (what ON DELETE CASCADE
--- would do; usage_events has no foreign key, see its table).
+-- would do; usage_events has no foreign key, see its table).  One
+-- organization at a time: on Citus the trigger fires on a worker's shard,
+-- where the transition table cannot go into a distributed statement, and a
+-- statement filtered by one organization stays on its colocated shard.
 CREATE FUNCTION ipai._usage_events_org_deleted() RETURNS trigger
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
+DECLARE
+	gone uuid;
 BEGIN
 	IF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
-		DELETE FROM ipai.usage_events e
-		 WHERE e.org_id IN (SELECT o.id FROM old_rows o);
+		FOR gone IN SELECT DISTINCT o.id FROM old_rows o ORDER BY 1 LOOP
+			DELETE FROM ipai.usage_events e WHERE e.org_id OPERATOR(pg_catalog.=) gone;
+		END LOOP;
 	ELSE
 		DELETE FROM ipai.usage_events e
 		 WHERE NOT EXISTS (SELECT 1 FROM ipai.organizations o

@@ -3487,6 +3487,27 @@ BEGIN
 END
 $$;
 
+-- changed: ipai._usage_events_org_deleted
+CREATE OR REPLACE FUNCTION ipai._usage_events_org_deleted() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	gone uuid;
+BEGIN
+	IF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
+		FOR gone IN SELECT DISTINCT o.id FROM old_rows o ORDER BY 1 LOOP
+			DELETE FROM ipai.usage_events e WHERE e.org_id OPERATOR(pg_catalog.=) gone;
+		END LOOP;
+	ELSE
+		DELETE FROM ipai.usage_events e
+		 WHERE NOT EXISTS (SELECT 1 FROM ipai.organizations o
+							WHERE o.id OPERATOR(pg_catalog.=) e.org_id);
+	END IF;
+	RETURN NULL;
+END
+$$;
+
 -- SECURITY DEFINER now (it writes the Citus relay): internal
 REVOKE ALL ON FUNCTION ipai._cms_approvals_notify() FROM PUBLIC;
 

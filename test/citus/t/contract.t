@@ -248,5 +248,13 @@ is "$(postgrest "$claims" -c "SELECT d.ai_runs_used = (SELECT current FROM ipai.
 is "$(q -c "SELECT count(*) FROM ipai.health() WHERE status = 'error'")" "0" "health() runs on the cluster, no errors"
 is "$(q -c "SELECT ipai.refresh_org_usage()")" "0" "refresh_org_usage(): every counter equals its events"
 
+# an organization deleted through the coordinator takes its rows with it
+# (usage_events has no foreign key: a trigger deletes its events, one
+# organization at a time on the worker's shard)
+others=$(q -c "SELECT count(*) FROM ipai.usage_events WHERE org_id <> '$acme'")
+out=$(q -c "DELETE FROM ipai.organizations WHERE id = '$acme'" 2>&1)
+is "$out|$(q -c "SELECT (SELECT count(*) FROM ipai.usage_events WHERE org_id = '$acme') + (SELECT count(*) FROM ipai.usage_counters WHERE org_id = '$acme') + (SELECT count(*) FROM ipai.org_members WHERE org_id = '$acme') + (SELECT count(*) FROM ipai.cms_pages WHERE org_id = '$acme')")|$(q -c "SELECT count(*) FROM ipai.usage_events WHERE org_id <> '$acme'")" \
+	"|0|$others" "an organization deleted through the coordinator: its events, counters, members and pages go, the others' stay"
+
 echo "1..$n"
 [ "$fail" -eq 0 ]
