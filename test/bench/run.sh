@@ -4,6 +4,7 @@
 # figures (ratios within one run); they assert nothing about speed.
 #
 #   test/bench/run.sh [NAME...]     e.g. test/bench/run.sh metering diff
+#   test/bench/run.sh metering_profile   perf profile of a check and a consume
 set -uo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 . "$SRC/test/lib/common.sh"
@@ -22,7 +23,10 @@ for name in $names; do
 			echo "skipped: $(cat "$IPAI_WORK/citus-bench.err")"
 		fi
 	else
-		IPAI_PGBIN="$pgbin" "$SRC/test/cluster.sh" run -- "$SRC/test/bench/${name}_bench.sh" || rc=1
+		script=$SRC/test/bench/${name}_bench.sh
+		# scripts that make bench does not run by itself (metering_profile)
+		[ -f "$script" ] || script=$SRC/test/bench/$name.sh
+		IPAI_PGBIN="$pgbin" "$SRC/test/cluster.sh" run -- "$script" || rc=1
 	fi
 	echo
 done
