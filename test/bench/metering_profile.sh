@@ -4,7 +4,7 @@
 # client calls check_entitlement, then consume_entitlement on a pro
 # organization (event + counter + meter event), then the two floors (a
 # prepared primary-key read of a counter, a single-row UPDATE + commit),
-# each for IPAI_PROFILE_SECS seconds (default 10), and prints, per script,
+# each for IPAI_PROFILE_SECS seconds (default 10) on its backend alone, and prints, per script,
 # the share of the backend's samples by function and by area.  Not part of
 # make bench (perf needs root and a kernel that allows it):
 #
@@ -64,19 +64,34 @@ cat >"$work/update.sql" <<SQL
 UPDATE ipai.usage_counters SET updated_at = now() WHERE org_id = ('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid AND feature = 'ai_runs' AND period_start = '$ps';
 SQL
 
-echo "metering_profile: one pgbench client (-M prepared) per script, ${SECS}s each, perf -e cpu-clock at 2999 Hz"
+AREAS="PostgresMain pq_getbyte secure_read secure_write pq_flush exec_bind_message exec_execute_message PortalRun ExecutorStart ExecutorRun ExecutorEnd ipai_check_entitlement ipai_consume_entitlement usage_direct_counter_read usage_direct_counter_add index_getnext_slot heap_insert heap_update table_tuple_insert ExecInsertIndexTuples XLogInsert CommitTransactionCommand RecordTransactionCommit XLogFlush"
+echo "metering_profile: one pgbench client (-M prepared) per script; perf -e cpu-clock at 2999 Hz on its backend for ${SECS}s"
 for run in check consume_pro pkread update; do
-	perf record -q -e cpu-clock -F 2999 -g -a -o "$work/$run.data" -- \
-		"$PGBIN/pgbench" -n -M prepared -c 1 -j 1 -T "$SECS" -f "$work/$run.sql" "$DB" >"$work/$run.out" 2>&1
+	"$PGBIN/pgbench" -n -M prepared -c 1 -j 1 -T "$((SECS + 2))" -f "$work/$run.sql" "$DB" >"$work/$run.out" 2>&1 &
+	bench=$!
+	pid=""
+	for _ in $(seq 1 50); do
+		pid=$(psql -X -A -t -d postgres -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgbench' AND datname = '$DB' LIMIT 1")
+		[ -n "$pid" ] && break
+		sleep 0.1
+	done
+	[ -n "$pid" ] || { echo "metering_profile: pgbench's backend did not appear"; cat "$work/$run.out"; exit 1; }
+	perf record -q -e cpu-clock -F 2999 -g -p "$pid" -o "$work/$run.data" -- sleep "$SECS" 2>/dev/null
+	wait "$bench"
 	tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/$run.out" | head -1)
 	echo
-	echo "=== $run: $(printf '%.0f' "$tps") tps"
-	# the backend's samples (process name postgres, not the postmaster's
-	# other children: they are idle), by function, self time
-	perf report -q -i "$work/$run.data" --comm postgres --no-children --sort symbol \
-		--percent-limit 1.5 -g none 2>/dev/null | sed 's/^ *//' | head -25
-	# by area: the shares of the same samples grouped by shared object
-	echo "--- by object"
-	perf report -q -i "$work/$run.data" --comm postgres --no-children --sort dso \
-		--percent-limit 1 -g none 2>/dev/null | sed 's/^ *//' | head -8
+	echo "=== $run: $(printf '%.0f' "$tps") tps; share of the backend's samples (children: inclusive)"
+	# inclusive shares (the function and what it calls) of the steps of a
+	# call: the round trip (socket reads and writes, the kernel), parse/
+	# bind/execute, our functions, the executor, the heap and index writes,
+	# WAL and commit
+	perf report -i "$work/$run.data" --stdio --children --sort symbol -g none \
+		--percent-limit 0.5 2>/dev/null | grep -v '^#' | grep -v '^ *$' |
+		awk -v want="$AREAS" 'BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) k[w[i]] = i }
+			{ sym = ""; for (i = 3; i < NF; i++) if ($i == "[.]" || $i == "[k]") { sym = $(i + 1); break }
+			  if (sym in k) line[k[sym]] = sprintf("%8s inclusive %8s self  %s", $1, $2, sym) }
+			END { for (i = 1; i <= n; i++) if (i in line) print "  " line[i] }'
+	echo "  self time by object:"
+	perf report -i "$work/$run.data" --stdio --no-children --sort dso -g none \
+		--percent-limit 0.5 2>/dev/null | grep -v '^#' | grep -v '^ *$' | sed 's/^ */    /' | head -6
 done
