@@ -30,7 +30,9 @@
  * such a call on the coordinator, by giving the statement the qual "WHERE
  * pg_backend_pid() IS NOT NULL" (always true, and stable, so planning
  * keeps it), which Citus's delegation does not take.
- * RLS on the workers needs the block.
+ * RLS on the workers needs the block.  The same qual keeps Citus from
+ * delegating a call in a subquery, where Citus 13.2.2 crashes (see
+ * guard_subqueries).
  *
  * What was sent is remembered with the subtransaction level it was sent
  * at: Citus forgets the SET LOCALs of a subtransaction when it ends, and
@@ -44,10 +46,12 @@
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
 #include "nodes/plannodes.h"
 #include "catalog/pg_type.h"
 #include "optimizer/planner.h"
+#include "parser/parsetree.h"
 #include "tcop/dest.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
@@ -201,6 +205,90 @@ identity_set(void)
 	return false;
 }
 
+/* "pg_backend_pid() IS NOT NULL": always true, and stable, so planning keeps it */
+static Node *
+always_true_qual(void)
+{
+	NullTest   *qual = makeNode(NullTest);
+
+	qual->arg = (Expr *) makeFuncExpr(F_PG_BACKEND_PID, INT4OID, NIL,
+									  InvalidOid, InvalidOid,
+									  COERCE_EXPLICIT_CALL);
+	qual->nulltesttype = IS_NOT_NULL;
+	qual->argisrow = false;
+	qual->location = -1;
+	return (Node *) qual;
+}
+
+/*
+ * Is q the shape of query Citus tries to delegate: a SELECT without a qual
+ * from nothing or from one function?
+ */
+static bool
+delegation_shape(Query *q)
+{
+	Node	   *from;
+
+	if (q == NULL || q->commandType != CMD_SELECT || q->jointree == NULL ||
+		q->jointree->quals != NULL)
+		return false;
+	if (q->jointree->fromlist == NIL)
+		return true;
+	if (list_length(q->jointree->fromlist) != 1)
+		return false;
+	from = linitial(q->jointree->fromlist);
+	if (!IsA(from, RangeTblRef))
+		return false;
+	switch (rt_fetch(((RangeTblRef *) from)->rtindex, q->rtable)->rtekind)
+	{
+		case RTE_FUNCTION:
+		case RTE_RESULT:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * Citus 13.2.2's coordinator crashes (SIGSEGV in TryToDelegateFunctionCall)
+ * on a delegated function called in a subquery or a CTE that the planner
+ * pulls up: SELECT * FROM (SELECT ipai.check_entitlement(...)) s.  Such
+ * subqueries get the always-true qual, which goes up with them and which
+ * Citus's delegation does not take: the call runs on the coordinator, as
+ * it would in a transaction block.  (A subquery with a qual of its own, a
+ * MATERIALIZED CTE and a scalar subquery were never affected.)
+ */
+static bool
+guard_subqueries(Node *node, void *context)
+{
+	ListCell   *lc;
+
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+	{
+		Query	   *q = (Query *) node;
+
+		foreach(lc, q->rtable)
+		{
+			RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+			if (rte->rtekind == RTE_SUBQUERY && delegation_shape(rte->subquery))
+				rte->subquery->jointree->quals = always_true_qual();
+		}
+		foreach(lc, q->cteList)
+		{
+			CommonTableExpr *cte = lfirst_node(CommonTableExpr, lc);
+
+			if (cte->ctematerialized != CTEMaterializeAlways &&
+				IsA(cte->ctequery, Query) && delegation_shape((Query *) cte->ctequery))
+				((Query *) cte->ctequery)->jointree->quals = always_true_qual();
+		}
+		return query_tree_walker(q, guard_subqueries, context, 0);
+	}
+	return expression_tree_walker(node, guard_subqueries, context);
+}
+
 static PlannedStmt *
 identity_planner(Query *parse, const char *query_string, int cursor_options,
 				 ParamListInfo bound_params)
@@ -214,17 +302,10 @@ identity_planner(Query *parse, const char *query_string, int cursor_options,
 		list_length(parse->jointree->fromlist) <= 1 &&
 		!IsTransactionBlock() && ipai_citus_installed_cached() && identity_set())
 	{
-		/* pg_backend_pid() IS NOT NULL: stable, so planning keeps it */
-		NullTest   *qual = makeNode(NullTest);
-
-		qual->arg = (Expr *) makeFuncExpr(F_PG_BACKEND_PID, INT4OID, NIL,
-										  InvalidOid, InvalidOid,
-										  COERCE_EXPLICIT_CALL);
-		qual->nulltesttype = IS_NOT_NULL;
-		qual->argisrow = false;
-		qual->location = -1;
-		parse->jointree->quals = (Node *) qual;
+		parse->jointree->quals = always_true_qual();
 	}
+	if (ipai_citus_installed_cached())
+		(void) guard_subqueries((Node *) parse, NULL);
 
 	if (prev_planner)
 		return prev_planner(parse, query_string, cursor_options, bound_params);

@@ -248,6 +248,16 @@ is "$(postgrest "$claims" -c "SELECT d.ai_runs_used = (SELECT current FROM ipai.
 is "$(q -c "SELECT count(*) FROM ipai.health() WHERE status = 'error'")" "0" "health() runs on the cluster, no errors"
 is "$(q -c "SELECT ipai.refresh_org_usage()")" "0" "refresh_org_usage(): every counter equals its events"
 
+# delegated functions in subqueries and CTEs the planner pulls up (Citus
+# 13.2.2's coordinator crashed on them; src/citus_identity.c keeps them on
+# the coordinator)
+out=$(q -c "SELECT s.c = (SELECT current FROM ipai.check_entitlement('$acme', 'ai_runs', 1)) FROM (SELECT ipai.check_entitlement('$acme', 'ai_runs', 1) AS c) s0, LATERAL (SELECT (s0.c).current AS c) s" \
+	-c "SELECT current >= 0 FROM (SELECT * FROM ipai.check_entitlement('$acme', 'ai_runs', 1)) s" \
+	-c "WITH c AS (SELECT * FROM ipai.check_entitlement('$acme', 'ai_runs', 1)) SELECT allowed IS NOT NULL FROM c" \
+	-c "SELECT count(*) FROM (SELECT * FROM (SELECT ipai.consume_entitlement('$acme', 'ai_runs', 1)) a) b" \
+	-c "SELECT 'alive'" 2>&1 | tr '\n' ' ')
+is "$out" "t t t 1 alive " "delegated functions in subqueries and CTEs answer, the coordinator stays up"
+
 # an organization deleted through the coordinator takes its rows with it
 # (usage_events has no foreign key: a trigger deletes its events, one
 # organization at a time on the worker's shard)
