@@ -2846,9 +2846,15 @@ BEGIN
 		-- ipai._dashboard_seats), and no correlated subquery sits in a
 		-- FROM without a table.  A view of yours on one of them stops the
 		-- upgrade here: drop it first, then make it again.
-		DROP VIEW IF EXISTS ipai.billing_dashboard;
-		DROP VIEW IF EXISTS ipai.org_dashboard;
-		DROP VIEW IF EXISTS ipai.cms_approval_queue;
+		IF pg_catalog.to_regclass('ipai.billing_dashboard') IS NOT NULL THEN
+			DROP VIEW ipai.billing_dashboard;
+		END IF;
+		IF pg_catalog.to_regclass('ipai.org_dashboard') IS NOT NULL THEN
+			DROP VIEW ipai.org_dashboard;
+		END IF;
+		IF pg_catalog.to_regclass('ipai.cms_approval_queue') IS NOT NULL THEN
+			DROP VIEW ipai.cms_approval_queue;
+		END IF;
 		-- one row per organization: plan, subscription, usage period, usage
 		-- of every feature against its limit, and the next invoice
 		CREATE VIEW ipai.billing_dashboard WITH (security_invoker = true) AS
