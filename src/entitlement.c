@@ -80,6 +80,7 @@ typedef struct UsageCall
 	Oid			save_userid;
 	int			save_sec;
 	bool		spi;			/* connected to SPI (call_spi) */
+	bool		reads_only;		/* check: the periods need not stay put */
 } UsageCall;
 
 /* the result of check and consume */
@@ -195,12 +196,17 @@ call_exec(UsageCall *call, UsageStmt stmt, Datum *values, const char *nulls,
 /*
  * Switches to the extension owner, and resolves the organization (22023
  * when unknown), the caller, and the feature (not judged yet: see
- * require_feature).  Connects to SPI when a cache must be loaded.
+ * require_feature).  Connects to SPI when a cache must be loaded.  Every
+ * call but a check first locks the organization's periods in place
+ * (usage_period_lock.c).
  */
 static void
 call_begin(UsageCall *call)
 {
 	usage_become_owner(&call->save_userid, &call->save_sec);
+	/* recording or holding usage: the periods stay put (usage_period_lock.c) */
+	if (!call->reads_only)
+		usage_periods_share(&call->org_id);
 	usage_refresh_caches();
 	if (!usage_caches_warm(&call->org_id))
 		call_spi(call);
@@ -885,6 +891,7 @@ ipai_check_entitlement(PG_FUNCTION_ARGS)
 	int64		held;
 
 	call_arguments(fcinfo, &call);
+	call.reads_only = true;
 	call_begin(&call);
 	if (!call.known)
 	{

@@ -140,6 +140,15 @@ extern void ipai_word_diff(const char *old_data, size_t old_len,
 #endif
 
 /*
+ * PostgreSQL 17 gave LockHeldByMe an "or a stronger mode" argument.
+ */
+#if PG_VERSION_NUM >= 170000
+#define ipai_lock_held_by_me(tag, mode) LockHeldByMe((tag), (mode), false)
+#else
+#define ipai_lock_held_by_me(tag, mode) LockHeldByMe((tag), (mode))
+#endif
+
+/*
  * PostgreSQL 18 replaced pg_attribute_noreturn(), written after the
  * declarator, by pg_noreturn, written before the declaration (C11
  * _Noreturn).  Both spellings go in front of the declaration here, where

@@ -149,6 +149,9 @@ extern void usage_refresh_caches(void);
 extern void usage_signal_caches(void);
 extern bool usage_org_lookup(const pg_uuid_t *org_id, OrgInfo *out);
 extern bool usage_caches_warm(const pg_uuid_t *org_id);
+
+/* usage_period_lock.c */
+extern void usage_periods_share(const pg_uuid_t *org_id);
 extern bool usage_entitlement_lookup(const char *plan_id, const char *feature,
 									 Entitlement *out);
 extern bool usage_feature_lookup(const char *feature, Entitlement *out);

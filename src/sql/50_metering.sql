@@ -82,6 +82,13 @@ CREATE FUNCTION ipai._record_usage(org_id uuid, feature text, quantity bigint, h
 	LANGUAGE C VOLATILE;
 REVOKE ALL ON FUNCTION ipai._record_usage(uuid, text, bigint, uuid) FROM PUBLIC;
 
+-- a move of the organization's usage periods locks them against the
+-- transactions recording usage (src/usage_period_lock.c)
+CREATE FUNCTION ipai._usage_periods_lock(org_id uuid) RETURNS void
+	AS 'MODULE_PATHNAME', 'ipai_usage_periods_lock'
+	LANGUAGE C STRICT VOLATILE;
+REVOKE ALL ON FUNCTION ipai._usage_periods_lock(uuid) FROM PUBLIC;
+
 -- why this session's consumes would take the SPI path (NULL: the fast
 -- path, src/usage_direct.c)
 CREATE FUNCTION ipai._usage_fast_path() RETURNS text
@@ -395,6 +402,9 @@ DECLARE
 	r record;
 	n integer := 0;
 BEGIN
+	-- the transactions that recorded usage under the old periods end
+	-- first; the next ones wait for this one (src/usage_period_lock.c)
+	PERFORM ipai._usage_periods_lock($1);
 	PERFORM 1 FROM ipai.usage_counters c
 	  WHERE c.org_id OPERATOR(pg_catalog.=) $1
 		AND c.period_start OPERATOR(pg_catalog.<>) '-infinity'::timestamptz

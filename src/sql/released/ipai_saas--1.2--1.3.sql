@@ -987,6 +987,12 @@ REVOKE ALL ON FUNCTION ipai._usage_subscription_moved(uuid, text, text, timestam
 													  uuid, text, text, timestamptz, timestamptz)
 	FROM PUBLIC;
 
+-- new: ipai._usage_periods_lock
+CREATE FUNCTION ipai._usage_periods_lock(org_id uuid) RETURNS void
+	AS 'MODULE_PATHNAME', 'ipai_usage_periods_lock'
+	LANGUAGE C STRICT VOLATILE;
+REVOKE ALL ON FUNCTION ipai._usage_periods_lock(uuid) FROM PUBLIC;
+
 -- changed: ipai._schema_target_version
 CREATE OR REPLACE FUNCTION ipai._schema_target_version() RETURNS integer
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -3085,6 +3091,9 @@ DECLARE
 	r record;
 	n integer := 0;
 BEGIN
+	-- the transactions that recorded usage under the old periods end
+	-- first; the next ones wait for this one (src/usage_period_lock.c)
+	PERFORM ipai._usage_periods_lock($1);
 	PERFORM 1 FROM ipai.usage_counters c
 	  WHERE c.org_id OPERATOR(pg_catalog.=) $1
 		AND c.period_start OPERATOR(pg_catalog.<>) '-infinity'::timestamptz

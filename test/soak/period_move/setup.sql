@@ -4,7 +4,8 @@
 -- from the SPEC (see run.sh).
 \set ON_ERROR_STOP 1
 \set QUIET 1
-CREATE EXTENSION ipai_saas CASCADE; SELECT ipai.create_supabase_roles(); SELECT ipai.install_schema();
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS ipai_saas CASCADE; SELECT ipai.create_supabase_roles(); SELECT ipai.install_schema();
 CREATE SCHEMA storm;
 CREATE TABLE storm.log(id bigserial primary key, ts timestamptz default clock_timestamp(), pid int default pg_backend_pid(), tag text, op text, key text, q bigint, res text, detail text);
 CREATE TABLE storm.mon(ts timestamptz default clock_timestamp(), org uuid, used bigint, held bigint, lim bigint);
