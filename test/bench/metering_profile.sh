@@ -64,7 +64,7 @@ cat >"$work/update.sql" <<SQL
 UPDATE ipai.usage_counters SET updated_at = now() WHERE org_id = ('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid AND feature = 'ai_runs' AND period_start = '$ps';
 SQL
 
-AREAS="PostgresMain pq_getbyte secure_read secure_write pq_flush exec_bind_message exec_execute_message PortalRun ExecutorStart ExecutorRun ExecutorEnd ipai_check_entitlement ipai_consume_entitlement usage_direct_counter_read usage_direct_counter_add index_getnext_slot heap_insert heap_update table_tuple_insert ExecInsertIndexTuples XLogInsert CommitTransactionCommand RecordTransactionCommit XLogFlush"
+AREAS="PostgresMain pq_getbyte secure_read secure_write pq_flush exec_bind_message exec_execute_message PortalRun ExecutorStart ExecutorRun ExecutorEnd ipai_check_entitlement ipai_consume_entitlement usage_periods_share LockAcquireExtended AcceptInvalidationMessages usage_direct_counter_read usage_direct_counter_add index_getnext_slot heap_insert heap_update table_tuple_insert ExecInsertIndexTuples XLogInsert CommitTransactionCommand RecordTransactionCommit XLogFlush"
 echo "metering_profile: one pgbench client (-M prepared) per script; perf -e cpu-clock at 2999 Hz on its backend for ${SECS}s"
 for run in check consume_pro pkread update; do
 	"$PGBIN/pgbench" -n -M prepared -c 1 -j 1 -T "$((SECS + 2))" -f "$work/$run.sql" "$DB" >"$work/$run.out" 2>&1 &
