@@ -293,19 +293,13 @@ static PlannedStmt *
 identity_planner(Query *parse, const char *query_string, int cursor_options,
 				 ParamListInfo bound_params)
 {
-	/*
-	 * The shape Citus delegates: SELECT f(...) or SELECT ... FROM f(...),
-	 * no qual, outside a transaction block.
-	 */
-	if (parse->commandType == CMD_SELECT && parse->jointree != NULL &&
-		parse->jointree->quals == NULL &&
-		list_length(parse->jointree->fromlist) <= 1 &&
-		!IsTransactionBlock() && ipai_citus_installed_cached() && identity_set())
-	{
-		parse->jointree->quals = always_true_qual();
-	}
 	if (ipai_citus_installed_cached())
+	{
+		/* a call Citus would delegate, outside a block, with a user set */
+		if (!IsTransactionBlock() && delegation_shape(parse) && identity_set())
+			parse->jointree->quals = always_true_qual();
 		(void) guard_subqueries((Node *) parse, NULL);
+	}
 
 	if (prev_planner)
 		return prev_planner(parse, query_string, cursor_options, bound_params);

@@ -23,12 +23,10 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "ipai_saas.h"
+#include "usage.h"
 
-#include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_proc.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -37,7 +35,6 @@
 #include "parser/parse_func.h"
 #include "parser/parsetree.h"
 #include "utils/lsyscache.h"
-#include "utils/syscache.h"
 #include "utils/snapmgr.h"
 
 static planner_hook_type prev_planner = NULL;
@@ -95,30 +92,20 @@ relay_planner(Query *parse, const char *query_string, int cursor_options,
 }
 
 /*
- * ipai._relay_notifications(), as its owner (the committing role may not
- * execute it; it is internal).
+ * ipai._relay_notifications(), as the extension owner, who owns it (the
+ * committing role may not execute it; it is internal).
  */
 static void
 run_relay(void)
 {
-	Oid			fn;
-	HeapTuple	tup;
-	Oid			owner;
 	Oid			save_userid;
 	int			save_sec;
 
-	fn = LookupFuncName(list_make2(makeString("ipai"), makeString("_relay_notifications")),
-						0, NULL, true);
-	if (!OidIsValid(fn))
+	if (!OidIsValid(LookupFuncName(list_make2(makeString("ipai"),
+											  makeString("_relay_notifications")),
+								   0, NULL, true)))
 		return;
-	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
-	if (!HeapTupleIsValid(tup))
-		return;
-	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
-	ReleaseSysCache(tup);
-
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	usage_become_owner(&save_userid, &save_sec);
 	/* no portal is running any more: bring a snapshot */
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -127,7 +114,7 @@ run_relay(void)
 		elog(ERROR, "could not relay the notifications written on the workers");
 	SPI_finish();
 	PopActiveSnapshot();
-	SetUserIdAndSecContext(save_userid, save_sec);
+	usage_restore_user(save_userid, save_sec);
 }
 
 static void

@@ -43,7 +43,6 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
-#include "utils/inval.h"
 #include "utils/uuid.h"
 
 #define IPAI_PERIOD_LOCK_SPACE 7
@@ -74,7 +73,9 @@ period_locktag(const pg_uuid_t *org_id, LOCKTAG *tag)
 /*
  * usage_periods_share
  *		Before reading the organization's periods to record or hold usage:
- *		its periods cannot move until this transaction ends.
+ *		its periods cannot move until this transaction ends.  The caller
+ *		then refreshes the caches (usage_refresh_caches), which takes in the
+ *		signal of a move that committed before the lock was granted.
  */
 void
 usage_periods_share(const pg_uuid_t *org_id)
@@ -91,8 +92,6 @@ usage_periods_share(const pg_uuid_t *org_id)
 		return;
 	if (LockAcquire(&tag, ShareLock, false, false) == LOCKACQUIRE_OK)
 		locks_taken++;
-	/* a move that committed before: its cache signal, taken in now */
-	AcceptInvalidationMessages();
 }
 
 PG_FUNCTION_INFO_V1(ipai_usage_periods_lock);
