@@ -16,16 +16,9 @@
 # copied (what git tracks and new files it does not ignore) into a temp
 # directory, since dpkg-buildpackage writes next to the tree.
 set -uo pipefail
-n=0
-fail=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() {
-	n=$((n + 1)); fail=$((fail + 1))
-	echo "not ok $n - $1"
-	[ -n "${2:-}" ] && printf '%s\n' "$2" | tail -40 | sed 's/^/# /'
-	return 0
-}
-finish() { echo "1..$n"; [ "$fail" -eq 0 ]; exit $?; }
+TAP_DIAG="tail -40"
+. "$(dirname "$0")/../lib/tap.sh"
+finish() { tap_done; exit $?; }
 
 SRC=${IPAI_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$SRC/test/lib/common.sh"

@@ -28,16 +28,8 @@
 # consume counted, a page published by hand and another by the 18 worker,
 # health() without critical rows.
 set -uo pipefail
-n=0
-fail=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() {
-	n=$((n + 1)); fail=$((fail + 1))
-	echo "not ok $n - $1"
-	[ -n "${2:-}" ] && printf '%s\n' "$2" | head -60 | sed 's/^/# /'
-	return 0
-}
-is() { if [ "$1" = "$2" ]; then ok "$3"; else nok "$3" "got '$1', expected '$2'"; fi; }
+TAP_DIAG="head -60"
+. "$(dirname "$0")/../lib/tap.sh"
 
 SYSOLD=${IPAI_OLD_PGBIN:?the staged 15 bin directory}
 NEW=${IPAI_NEW_PGBIN:?the staged 18 bin directory}
@@ -289,5 +281,4 @@ if [ "$rc" -eq 2 ]; then
 		nok "ipai_saas built against PostgreSQL $from from the Debian archive" "$(cat "$top/fetch.err" "$top/stage.err" 2>/dev/null | tail -20)"
 	fi
 fi
-echo "1..$n"
-[ "$fail" -eq 0 ]
+tap_done

@@ -10,16 +10,8 @@
 set -uo pipefail
 . "$IPAI_SRC/test/citus/lib.sh"
 db=ipai_citus_contract
-n=0
-fail=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() {
-	n=$((n + 1)); fail=$((fail + 1))
-	echo "not ok $n - $1"
-	[ -n "${2:-}" ] && printf '%s\n' "$2" | tail -20 | sed 's/^/# /'
-	return 0
-}
-is() { if [ "$1" = "$2" ]; then ok "$3"; else nok "$3" "got '$1', expected '$2'"; fi; }
+TAP_DIAG="tail -20"
+. "$IPAI_SRC/test/lib/tap.sh"
 q() { psql -X -q -At -d "$db" -v ON_ERROR_STOP=1 "$@" 2>&1; }
 TMPDIR_C=$(mktemp -d)
 trap 'q -c "ALTER SYSTEM RESET ipai.scheduler_database" -c "SELECT pg_reload_conf()" >/dev/null 2>&1; citus_drop_db "$db"; rm -rf "$TMPDIR_C"' EXIT
@@ -266,5 +258,4 @@ out=$(q -c "DELETE FROM ipai.organizations WHERE id = '$acme'" 2>&1)
 is "$out|$(q -c "SELECT (SELECT count(*) FROM ipai.usage_events WHERE org_id = '$acme') + (SELECT count(*) FROM ipai.usage_counters WHERE org_id = '$acme') + (SELECT count(*) FROM ipai.org_members WHERE org_id = '$acme') + (SELECT count(*) FROM ipai.cms_pages WHERE org_id = '$acme')")|$(q -c "SELECT count(*) FROM ipai.usage_events WHERE org_id <> '$acme'")" \
 	"|0|$others" "an organization deleted through the coordinator: its events, counters, members and pages go, the others' stay"
 
-echo "1..$n"
-[ "$fail" -eq 0 ]
+tap_done

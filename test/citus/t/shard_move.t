@@ -7,16 +7,8 @@
 set -uo pipefail
 . "$IPAI_SRC/test/citus/lib.sh"
 db=ipai_citus_move
-n=0
-fail=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() {
-	n=$((n + 1)); fail=$((fail + 1))
-	echo "not ok $n - $1"
-	[ -n "${2:-}" ] && printf '%s\n' "$2" | tail -20 | sed 's/^/# /'
-	return 0
-}
-is() { if [ "$1" = "$2" ]; then ok "$3"; else nok "$3" "got '$1', expected '$2'"; fi; }
+TAP_DIAG="tail -20"
+. "$IPAI_SRC/test/lib/tap.sh"
 q() { psql -X -q -At -d "$db" -v ON_ERROR_STOP=1 "$@" 2>&1; }
 tmp=$(mktemp -d)
 trap 'citus_drop_db "$db"; rm -rf "$tmp"' EXIT
@@ -56,5 +48,4 @@ is "$(q -c "SELECT count(*) FROM ipai._usage_counters_to_repair()")" "0" "no cou
 err=$(q -c "SELECT ipai.consume_entitlement('$org', 'ai_runs', 1)" 2>&1)
 case "$err" in *"usage limit reached"*) ok "the limit still holds on the new worker";; *) nok "the limit still holds on the new worker" "$err";; esac
 
-echo "1..$n"
-[ "$fail" -eq 0 ]
+tap_done
